@@ -1,0 +1,51 @@
+//! CPU feature discovery and control registers. The guest CPU is a baseline
+//! x86-64: anything beyond it is checked in CPUID before use.
+
+use core::arch::x86_64::__cpuid;
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+use x86_64::registers::model_specific::{Efer, EferFlags};
+
+/// Whether the CPU offers the no-execute page bit.
+pub fn has_nx() -> bool {
+    // SAFETY: CPUID is available on every x86-64 CPU.
+    let max_ext = unsafe { __cpuid(0x8000_0000) }.eax;
+    max_ext >= 0x8000_0001 && unsafe { __cpuid(0x8000_0001) }.edx & (1 << 20) != 0
+}
+
+/// Whether the CPU offers global pages.
+fn has_pge() -> bool {
+    // SAFETY: as above.
+    unsafe { __cpuid(1) }.edx & (1 << 13) != 0
+}
+
+/// Enables the protection features the kernel relies on: write protection in
+/// ring 0, NX where offered, global pages where offered, SSE for Rust code.
+pub fn init() {
+    // SAFETY: these bits only tighten protection or enable baseline features
+    // that every x86-64 CPU has (SSE, FXSR).
+    unsafe {
+        Cr0::update(|f| {
+            f.insert(Cr0Flags::WRITE_PROTECT | Cr0Flags::MONITOR_COPROCESSOR);
+            f.remove(Cr0Flags::EMULATE_COPROCESSOR);
+        });
+        Cr4::update(|f| {
+            f.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE);
+            if has_pge() {
+                f.insert(Cr4Flags::PAGE_GLOBAL);
+            }
+        });
+        Efer::update(|f| {
+            f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS);
+            if has_nx() {
+                f.insert(EferFlags::NO_EXECUTE_ENABLE);
+            }
+        });
+    }
+}
+
+/// Reads the time-stamp counter.
+#[inline]
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

@@ -1,0 +1,77 @@
+//! Local APIC (xAPIC, memory-mapped): the periodic timer that drives time
+//! slices, calibrated against the PIT.
+
+use super::{cpu, pit};
+use exo_abi::boot::KERNEL_BASE;
+
+pub const LAPIC_PHYS: u64 = 0xfee0_0000;
+pub const TIMER_VECTOR: u8 = 32;
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+const REG_TPR: usize = 0x80;
+const REG_EOI: usize = 0xb0;
+const REG_SVR: usize = 0xf0;
+const REG_LVT_TIMER: usize = 0x320;
+const REG_TIMER_INIT: usize = 0x380;
+const REG_TIMER_CUR: usize = 0x390;
+const REG_TIMER_DIV: usize = 0x3e0;
+const LVT_MASKED: u32 = 1 << 16;
+const LVT_PERIODIC: u32 = 1 << 17;
+
+fn reg(off: usize) -> *mut u32 {
+    (KERNEL_BASE + LAPIC_PHYS + off as u64) as *mut u32
+}
+
+fn read(off: usize) -> u32 {
+    // SAFETY: the LAPIC page is mapped uncached in the kernel region.
+    unsafe { reg(off).read_volatile() }
+}
+
+fn write(off: usize, v: u32) {
+    // SAFETY: as above.
+    unsafe { reg(off).write_volatile(v) }
+}
+
+/// Timer calibration, found at boot.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    /// LAPIC timer ticks (divide by 16) per millisecond.
+    pub lapic_per_ms: u32,
+    /// TSC cycles per millisecond (0 if unknown).
+    pub tsc_per_ms: u64,
+}
+
+/// Enables the LAPIC, calibrates its timer and starts it periodic at `hz`.
+pub fn init(hz: u32) -> Clock {
+    write(REG_SVR, 0x100 | SPURIOUS_VECTOR as u32);
+    write(REG_TPR, 0);
+    write(REG_TIMER_DIV, 0x3); // divide by 16
+    write(REG_LVT_TIMER, LVT_MASKED | TIMER_VECTOR as u32);
+
+    const CAL_MS: u64 = 10;
+    let mut tsc0 = 0;
+    let ok = pit::wait_ms(CAL_MS, || {
+        write(REG_TIMER_INIT, u32::MAX);
+        tsc0 = cpu::rdtsc();
+    });
+    let elapsed = u32::MAX - read(REG_TIMER_CUR);
+    let tsc = cpu::rdtsc() - tsc0;
+    let clock = if ok && elapsed > 0 {
+        Clock {
+            lapic_per_ms: (elapsed as u64 / CAL_MS).max(1) as u32,
+            tsc_per_ms: tsc / CAL_MS,
+        }
+    } else {
+        crate::kprintln!("exo: no PIT to calibrate the LAPIC timer; assuming a 1 GHz bus");
+        Clock { lapic_per_ms: 1_000_000 / 16, tsc_per_ms: 0 }
+    };
+    write(REG_TIMER_INIT, 0);
+    write(REG_LVT_TIMER, LVT_PERIODIC | TIMER_VECTOR as u32);
+    write(REG_TIMER_INIT, (clock.lapic_per_ms * 1000 / hz.max(1)).max(1));
+    clock
+}
+
+/// Signals the end of an interrupt to the LAPIC.
+pub fn eoi() {
+    write(REG_EOI, 0);
+}

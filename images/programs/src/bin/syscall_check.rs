@@ -1,0 +1,41 @@
+//! Hands the kernel bad system-call arguments and checks each is refused
+//! with the right error, without harm to the kernel.
+#![no_std]
+#![no_main]
+
+use exo_abi::boot::KERNEL_BASE;
+use exo_abi::syscall::{self as nr, Error};
+use libos::{println, sys};
+
+libos::entry!(main);
+
+fn check(what: &str, got: i64, want: Error) -> bool {
+    let ok = Error::from_result(got) == Some(want);
+    println!("syscall_check: {what}: {} (got {got})", if ok { "refused" } else { "WRONG" });
+    ok
+}
+
+fn main() -> u8 {
+    let mut ok = true;
+    // SAFETY: the calls below pass deliberately bad pointers; the kernel must refuse them.
+    unsafe {
+        ok &= check("write from null", sys::syscall3(nr::CONSOLE_WRITE, 0, 16, 0), Error::Fault);
+        ok &= check("write from kernel memory", sys::syscall3(nr::CONSOLE_WRITE, KERNEL_BASE + 0x100000, 16, 0), Error::Fault);
+        ok &= check("write wrapping around", sys::syscall3(nr::CONSOLE_WRITE, u64::MAX - 4, 16, 0), Error::Fault);
+        ok &= check("read into kernel memory", sys::syscall3(nr::CONSOLE_READ, KERNEL_BASE + 0x100000, 16, 0), Error::Fault);
+        let text = "hello";
+        ok &= check("read into read-only text", sys::syscall3(nr::CONSOLE_READ, text.as_ptr() as u64, 4, 0), Error::Fault);
+        ok &= check("unknown call", sys::syscall3(0xdead, 0, 0, 0), Error::NoSys);
+    }
+    let big = [b'.'; 5000];
+    let n = sys::console_write(&big).unwrap_or(0);
+    println!();
+    ok &= n == 4096;
+    println!("syscall_check: large write wrote {n} bytes in one call (partial writes)");
+    if ok {
+        println!("syscall_check: all bad calls refused");
+        0
+    } else {
+        1
+    }
+}

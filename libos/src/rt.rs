@@ -1,0 +1,47 @@
+//! Program start-up and panics. A program names its main function with
+//! [`entry!`](crate::entry); `_start` calls it and exits with its status.
+
+/// Declares the program's main function (`fn() -> u8`, the exit status).
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[no_mangle]
+        extern "C" fn exo_main() -> u8 {
+            $main()
+        }
+    };
+}
+
+#[cfg(target_os = "none")]
+mod start {
+    extern "C" {
+        fn exo_main() -> u8;
+    }
+
+    // The kernel enters with RSP at the top of the stack: keep it 16-byte
+    // aligned for the call, and end frame-pointer chains here.
+    core::arch::global_asm!(
+        ".global _start",
+        "_start:",
+        "xor ebp, ebp",
+        "and rsp, -16",
+        "call {start}",
+        "ud2",
+        start = sym exo_start,
+    );
+
+    extern "C" fn exo_start() -> ! {
+        // SAFETY: provided by the program through `entry!`.
+        let status = unsafe { exo_main() };
+        crate::sys::exit(status)
+    }
+
+    /// Exit status of a program that panicked.
+    const PANIC_STATUS: u8 = 101;
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        crate::println!("panic: {info}");
+        crate::sys::exit(PANIC_STATUS)
+    }
+}

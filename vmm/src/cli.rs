@@ -1,0 +1,53 @@
+//! The `exo` command line.
+
+use crate::config::{parse_mem_size, DEFAULT_MEM};
+use crate::engine::EngineChoice;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "exo", version, about = "The exo exokernel's virtual machine monitor and tools")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Boot a guest: the exokernel and its initrd of programs.
+    Run(RunArgs),
+    /// Show which engines can run guests on this host, and why.
+    Engines,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// PVH ELF kernel [default: the exokernel built with this exo].
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+    /// Initrd (cpio newc) [default: the programs built with this exo].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_initrd")]
+    pub initrd: Option<PathBuf>,
+    /// Boot without an initrd.
+    #[arg(long)]
+    pub no_initrd: bool,
+    /// Guest RAM, e.g. 128M or 1G (16 MiB to 3 GiB).
+    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MEM, value_parser = parse_mem_size_arg)]
+    pub mem: u64,
+    /// Kernel command line (keys: exo.init=PATH, exo.hz=N, exo.stop=boot).
+    #[arg(long, value_name = "S", default_value = "")]
+    pub cmdline: String,
+    /// First program to run (adds exo.init=PATH to the command line).
+    #[arg(long, value_name = "PATH")]
+    pub init: Option<String>,
+    /// Engine: our VMM on KVM, QEMU TCG, or the best available.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
+    pub engine: EngineChoice,
+    /// Kill the guest after this many seconds (exit status 124).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+}
+
+fn parse_mem_size_arg(s: &str) -> Result<u64, String> {
+    parse_mem_size(s).map_err(|e| e.to_string())
+}

@@ -1,0 +1,101 @@
+//! What a `exo run` boots: the engine-independent description of a guest.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Smallest guest RAM the kernel can boot in.
+pub const MIN_MEM: u64 = 16 << 20;
+/// Largest guest RAM: it must fit below the 32-bit MMIO hole (3 GiB).
+pub const MAX_MEM: u64 = 3 << 30;
+/// Guest RAM when `--mem` is not given.
+pub const DEFAULT_MEM: u64 = 128 << 20;
+
+/// A guest to boot, identical for every engine.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// PVH ELF kernel image.
+    pub kernel: PathBuf,
+    /// Initial ramdisk (cpio newc archive of programs), if any.
+    pub initrd: Option<PathBuf>,
+    /// Guest RAM in bytes, within `MIN_MEM..=MAX_MEM`, a multiple of 4 KiB.
+    pub mem_bytes: u64,
+    /// Kernel command line.
+    pub cmdline: String,
+}
+
+/// A `--mem` value that cannot be used.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MemSizeError(pub String);
+
+impl fmt::Display for MemSizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for MemSizeError {}
+
+/// Parses a memory size such as `128M`, `1G`, `65536K` or a byte count.
+pub fn parse_mem_size(s: &str) -> Result<u64, MemSizeError> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                _ => {
+                    return Err(MemSizeError(format!(
+                        "memory size '{s}': unknown unit '{c}' (use K, M or G)"
+                    )))
+                }
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| MemSizeError(format!("memory size '{s}' is not a number with an optional K/M/G unit")))?;
+    let bytes = n
+        .checked_shl(shift)
+        .filter(|b| b >> shift == n)
+        .ok_or_else(|| MemSizeError(format!("memory size '{s}' is too large")))?;
+    if bytes < MIN_MEM {
+        return Err(MemSizeError(format!(
+            "memory size '{s}' is too small: the kernel needs at least {} MiB",
+            MIN_MEM >> 20
+        )));
+    }
+    if bytes > MAX_MEM {
+        return Err(MemSizeError(format!(
+            "memory size '{s}' is too large: at most {} MiB is supported",
+            MAX_MEM >> 20
+        )));
+    }
+    if bytes % 4096 != 0 {
+        return Err(MemSizeError(format!("memory size '{s}' is not a multiple of 4 KiB")));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(parse_mem_size("128M"), Ok(128 << 20));
+        assert_eq!(parse_mem_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_mem_size("32768K"), Ok(32 << 20));
+        assert_eq!(parse_mem_size("16777216"), Ok(16 << 20));
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        for bad in ["", "M", "12X", "-5M", "1M", "8G", "99999999999999999999G", "16777217"] {
+            assert!(parse_mem_size(bad).is_err(), "{bad} accepted");
+        }
+        assert!(parse_mem_size("1M").unwrap_err().0.contains("too small"));
+    }
+}

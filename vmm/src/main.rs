@@ -1,0 +1,136 @@
+//! `exo`: boots the exokernel under our KVM VMM (or QEMU) and hosts the tools.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command, RunArgs};
+use exo::config::RunConfig;
+use exo::engine::{self, Engine};
+use exo::{guest_image, kvm, qemu};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Exit status when exo itself fails (bad input, no engine, VMM error).
+const EXIT_EXO_ERROR: i32 = 125;
+/// Exit status when `--timeout` expired.
+const EXIT_TIMEOUT: i32 = 124;
+/// Room the kernel needs beside its image and the initrd.
+const KERNEL_HEADROOM: u64 = 8 << 20;
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => match run(args) {
+            Ok(status) => status as i32,
+            Err((code, msg)) => {
+                eprintln!("exo: error: {msg}");
+                code
+            }
+        },
+        Command::Engines => engines(),
+    };
+    std::process::exit(code);
+}
+
+fn default_image(path: &str, what: &str) -> Result<PathBuf, (i32, String)> {
+    let p = PathBuf::from(path);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err((EXIT_EXO_ERROR, format!("the default {what} {path} is missing: build it with `cargo build --release`")))
+    }
+}
+
+fn file_size(path: &Path, what: &str) -> Result<u64, (i32, String)> {
+    let meta = std::fs::metadata(path).map_err(|e| (EXIT_EXO_ERROR, format!("{what} {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err((EXIT_EXO_ERROR, format!("{what} {}: not a regular file", path.display())));
+    }
+    Ok(meta.len())
+}
+
+fn run(args: RunArgs) -> Result<u8, (i32, String)> {
+    let err = |m: String| (EXIT_EXO_ERROR, m);
+    let kernel = match args.kernel {
+        Some(k) => k,
+        None => default_image(env!("EXO_DEFAULT_KERNEL"), "kernel")?,
+    };
+    let kernel_size = file_size(&kernel, "kernel")?;
+    guest_image::check_kernel(&kernel).map_err(|e| err(format!("kernel {}: {e}", kernel.display())))?;
+    let initrd = match (args.initrd, args.no_initrd) {
+        (_, true) => None,
+        (Some(i), _) => Some(i),
+        (None, _) => Some(default_image(env!("EXO_DEFAULT_INITRD"), "initrd")?),
+    };
+    if let Some(i) = &initrd {
+        let size = file_size(i, "initrd")?;
+        if size + kernel_size + KERNEL_HEADROOM > args.mem {
+            return Err(err(format!(
+                "initrd {} ({} KiB) and the kernel do not fit in {} MiB of guest memory; raise --mem",
+                i.display(),
+                size >> 10,
+                args.mem >> 20
+            )));
+        }
+    }
+    let mut cmdline = args.cmdline.trim().to_string();
+    if let Some(init) = &args.init {
+        if init.is_empty() || init.contains(char::is_whitespace) {
+            return Err(err(format!("--init '{init}': a program path without spaces is needed")));
+        }
+        cmdline = format!("{cmdline} exo.init={init}").trim().to_string();
+    }
+    let timeout = match args.timeout {
+        Some(t) if !(t > 0.0 && t.is_finite()) => return Err(err(format!("--timeout {t}: must be a positive number of seconds"))),
+        t => t.map(Duration::from_secs_f64),
+    };
+    let cfg = RunConfig { kernel, initrd, mem_bytes: args.mem, cmdline };
+
+    let qemu_bin = engine::qemu_binary();
+    let kvm_kind = engine::probe_kvm();
+    let sel = engine::select(args.engine, &kvm_kind, qemu_bin.as_deref()).map_err(err)?;
+    for note in &sel.notes {
+        eprintln!("exo: {note}");
+    }
+    eprintln!("exo: engine: {}", sel.engine);
+    match sel.engine {
+        Engine::Qemu => {
+            let q = qemu_bin.expect("selected only when present");
+            qemu::run(&q, &cfg, timeout).map_err(|m| if m.starts_with("timed out") { (EXIT_TIMEOUT, m) } else { err(m) })
+        }
+        Engine::Kvm => {
+            if let Some(t) = timeout {
+                // The vCPU runs on this thread; a watchdog ends the process.
+                std::thread::spawn(move || {
+                    std::thread::sleep(t);
+                    eprintln!("exo: error: timed out after {t:?}; guest killed");
+                    std::process::exit(EXIT_TIMEOUT);
+                });
+            }
+            kvm::run(&cfg).map_err(|e| err(e.to_string()))
+        }
+    }
+}
+
+fn engines() -> i32 {
+    let kvm_kind = engine::probe_kvm();
+    match kvm_kind.limitation() {
+        None => println!("kvm:  available, hardware-backed (our VMM runs the kernel natively)"),
+        Some(why) => println!("kvm:  not usable for the ring-0 kernel: {why}"),
+    }
+    let qemu_bin = engine::qemu_binary();
+    match &qemu_bin {
+        Some(q) => println!("qemu: {}", q.display()),
+        None => println!("qemu: not found (apt-get install qemu-system-x86)"),
+    }
+    match engine::select(engine::EngineChoice::Auto, &kvm_kind, qemu_bin.as_deref()) {
+        Ok(sel) => {
+            println!("auto: {}", sel.engine);
+            0
+        }
+        Err(e) => {
+            println!("auto: none: {e}");
+            1
+        }
+    }
+}

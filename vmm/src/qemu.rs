@@ -1,0 +1,113 @@
+//! The QEMU engine: the same kernel, initrd and command line under
+//! `qemu-system-x86_64 -M microvm -accel tcg`, with the same console and
+//! debug-exit conventions as our VMM.
+
+use crate::config::RunConfig;
+use exo_abi::boot::DEBUG_EXIT_PORT;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The QEMU command line for `cfg`.
+pub fn command(qemu: &Path, cfg: &RunConfig) -> Command {
+    let mut c = Command::new(qemu);
+    c.args(["-M", "microvm", "-accel", "tcg", "-cpu", "qemu64,+nx", "-smp", "1"])
+        .args(["-m", &format!("{}K", cfg.mem_bytes >> 10)])
+        .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+        .args(["-serial", "stdio", "-monitor", "none"])
+        .args(["-device", &format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=1")])
+        .arg("-kernel")
+        .arg(&cfg.kernel)
+        .args(["-append", &cfg.cmdline]);
+    if let Some(initrd) = &cfg.initrd {
+        c.arg("-initrd").arg(initrd);
+    }
+    c
+}
+
+/// Maps QEMU's exit code to the guest's status: isa-debug-exit makes QEMU exit
+/// with `(byte << 1) | 1` (truncated to 8 bits), so odd codes carry a status.
+pub fn guest_status(code: i32, qemu_complained: bool) -> Result<u8, String> {
+    match code {
+        1 if qemu_complained => Err("QEMU failed to start the guest (its message is above)".into()),
+        c if c & 1 == 1 => Ok(((c as u32 & 0xff) >> 1) as u8),
+        0 => Err("the guest stopped without an exit status (triple fault or reset)".into()),
+        c => Err(format!("QEMU exited with status {c}")),
+    }
+}
+
+/// Runs the guest to completion and returns its exit status; `timeout` kills it.
+pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8, String> {
+    let mut cmd = command(qemu, cfg);
+    cmd.stdout(Stdio::inherit()).stdin(Stdio::inherit()).stderr(Stdio::piped());
+    // SAFETY: prctl in the child before exec; it only asks for SIGKILL when
+    // exo dies, so no orphaned QEMU outlives it.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    // Forward QEMU's own messages, remembering whether it complained.
+    let stderr = child.stderr.take().expect("piped");
+    let forward = std::thread::spawn(move || {
+        let mut complained = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            complained = true;
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+        complained
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| format!("waiting for QEMU: {e}"))? {
+            break s;
+        }
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("timed out after {:?}; guest killed", timeout.unwrap()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let complained = forward.join().unwrap_or(false);
+    let _ = std::io::stdout().flush();
+    match status.code() {
+        Some(code) => guest_status(code, complained),
+        None => Err(format!("QEMU was killed by signal {}", status.signal().unwrap_or(0))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_debug_exit_codes() {
+        assert_eq!(guest_status(1, false), Ok(0));
+        assert_eq!(guest_status(85, false), Ok(42));
+        assert_eq!(guest_status((0x7f << 1) | 1, false), Ok(0x7f));
+        assert!(guest_status(1, true).unwrap_err().contains("QEMU failed"));
+        assert!(guest_status(0, false).unwrap_err().contains("without an exit status"));
+        assert!(guest_status(2, false).is_err());
+    }
+
+    #[test]
+    fn command_line_carries_the_guest() {
+        let cfg = RunConfig {
+            kernel: "k".into(),
+            initrd: Some("i".into()),
+            mem_bytes: 64 << 20,
+            cmdline: "exo.init=/bin/x".into(),
+        };
+        let c = command(Path::new("qemu"), &cfg);
+        let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let s = args.join(" ");
+        assert!(s.contains("-M microvm -accel tcg"), "{s}");
+        assert!(s.contains("-m 65536K") && s.contains("-kernel k") && s.contains("-initrd i"), "{s}");
+        assert!(s.contains("-append exo.init=/bin/x") && s.contains("isa-debug-exit,iobase=0xf4"), "{s}");
+    }
+}
