@@ -7,7 +7,10 @@ const HAS_ERROR_CODE: [u8; 10] = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30];
 
 fn main() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    println!("cargo:rustc-link-arg-bins=-T{}", dir.join("linker.ld").display());
+    println!(
+        "cargo:rustc-link-arg-bins=-T{}",
+        dir.join("linker.ld").display()
+    );
     println!("cargo:rerun-if-changed=linker.ld");
     println!("cargo:rerun-if-changed=build.rs");
 

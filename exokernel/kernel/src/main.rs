@@ -24,7 +24,7 @@ const DEFAULT_HZ: u32 = 100;
 const TRAP_STACK_SIZE: usize = 64 * 1024;
 
 #[repr(align(16))]
-struct Stack([u8; TRAP_STACK_SIZE]);
+struct Stack(#[allow(dead_code)] [u8; TRAP_STACK_SIZE]);
 static mut TRAP_STACK: Stack = Stack([0; TRAP_STACK_SIZE]);
 
 /// Name of the running program, for messages.
@@ -47,15 +47,17 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     idt::init();
     syscall::init(trap_stack_top);
 
-    // SAFETY: linker-script symbols; only their addresses are used.
-    let kernel = unsafe {
-        Range {
-            start: core::ptr::addr_of!(__kernel_phys_start) as u64,
-            end: core::ptr::addr_of!(__kernel_end) as u64 - KERNEL_BASE,
-        }
+    // Linker-script symbols: only their addresses are used.
+    let kernel = Range {
+        start: core::ptr::addr_of!(__kernel_phys_start) as u64,
+        end: core::ptr::addr_of!(__kernel_end) as u64 - KERNEL_BASE,
     };
     let usable = mem::frames::init(&boot, kernel);
-    let ram_end = boot.ram[..boot.ram_count].iter().map(|r| r.end).max().unwrap_or(0);
+    let ram_end = boot.ram[..boot.ram_count]
+        .iter()
+        .map(|r| r.end)
+        .max()
+        .unwrap_or(0);
     if usable == 0 {
         kprintln!("exo: no usable RAM in the boot memory map");
         machine::exit(exit::KERNEL_PANIC);
@@ -66,7 +68,9 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     }
     mask_legacy_pic();
 
-    let hz = pvh::cmdline_value(boot.cmdline, "exo.hz").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_HZ);
+    let hz = pvh::cmdline_value(boot.cmdline, "exo.hz")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_HZ);
     let clock = lapic::init(hz);
     kprintln!(
         "exo: {} MiB usable RAM, timer {} Hz, TSC {} MHz, cmdline \"{}\"",
@@ -91,7 +95,9 @@ fn start_program(boot: &pvh::BootInfo, path: &'static str) -> ! {
         machine::exit(exit::NO_INIT);
     };
     // SAFETY: the initrd is RAM kept out of the allocator, mapped in the kernel region.
-    let archive = unsafe { core::slice::from_raw_parts(mem::phys_to_virt(rd.start), (rd.end - rd.start) as usize) };
+    let archive = unsafe {
+        core::slice::from_raw_parts(mem::phys_to_virt(rd.start), (rd.end - rd.start) as usize)
+    };
     let Some(image) = exo_abi::initrd::find(archive, path) else {
         kprintln!("exo: {path} not found in the initrd");
         machine::exit(exit::NO_INIT);

@@ -5,17 +5,18 @@ use crate::arch::gdt::{USER_CS, USER_DS};
 use crate::arch::trap_frame::TrapFrame;
 use crate::mem::paging::{AddressSpace, MapError};
 use crate::mem::{frames, phys_to_virt, PAGE_SIZE};
-use exo_abi::boot::USER_TOP;
 use elf::abi::{EM_X86_64, PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
+use exo_abi::boot::USER_TOP;
 
 /// Top of the initial user stack, and its size.
 pub const USER_STACK_TOP: u64 = 0x0000_7f7f_ffff_0000;
 const USER_STACK_PAGES: u64 = 16;
 
-/// Why a program could not be loaded.
+/// Why a program could not be loaded (printed with `{:?}`).
 #[derive(Debug)]
+#[allow(dead_code)]
 pub enum LoadError {
     NotElf,
     NotExecutable,
@@ -59,7 +60,11 @@ pub fn load(space: &mut AddressSpace, image: &[u8]) -> Result<u64, LoadError> {
                 let src = &data[(lo - va) as usize..(hi - va) as usize];
                 // SAFETY: fresh frame mapped in the kernel region; the copy stays in it.
                 unsafe {
-                    core::ptr::copy_nonoverlapping(src.as_ptr(), phys_to_virt(pa).add((lo - page) as usize), src.len())
+                    core::ptr::copy_nonoverlapping(
+                        src.as_ptr(),
+                        phys_to_virt(pa).add((lo - page) as usize),
+                        src.len(),
+                    )
                 };
             }
             if let Err(e) = space.map_user(page, pa, w, x) {

@@ -76,7 +76,10 @@ pub fn parse(addr: u64) -> BootInfo {
             cmdline: "",
             boot_data: [Range::default(); 4],
         };
-        info.boot_data[0] = Range { start: addr, end: addr + 64 };
+        info.boot_data[0] = Range {
+            start: addr,
+            end: addr + 64,
+        };
         if si.version >= 1 && si.memmap_entries > 0 {
             let n = si.memmap_entries as usize;
             let map = core::slice::from_raw_parts(phys::<MemmapEntry>(si.memmap_paddr), n);
@@ -89,15 +92,24 @@ pub fn parse(addr: u64) -> BootInfo {
                     crate::kprintln!("exo: more than {MAX_REGIONS} RAM regions; ignoring the rest");
                     break;
                 }
-                info.ram[info.ram_count] = Range { start: e.addr, end: e.addr.saturating_add(e.size) };
+                info.ram[info.ram_count] = Range {
+                    start: e.addr,
+                    end: e.addr.saturating_add(e.size),
+                };
                 info.ram_count += 1;
             }
         }
         if si.nr_modules > 0 && si.modlist_paddr != 0 {
             let m = &*phys::<Module>(si.modlist_paddr);
-            info.boot_data[2] = Range { start: si.modlist_paddr, end: si.modlist_paddr + 32 };
+            info.boot_data[2] = Range {
+                start: si.modlist_paddr,
+                end: si.modlist_paddr + 32,
+            };
             if m.size > 0 {
-                info.initrd = Some(Range { start: m.paddr, end: m.paddr + m.size });
+                info.initrd = Some(Range {
+                    start: m.paddr,
+                    end: m.paddr + m.size,
+                });
             }
         }
         if si.cmdline_paddr != 0 {
@@ -108,7 +120,10 @@ pub fn parse(addr: u64) -> BootInfo {
             }
             let bytes = core::slice::from_raw_parts(p, len);
             info.cmdline = core::str::from_utf8(bytes).unwrap_or("");
-            info.boot_data[3] = Range { start: si.cmdline_paddr, end: si.cmdline_paddr + len as u64 + 1 };
+            info.boot_data[3] = Range {
+                start: si.cmdline_paddr,
+                end: si.cmdline_paddr + len as u64 + 1,
+            };
         }
         info
     }

@@ -43,7 +43,7 @@ fn report(f: &TrapFrame, who: &str) {
 }
 
 fn exception(f: &mut TrapFrame) {
-    if f.from_user() {
+    if f.in_user_mode() {
         report(f, "user");
         program_exit(exit::FAULT_BASE + f.vector as u8);
     }

@@ -7,15 +7,13 @@ use x86_64::registers::model_specific::{Efer, EferFlags};
 
 /// Whether the CPU offers the no-execute page bit.
 pub fn has_nx() -> bool {
-    // SAFETY: CPUID is available on every x86-64 CPU.
-    let max_ext = unsafe { __cpuid(0x8000_0000) }.eax;
-    max_ext >= 0x8000_0001 && unsafe { __cpuid(0x8000_0001) }.edx & (1 << 20) != 0
+    let max_ext = __cpuid(0x8000_0000).eax;
+    max_ext >= 0x8000_0001 && __cpuid(0x8000_0001).edx & (1 << 20) != 0
 }
 
 /// Whether the CPU offers global pages.
 fn has_pge() -> bool {
-    // SAFETY: as above.
-    unsafe { __cpuid(1) }.edx & (1 << 13) != 0
+    __cpuid(1).edx & (1 << 13) != 0
 }
 
 /// Enables the protection features the kernel relies on: write protection in

@@ -62,7 +62,11 @@ pub fn init() {
         let idt = &mut *core::ptr::addr_of_mut!(IDT);
         for (v, gate) in idt.iter_mut().enumerate() {
             let dpl = if v == BREAKPOINT { 3 } else { 0 };
-            let ist = if v == DOUBLE_FAULT { DOUBLE_FAULT_IST as u8 + 1 } else { 0 };
+            let ist = if v == DOUBLE_FAULT {
+                DOUBLE_FAULT_IST as u8 + 1
+            } else {
+                0
+            };
             *gate = Gate::interrupt(trap_stub_table[v], dpl, ist);
         }
         lidt(&DescriptorTablePointer {

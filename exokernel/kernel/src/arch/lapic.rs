@@ -63,11 +63,17 @@ pub fn init(hz: u32) -> Clock {
         }
     } else {
         crate::kprintln!("exo: no PIT to calibrate the LAPIC timer; assuming a 1 GHz bus");
-        Clock { lapic_per_ms: 1_000_000 / 16, tsc_per_ms: 0 }
+        Clock {
+            lapic_per_ms: 1_000_000 / 16,
+            tsc_per_ms: 0,
+        }
     };
     write(REG_TIMER_INIT, 0);
     write(REG_LVT_TIMER, LVT_PERIODIC | TIMER_VECTOR as u32);
-    write(REG_TIMER_INIT, (clock.lapic_per_ms * 1000 / hz.max(1)).max(1));
+    write(
+        REG_TIMER_INIT,
+        (clock.lapic_per_ms * 1000 / hz.max(1)).max(1),
+    );
     clock
 }
 

@@ -22,7 +22,7 @@ pub fn wait_ms(ms: u64, start: impl FnOnce()) -> bool {
         ch2.write((count >> 8) as u8);
         start();
         gate.write(g | 0x01); // gate high: count down
-        // Bound the wait so a missing PIT cannot hang the boot.
+                              // Bound the wait so a missing PIT cannot hang the boot.
         for _ in 0..200_000_000u64 {
             if gate.read() & 0x20 != 0 {
                 return true;

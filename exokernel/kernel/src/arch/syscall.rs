@@ -30,7 +30,7 @@ pub fn init(kernel_stack_top: u64) {
     unsafe {
         SYSCALL_KERNEL_RSP = kernel_stack_top;
         Msr::new(MSR_STAR).write(((USER32_CS as u64) << 48) | ((KERNEL_CS as u64) << 32));
-        Msr::new(MSR_LSTAR).write(syscall_entry as usize as u64);
+        Msr::new(MSR_LSTAR).write(syscall_entry as *const () as u64);
         Msr::new(MSR_SFMASK).write(SFMASK);
     }
 }

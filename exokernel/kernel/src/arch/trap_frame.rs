@@ -1,9 +1,6 @@
 //! The register state saved on every kernel entry (interrupt, exception or
 //! system call), in the order `trap_entry.s` pushes it.
 
-/// Vector number recorded for entries through `syscall`.
-pub const SYSCALL_VECTOR: u64 = 0x100;
-
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TrapFrame {
@@ -33,7 +30,7 @@ pub struct TrapFrame {
 
 impl TrapFrame {
     /// Whether the trapped code ran in ring 3.
-    pub fn from_user(&self) -> bool {
+    pub fn in_user_mode(&self) -> bool {
         self.cs & 3 == 3
     }
 }

@@ -37,7 +37,16 @@ fn carve(f: &mut Frames, hole: Range) {
             i += 1;
             continue;
         }
-        let (left, right) = (Range { start: r.start, end: hs }, Range { start: he, end: r.end });
+        let (left, right) = (
+            Range {
+                start: r.start,
+                end: hs,
+            },
+            Range {
+                start: he,
+                end: r.end,
+            },
+        );
         let mut keep = [left, right].into_iter().filter(|p| p.start < p.end);
         match (keep.next(), keep.next()) {
             (Some(a), Some(b)) if f.count < f.free.len() => {
@@ -109,10 +118,4 @@ pub fn free(pa: u64) {
     unsafe { (phys_to_virt(pa) as *mut u64).write(f.freed) };
     f.freed = pa;
     f.used -= PAGE_SIZE;
-}
-
-/// Bytes of RAM used and in total.
-pub fn usage() -> (u64, u64) {
-    let f = FRAMES.lock();
-    (f.used, f.total)
 }

@@ -39,7 +39,12 @@ fn next(parent: &mut PageTable, i: usize, flags: F) -> Result<u64, MapError> {
 }
 
 fn indices(va: u64) -> [usize; 4] {
-    [(va >> 39) as usize & 511, (va >> 30) as usize & 511, (va >> 21) as usize & 511, (va >> 12) as usize & 511]
+    [
+        (va >> 39) as usize & 511,
+        (va >> 30) as usize & 511,
+        (va >> 21) as usize & 511,
+        (va >> 12) as usize & 511,
+    ]
 }
 
 /// Physical address of the kernel's own PML4 (template of every address space).
@@ -71,7 +76,10 @@ pub fn init_kernel(ram_end: u64) -> Result<(), MapError> {
     // did (same addresses for code, data and stack), so execution continues.
     unsafe {
         KERNEL_PML4 = pml4;
-        Cr3::write(PhysFrame::containing_address(PhysAddr::new(pml4)), Cr3Flags::empty());
+        Cr3::write(
+            PhysFrame::containing_address(PhysAddr::new(pml4)),
+            Cr3Flags::empty(),
+        );
     }
     Ok(())
 }
@@ -91,8 +99,14 @@ impl AddressSpace {
     }
 
     /// Maps the 4 KiB page at `va` to frame `pa` for user access.
-    pub fn map_user(&mut self, va: u64, pa: u64, writable: bool, executable: bool) -> Result<(), MapError> {
-        if va >= USER_TOP || va % PAGE_SIZE != 0 {
+    pub fn map_user(
+        &mut self,
+        va: u64,
+        pa: u64,
+        writable: bool,
+        executable: bool,
+    ) -> Result<(), MapError> {
+        if va >= USER_TOP || !va.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::NotUser);
         }
         let inner = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
@@ -118,7 +132,12 @@ impl AddressSpace {
     /// Makes this the current address space.
     pub fn activate(&self) {
         // SAFETY: the PML4 shares the kernel slot, so the kernel keeps running.
-        unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(self.pml4)), Cr3Flags::empty()) };
+        unsafe {
+            Cr3::write(
+                PhysFrame::containing_address(PhysAddr::new(self.pml4)),
+                Cr3Flags::empty(),
+            )
+        };
     }
 }
 

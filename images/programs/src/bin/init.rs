@@ -13,6 +13,9 @@ fn main() -> u8 {
     while sys::ticks() < start + 2 {
         core::hint::spin_loop();
     }
-    println!("init: timer ticks reach user mode ({} so far)", sys::ticks());
+    println!(
+        "init: timer ticks reach user mode ({} so far)",
+        sys::ticks()
+    );
     0
 }

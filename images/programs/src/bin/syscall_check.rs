@@ -11,7 +11,10 @@ libos::entry!(main);
 
 fn check(what: &str, got: i64, want: Error) -> bool {
     let ok = Error::from_result(got) == Some(want);
-    println!("syscall_check: {what}: {} (got {got})", if ok { "refused" } else { "WRONG" });
+    println!(
+        "syscall_check: {what}: {} (got {got})",
+        if ok { "refused" } else { "WRONG" }
+    );
     ok
 }
 
@@ -19,12 +22,32 @@ fn main() -> u8 {
     let mut ok = true;
     // SAFETY: the calls below pass deliberately bad pointers; the kernel must refuse them.
     unsafe {
-        ok &= check("write from null", sys::syscall3(nr::CONSOLE_WRITE, 0, 16, 0), Error::Fault);
-        ok &= check("write from kernel memory", sys::syscall3(nr::CONSOLE_WRITE, KERNEL_BASE + 0x100000, 16, 0), Error::Fault);
-        ok &= check("write wrapping around", sys::syscall3(nr::CONSOLE_WRITE, u64::MAX - 4, 16, 0), Error::Fault);
-        ok &= check("read into kernel memory", sys::syscall3(nr::CONSOLE_READ, KERNEL_BASE + 0x100000, 16, 0), Error::Fault);
+        ok &= check(
+            "write from null",
+            sys::syscall3(nr::CONSOLE_WRITE, 0, 16, 0),
+            Error::Fault,
+        );
+        ok &= check(
+            "write from kernel memory",
+            sys::syscall3(nr::CONSOLE_WRITE, KERNEL_BASE + 0x100000, 16, 0),
+            Error::Fault,
+        );
+        ok &= check(
+            "write wrapping around",
+            sys::syscall3(nr::CONSOLE_WRITE, u64::MAX - 4, 16, 0),
+            Error::Fault,
+        );
+        ok &= check(
+            "read into kernel memory",
+            sys::syscall3(nr::CONSOLE_READ, KERNEL_BASE + 0x100000, 16, 0),
+            Error::Fault,
+        );
         let text = "hello";
-        ok &= check("read into read-only text", sys::syscall3(nr::CONSOLE_READ, text.as_ptr() as u64, 4, 0), Error::Fault);
+        ok &= check(
+            "read into read-only text",
+            sys::syscall3(nr::CONSOLE_READ, text.as_ptr() as u64, 4, 0),
+            Error::Fault,
+        );
         ok &= check("unknown call", sys::syscall3(0xdead, 0, 0, 0), Error::NoSys);
     }
     let big = [b'.'; 5000];

@@ -1,0 +1,77 @@
+//! `exo run` rejects bad input with a clear message naming what is wrong,
+//! before any engine starts.
+
+mod common;
+
+use common::exo;
+
+fn rejects(args: &[&str], needle: &str) {
+    let o = exo(args);
+    assert_ne!(o.status, Some(0), "accepted: {args:?}\n{}", o.show());
+    assert!(o.stderr.contains(needle), "expected {needle:?} for {args:?}\n{}", o.show());
+    assert!(!o.stderr.contains("panicked"), "exo panicked\n{}", o.show());
+}
+
+fn temp_file(name: &str, data: &[u8]) -> String {
+    let p = std::env::temp_dir().join(format!("exo-cli-{}-{name}", std::process::id()));
+    std::fs::write(&p, data).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn missing_kernel_file() {
+    rejects(&["run", "--kernel", "/nonexistent/kernel"], "kernel /nonexistent/kernel: No such file");
+}
+
+#[test]
+fn kernel_that_is_not_an_elf() {
+    let k = temp_file("text-kernel", b"just some text\n");
+    rejects(&["run", "--kernel", &k], "not an ELF file");
+}
+
+#[test]
+fn kernel_without_pvh_note() {
+    rejects(&["run", "--kernel", "/bin/true"], "no Xen PVH entry note");
+}
+
+#[test]
+fn kernel_that_is_a_directory() {
+    rejects(&["run", "--kernel", "/tmp"], "not a regular file");
+}
+
+#[test]
+fn missing_initrd_file() {
+    rejects(&["run", "--initrd", "/nonexistent/initrd"], "initrd /nonexistent/initrd: No such file");
+}
+
+#[test]
+fn initrd_larger_than_memory() {
+    let big = std::env::temp_dir().join(format!("exo-cli-{}-big-initrd", std::process::id()));
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(40 << 20).unwrap();
+    rejects(&["run", "--mem", "32M", "--initrd", big.to_str().unwrap()], "do not fit in 32 MiB");
+    let _ = std::fs::remove_file(big);
+}
+
+#[test]
+fn memory_sizes() {
+    rejects(&["run", "--mem", "1M"], "too small");
+    rejects(&["run", "--mem", "64Q"], "unknown unit 'Q'");
+    rejects(&["run", "--mem", "lots"], "is not a number");
+    rejects(&["run", "--mem", "9G"], "too large");
+}
+
+#[test]
+fn bad_flags() {
+    rejects(&["run", "--engine", "vmware"], "invalid value 'vmware'");
+    rejects(&["run", "--timeout", "-3"], "--timeout -3");
+    rejects(&["run", "--init", "/bin/a b"], "without spaces");
+    rejects(&["run", "--frobnicate"], "unexpected argument '--frobnicate'");
+    rejects(&["run", "--initrd", "x", "--no-initrd"], "cannot be used with");
+}
+
+#[test]
+fn engines_reports_this_host() {
+    let o = exo(&["engines"]);
+    assert!(o.stdout.contains("kvm:") && o.stdout.contains("qemu:") && o.stdout.contains("auto:"), "{}", o.show());
+}

@@ -1,0 +1,178 @@
+//! Guest integration tests: each boots the real kernel and initrd with
+//! `exo run` on every engine this host has, and checks the serial output and
+//! exit status. An engine this host lacks shows its tests as ignored, with the
+//! reason printed first: nothing passes for want of an engine.
+
+mod common;
+
+use common::{exo, Outcome};
+use exo::engine::{self, Kvm};
+use exo_abi::boot::exit;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// Seconds any one guest may take before it is killed (QEMU TCG is slow).
+const TIMEOUT: &str = "120";
+
+/// A guest test: extra `exo run` arguments and a check of the outcome.
+struct Case {
+    name: &'static str,
+    args: &'static [&'static str],
+    check: fn(&Outcome) -> Result<(), String>,
+}
+
+fn expect(o: &Outcome, status: i32, needles: &[&str]) -> Result<(), String> {
+    if o.status != Some(status) {
+        return Err(format!("expected exit status {status}\n{}", o.show()));
+    }
+    for n in needles {
+        if !o.stdout.contains(n) {
+            return Err(format!("expected {n:?} on the console\n{}", o.show()));
+        }
+    }
+    Ok(())
+}
+
+const FAULT_PF: i32 = (exit::FAULT_BASE + 14) as i32;
+const FAULT_GP: i32 = (exit::FAULT_BASE + 13) as i32;
+
+const CASES: &[Case] = &[
+    Case {
+        name: "default_image_runs_init_in_ring3",
+        args: &[],
+        check: |o| {
+            expect(o, 0, &[
+                "exo: exokernel booting",
+                "init: hello from ring 3",
+                "init: timer ticks reach user mode",
+                "exo: /bin/init exited with status 0",
+            ])
+        },
+    },
+    Case {
+        name: "exit_status_becomes_exo_status",
+        args: &["--init", "/bin/exit_status"],
+        check: |o| expect(o, 42, &["exit_status: exiting with 42"]),
+    },
+    Case {
+        name: "bad_syscall_arguments_are_refused",
+        args: &["--init", "/bin/syscall_check"],
+        check: |o| expect(o, 0, &["syscall_check: all bad calls refused"]),
+    },
+    Case {
+        name: "null_read_is_a_reported_page_fault",
+        args: &["--init", "/bin/fault_null"],
+        check: |o| expect(o, FAULT_PF, &["user exception #PF page fault (vector 14)", "err=0x4 cr2=0x0"]),
+    },
+    Case {
+        name: "user_cannot_write_kernel_memory",
+        args: &["--init", "/bin/fault_kernel"],
+        check: |o| {
+            expect(o, FAULT_PF, &["user exception #PF page fault (vector 14)", "cr2=0x7f8000100000"])?;
+            if o.stdout.contains("the write went through") {
+                return Err(format!("kernel memory writable from ring 3\n{}", o.show()));
+            }
+            Ok(())
+        },
+    },
+    Case {
+        name: "user_cannot_use_the_debug_exit_port",
+        args: &["--init", "/bin/fault_privileged"],
+        check: |o| expect(o, FAULT_GP, &["user exception #GP general protection (vector 13)"]),
+    },
+    Case {
+        name: "program_panic_is_reported",
+        args: &["--init", "/bin/panic"],
+        check: |o| expect(o, 101, &["panic: panicked at", "index out of bounds"]),
+    },
+    Case {
+        name: "missing_program_is_reported",
+        args: &["--init", "/bin/no_such_program"],
+        check: |o| expect(o, exit::NO_INIT as i32, &["/bin/no_such_program not found in the initrd"]),
+    },
+    Case {
+        name: "boot_without_initrd_is_reported",
+        args: &["--no-initrd"],
+        check: |o| expect(o, exit::NO_INIT as i32, &["no initrd: nothing to run"]),
+    },
+    Case {
+        name: "command_line_and_memory_reach_the_kernel",
+        args: &["--mem", "48M", "--cmdline", "exo.hz=250 exo.stop=boot"],
+        check: |o| {
+            expect(o, 0, &["timer 250 Hz", "exo.stop=boot", "stopping after boot"])?;
+            let line = o.stdout.lines().find(|l| l.contains("usable RAM")).unwrap_or("");
+            let mib: u64 = line.split_whitespace().nth(1).and_then(|w| w.parse().ok()).unwrap_or(0);
+            if !(40..48).contains(&mib) {
+                return Err(format!("48M guest reports {mib} MiB usable\n{}", o.show()));
+            }
+            Ok(())
+        },
+    },
+];
+
+/// Guest tests that build their own bad initrd.
+fn bad_initrd_case(engine: &'static str) -> Trial {
+    Trial::test(format!("{engine}::malformed_programs_are_refused"), move || {
+        let dir = std::env::temp_dir().join(format!("exo-test-initrd-{}-{engine}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut elf_bad_segment = std::fs::read(env!("EXO_DEFAULT_KERNEL")).map_err(|e| e.to_string())?;
+        elf_bad_segment.truncate(4096); // program headers point past the end
+        let rd = exo_images::cpio::archive(&[
+            ("bin/text".into(), b"#!/bin/sh\necho not an ELF\n".to_vec()),
+            ("bin/kernel".into(), elf_bad_segment),
+        ]);
+        let path = dir.join("initrd.cpio");
+        std::fs::write(&path, rd).map_err(|e| e.to_string())?;
+        let p = path.to_str().unwrap();
+        for (prog, msg) in [("/bin/text", "cannot load /bin/text: NotElf"), ("/bin/kernel", "cannot load /bin/kernel")] {
+            let o = exo(&["run", "--engine", engine, "--timeout", TIMEOUT, "--initrd", p, "--init", prog]);
+            expect(&o, exit::NO_INIT as i32, &[msg])?;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    })
+}
+
+fn run_case(engine: &'static str, case: &'static Case) -> Result<(), Failed> {
+    let mut args = vec!["run", "--engine", engine, "--timeout", TIMEOUT];
+    args.extend_from_slice(case.args);
+    let o = exo(&args);
+    if !o.stderr.contains(&format!("exo: engine: {engine}")) {
+        return Err(format!("engine {engine} was not the one that ran\n{}", o.show()).into());
+    }
+    (case.check)(&o).map_err(Failed::from)
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let kvm = engine::probe_kvm();
+    let engines: [(&'static str, Option<String>); 2] = [
+        ("kvm", kvm.limitation()),
+        ("qemu", engine::qemu_binary().is_none().then(|| "qemu-system-x86_64 not found".to_string())),
+    ];
+    let mut trials = Vec::new();
+    for (name, unavailable) in engines {
+        match &unavailable {
+            None => eprintln!("guest tests: engine {name}: available"),
+            Some(why) => eprintln!("guest tests: engine {name}: SKIPPED (shown as ignored): {why}"),
+        }
+        for case in CASES {
+            trials.push(
+                Trial::test(format!("{name}::{}", case.name), move || run_case(name, case))
+                    .with_ignored_flag(unavailable.is_some()),
+            );
+        }
+        trials.push(bad_initrd_case(name).with_ignored_flag(unavailable.is_some()));
+    }
+    // On a PVM host our VMM still runs the kernel's ring-0 boot (emulated):
+    // check that path for real, since the full suite cannot use it here.
+    let pvm_boot = Trial::test("kvm_pvm::vmm_boots_kernel_to_ring0_checkpoint", || {
+        let o = exo(&["run", "--engine", "kvm", "--timeout", "600", "--cmdline", "exo.stop=boot"]);
+        expect(&o, 0, &["exo: exokernel booting", "stopping after boot"]).map_err(Failed::from)
+    });
+    let on_pvm = matches!(kvm, Kvm::Pvm);
+    if !on_pvm {
+        eprintln!("guest tests: kvm_pvm boot check: SKIPPED (shown as ignored): this host's KVM is not kvm_pvm");
+    }
+    trials.push(pvm_boot.with_ignored_flag(!on_pvm));
+    libtest_mimic::run(&args, trials).exit();
+}
