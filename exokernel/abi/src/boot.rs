@@ -14,18 +14,16 @@ pub const COM1_IRQ: u32 = 4;
 pub mod exit {
     /// The kernel panicked or took an exception in kernel mode.
     pub const KERNEL_PANIC: u8 = 0x7f;
-    /// The first program ended by an unhandled fault: `FAULT_BASE + vector`.
+    /// The first environment ended by an unhandled fault: `FAULT_BASE + vector`.
     pub const FAULT_BASE: u8 = 0x40;
     /// The kernel could not start the first program (missing, bad ELF, ...).
     pub const NO_INIT: u8 = 0x7e;
 }
 
 /// Base of the kernel's region: the top PML4 slot of the lower half (slot 255).
-/// All physical memory is mapped here (`virt = KERNEL_BASE + phys`); user
-/// space is everything below it.
+/// All physical memory is mapped here (`virt = KERNEL_BASE + phys`); see
+/// [`crate::layout`] for the rest of the address space.
 pub const KERNEL_BASE: u64 = 0x0000_7f80_0000_0000;
-/// First address above user space.
-pub const USER_TOP: u64 = KERNEL_BASE;
 
 /// Default path of the first program inside the initrd (`exo.init=` overrides).
 pub const DEFAULT_INIT: &str = "/bin/init";

@@ -3,7 +3,9 @@
 
 /// Finds `path` (leading '/' optional) in the archive.
 pub fn find<'a>(archive: &'a [u8], path: &str) -> Option<&'a [u8]> {
-    entries(archive).find(|(name, _)| *name == path.trim_start_matches('/')).map(|(_, data)| data)
+    entries(archive)
+        .find(|(name, _)| *name == path.trim_start_matches('/'))
+        .map(|(_, data)| data)
 }
 
 /// Iterates over `(name, contents)` of the archive's entries.

@@ -1,7 +1,16 @@
-//! The exokernel's ABI: system-call numbers, boot conventions and the
-//! machine constants that kernel, libOS, VMM and host tools must agree on.
+//! The exokernel's ABI: system calls, the shared structures the kernel
+//! exposes read-only (page records, environment table, page tables), boot
+//! conventions and machine constants that kernel, libOS, VMM and host tools
+//! must agree on.
 #![no_std]
 
 pub mod boot;
+pub mod cap;
+pub mod env;
 pub mod initrd;
+pub mod layout;
+pub mod pages;
 pub mod syscall;
+pub mod trap;
+pub mod vm;
+pub mod wakeup;

@@ -5,6 +5,7 @@
 
 mod arch;
 mod console;
+mod env;
 mod machine;
 mod mem;
 mod program;
@@ -14,8 +15,12 @@ mod traps;
 
 use arch::trap_frame::TrapFrame;
 use arch::{cpu, gdt, idt, lapic, syscall};
+use env::KERNEL;
 use exo_abi::boot::{exit, DEFAULT_INIT, KERNEL_BASE};
-use mem::paging::AddressSpace;
+use exo_abi::cap::Cap;
+use exo_abi::env::{EnvInfo, SysInfo, NENV};
+use exo_abi::layout::{UENVS, UINITRD, UPAGES, USER_STACK_TOP, USYSINFO};
+use mem::paging::Prot;
 use pvh::Range;
 
 /// Default timer frequency (`exo.hz=` overrides).
@@ -27,7 +32,7 @@ const TRAP_STACK_SIZE: usize = 64 * 1024;
 struct Stack(#[allow(dead_code)] [u8; TRAP_STACK_SIZE]);
 static mut TRAP_STACK: Stack = Stack([0; TRAP_STACK_SIZE]);
 
-/// Name of the running program, for messages.
+/// Name of the first program, for messages.
 static mut PROGRAM: &str = "";
 
 extern "C" {
@@ -66,6 +71,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         kprintln!("exo: cannot build kernel page tables: {e:?}");
         machine::exit(exit::KERNEL_PANIC);
     }
+    expose_tables(&boot, ram_end);
     mask_legacy_pic();
 
     let hz = pvh::cmdline_value(boot.cmdline, "exo.hz")
@@ -85,11 +91,16 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     }
 
     let path = pvh::cmdline_value(boot.cmdline, "exo.init").unwrap_or(DEFAULT_INIT);
-    start_program(&boot, path)
+    // SAFETY: single CPU, set before any environment runs.
+    unsafe { PROGRAM = path };
+    let mut frame = TrapFrame::ZERO;
+    start_init(&boot, path, &mut frame);
+    enter_user(frame)
 }
 
-/// Loads `path` from the initrd and enters it in ring 3.
-fn start_program(boot: &pvh::BootInfo, path: &'static str) -> ! {
+/// Creates the first environment, holding the root capability, running
+/// `path` from the initrd (which it can also read at UINITRD).
+fn start_init(boot: &pvh::BootInfo, path: &'static str, frame: &mut TrapFrame) {
     let Some(rd) = boot.initrd else {
         kprintln!("exo: no initrd: nothing to run");
         machine::exit(exit::NO_INIT);
@@ -102,24 +113,55 @@ fn start_program(boot: &pvh::BootInfo, path: &'static str) -> ! {
         kprintln!("exo: {path} not found in the initrd");
         machine::exit(exit::NO_INIT);
     };
-    let mut space = match AddressSpace::new() {
+    let mut k = KERNEL.lock();
+    let slot = match k.create(0, Cap::ROOT) {
         Ok(s) => s,
         Err(e) => {
-            kprintln!("exo: cannot create an address space: {e:?}");
+            kprintln!("exo: cannot create the first environment: {e:?}");
             machine::exit(exit::NO_INIT);
         }
     };
-    let entry = match program::load(&mut space, image) {
+    let id = k.info(slot).id;
+    k.init_id = id;
+    k.info(slot).caps[0] = Cap::ROOT;
+    let space = k.envs[slot].space.as_mut().expect("new env");
+    let entry = match program::load(space, id, image) {
         Ok(entry) => entry,
         Err(e) => {
             kprintln!("exo: cannot load {path}: {e:?}");
             machine::exit(exit::NO_INIT);
         }
     };
-    // SAFETY: single CPU, set before the program runs.
-    unsafe { PROGRAM = path };
-    space.activate();
-    enter_user(program::initial_frame(entry))
+    let ro = Prot {
+        writable: false,
+        executable: false,
+        soft: 0,
+    };
+    let mut off = 0;
+    while off < rd.end - rd.start {
+        let pa = (rd.start & !(mem::PAGE_SIZE - 1)) + off;
+        if space.map(UINITRD + off, pa, ro).is_err() {
+            kprintln!("exo: cannot map the initrd");
+            machine::exit(exit::NO_INIT);
+        }
+        off += mem::PAGE_SIZE;
+    }
+    let sys = k.sys();
+    sys.init_env = id;
+    sys.initrd_size = rd.end - rd.start;
+    let ctx = &mut k.envs[slot].ctx;
+    ctx.rip = entry;
+    ctx.rsp = USER_STACK_TOP;
+    k.info(slot).status = exo_abi::env::status::RUNNABLE;
+    let _ = k.slices.alloc(0, id);
+    k.publish_slices();
+    k.switch_to(slot, frame, false);
+}
+
+/// Name of the first program, for messages.
+pub fn program_name() -> &'static str {
+    // SAFETY: written once before any environment runs.
+    unsafe { PROGRAM }
 }
 
 /// Leaves the kernel for ring 3 with the given register state.
@@ -134,12 +176,33 @@ fn enter_user(frame: TrapFrame) -> ! {
     }
 }
 
-/// Ends the running program; with no other program, the machine stops with its status.
-pub fn program_exit(status: u8) -> ! {
-    // SAFETY: read-only after start.
-    let name = unsafe { PROGRAM };
-    kprintln!("exo: {name} exited with status {status}");
-    machine::exit(status)
+/// Allocates the environment table, the system page and the page records,
+/// and maps them read-only for every environment.
+fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
+    let fail = |what: &str| -> ! {
+        kprintln!("exo: cannot set up {what}");
+        machine::exit(exit::KERNEL_PANIC)
+    };
+    let env_bytes = (NENV * core::mem::size_of::<EnvInfo>()) as u64;
+    let env_pages = env_bytes.div_ceil(mem::PAGE_SIZE);
+    let envs =
+        mem::frames::alloc_contiguous(env_pages).unwrap_or_else(|| fail("the environment table"));
+    let sys = mem::frames::alloc_contiguous(1).unwrap_or_else(|| fail("the system page"));
+    // From here on every page has a record.
+    let recs = mem::frames::build_records(ram_end, &boot.ram[..boot.ram_count])
+        .unwrap_or_else(|| fail("page records"));
+    let ok = mem::paging::map_info_window(UPAGES, recs.start, recs.end - recs.start).is_ok()
+        && mem::paging::map_info_window(UENVS, envs, env_pages * mem::PAGE_SIZE).is_ok()
+        && mem::paging::map_info_window(USYSINFO, sys, mem::PAGE_SIZE).is_ok();
+    if !ok {
+        fail("the read-only windows");
+    }
+    let mut k = KERNEL.lock();
+    k.set_tables(
+        mem::phys_to_virt(envs) as *mut EnvInfo,
+        mem::phys_to_virt(sys) as *mut SysInfo,
+    );
+    k.sys().npages = ram_end.div_ceil(mem::PAGE_SIZE);
 }
 
 /// The 8259 PICs stay masked: interrupts come through the (IO)APIC.

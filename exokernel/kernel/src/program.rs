@@ -1,17 +1,16 @@
-//! Loading and starting the first user program: an ELF from the initrd,
-//! mapped into a fresh address space and entered in ring 3.
+//! Loading the first environment's program: an ELF from the initrd, mapped
+//! into the environment's address space with pages it owns (guarded by the
+//! root capability it holds).
 
-use crate::arch::gdt::{USER_CS, USER_DS};
-use crate::arch::trap_frame::TrapFrame;
-use crate::mem::paging::{AddressSpace, MapError};
-use crate::mem::{frames, phys_to_virt, PAGE_SIZE};
+use crate::mem::frames::PAGES;
+use crate::mem::paging::{AddressSpace, MapError, Prot};
+use crate::mem::{phys_to_virt, PAGE_SIZE};
 use elf::abi::{EM_X86_64, PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
-use exo_abi::boot::USER_TOP;
+use exo_abi::cap::Cap;
+use exo_abi::layout::{USER_STACK_TOP, USER_TOP};
 
-/// Top of the initial user stack, and its size.
-pub const USER_STACK_TOP: u64 = 0x0000_7f7f_ffff_0000;
 const USER_STACK_PAGES: u64 = 16;
 
 /// Why a program could not be loaded (printed with `{:?}`).
@@ -30,8 +29,24 @@ impl From<MapError> for LoadError {
     }
 }
 
-/// Maps the ELF image into `space` and returns its entry point.
-pub fn load(space: &mut AddressSpace, image: &[u8]) -> Result<u64, LoadError> {
+/// A fresh zeroed page owned by `env`, counted as mapped once.
+fn user_page(env: u32) -> Result<u64, LoadError> {
+    let mut pages = PAGES.lock();
+    let pages = pages.as_mut().expect("records");
+    let ppn = pages
+        .alloc_any(env, &Cap::ROOT)
+        .ok_or(LoadError::Map(MapError::OutOfMemory))?;
+    pages
+        .map_ref(ppn, &Cap::ROOT, true)
+        .map_err(|_| LoadError::Map(MapError::OutOfMemory))?;
+    let pa = ppn * PAGE_SIZE;
+    // SAFETY: a page just allocated, mapped in the kernel region.
+    unsafe { core::ptr::write_bytes(phys_to_virt(pa), 0, PAGE_SIZE as usize) };
+    Ok(pa)
+}
+
+/// Maps the ELF image into `space` for environment `env`; returns its entry point.
+pub fn load(space: &mut AddressSpace, env: u32, image: &[u8]) -> Result<u64, LoadError> {
     let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| LoadError::NotElf)?;
     if elf.ehdr.e_machine != EM_X86_64 {
         return Err(LoadError::NotExecutable);
@@ -49,16 +64,20 @@ pub fn load(space: &mut AddressSpace, image: &[u8]) -> Result<u64, LoadError> {
             return Err(LoadError::BadSegment(va));
         }
         let data = &image[off as usize..file_end as usize];
-        let (w, x) = (ph.p_flags & PF_W != 0, ph.p_flags & PF_X != 0);
+        let prot = Prot {
+            writable: ph.p_flags & PF_W != 0,
+            executable: ph.p_flags & PF_X != 0,
+            soft: 0,
+        };
         let mut page = va & !(PAGE_SIZE - 1);
         while page < end {
-            let pa = frames::alloc().ok_or(LoadError::Map(MapError::OutOfMemory))?;
+            let pa = user_page(env)?;
             // Copy the part of the file image that falls in this page.
             let lo = page.max(va);
             let hi = (page + PAGE_SIZE).min(va + filesz);
             if lo < hi {
                 let src = &data[(lo - va) as usize..(hi - va) as usize];
-                // SAFETY: fresh frame mapped in the kernel region; the copy stays in it.
+                // SAFETY: fresh page mapped in the kernel region; the copy stays in it.
                 unsafe {
                     core::ptr::copy_nonoverlapping(
                         src.as_ptr(),
@@ -67,9 +86,8 @@ pub fn load(space: &mut AddressSpace, image: &[u8]) -> Result<u64, LoadError> {
                     )
                 };
             }
-            if let Err(e) = space.map_user(page, pa, w, x) {
-                frames::free(pa);
-                return Err(e.into());
+            if space.map(page, pa, prot)?.is_some() {
+                return Err(LoadError::BadSegment(va)); // segments overlap
             }
             page += PAGE_SIZE;
         }
@@ -78,20 +96,16 @@ pub fn load(space: &mut AddressSpace, image: &[u8]) -> Result<u64, LoadError> {
         return Err(LoadError::NotExecutable);
     }
     for i in 1..=USER_STACK_PAGES {
-        let pa = frames::alloc().ok_or(LoadError::Map(MapError::OutOfMemory))?;
-        space.map_user(USER_STACK_TOP - i * PAGE_SIZE, pa, true, false)?;
+        let pa = user_page(env)?;
+        space.map(
+            USER_STACK_TOP - i * PAGE_SIZE,
+            pa,
+            Prot {
+                writable: true,
+                executable: false,
+                soft: 0,
+            },
+        )?;
     }
     Ok(entry)
-}
-
-/// The initial ring-3 register state for a program entering at `entry`.
-pub fn initial_frame(entry: u64) -> TrapFrame {
-    TrapFrame {
-        rip: entry,
-        cs: USER_CS as u64,
-        rflags: 0x202, // IF set: timer interrupts reach user code
-        rsp: USER_STACK_TOP,
-        ss: USER_DS as u64,
-        ..TrapFrame::default()
-    }
 }

@@ -1,11 +1,12 @@
 //! Trap dispatch: timer interrupts, and exceptions reported with their full
-//! state. A fault in the user program ends the program (and, while there is
-//! only one, the machine); a fault in the kernel stops the machine.
+//! state. A fault in user code goes to the environment's handler (or ends
+//! the environment); a fault in the kernel stops the machine.
 
 use crate::arch::idt::exception_name;
 use crate::arch::lapic;
 use crate::arch::trap_frame::TrapFrame;
-use crate::{console, kprintln, machine, program_exit};
+use crate::env::KERNEL;
+use crate::{console, kprintln, machine};
 use core::sync::atomic::{AtomicU64, Ordering};
 use exo_abi::boot::exit;
 use x86_64::registers::control::Cr2;
@@ -19,9 +20,17 @@ extern "C" fn trap_dispatch(f: &mut TrapFrame) {
         v if v == lapic::TIMER_VECTOR as u64 => {
             TICKS.fetch_add(1, Ordering::Relaxed);
             lapic::eoi();
+            // In the kernel (the idle loop) only the count matters.
+            if f.in_user_mode() {
+                KERNEL.lock().tick(f);
+            }
         }
         v if v == lapic::SPURIOUS_VECTOR as u64 => {}
-        0..=31 => exception(f),
+        0..=31 if f.in_user_mode() => {
+            let cr2 = Cr2::read_raw();
+            KERNEL.lock().fault(f, cr2);
+        }
+        0..=31 => kernel_fault(f),
         v => {
             kprintln!("exo: unexpected interrupt vector {v}");
             lapic::eoi();
@@ -29,7 +38,8 @@ extern "C" fn trap_dispatch(f: &mut TrapFrame) {
     }
 }
 
-fn report(f: &TrapFrame, who: &str) {
+/// Prints a trap's state.
+pub fn report(f: &TrapFrame, who: &str) {
     let cr2 = Cr2::read_raw();
     kprintln!(
         "exo: {who} exception {} (vector {}) rip={:#x} err={:#x} cr2={:#x} rsp={:#x}",
@@ -42,11 +52,7 @@ fn report(f: &TrapFrame, who: &str) {
     );
 }
 
-fn exception(f: &mut TrapFrame) {
-    if f.in_user_mode() {
-        report(f, "user");
-        program_exit(exit::FAULT_BASE + f.vector as u8);
-    }
+fn kernel_fault(f: &TrapFrame) -> ! {
     console::force_unlock();
     report(f, "KERNEL");
     kprintln!(

@@ -1,34 +1,34 @@
-//! Physical page-frame allocator over the e820 RAM regions, minus the kernel
-//! image, the initrd and the boot data. Fresh frames are handed out from the
-//! regions in order; freed frames go on a stack threaded through themselves.
+//! Physical pages. At boot, free RAM is a list of ranges (the e820 map minus
+//! the kernel image, initrd and boot data) from which contiguous runs are
+//! carved for the kernel's tables; then every page gets an ownership record
+//! (`exo_kcore::pages`) and all later allocation, by the kernel or by
+//! environments naming pages, goes through the records.
 
 use super::{phys_to_virt, PAGE_SIZE};
 use crate::pvh::{BootInfo, Range, MAX_REGIONS};
+use exo_abi::pages::PageInfo;
+use exo_kcore::pages::Pages;
 use spin::Mutex;
 
-struct Frames {
+struct BootRanges {
     free: [Range; MAX_REGIONS * 2],
     count: usize,
-    /// Head of the stack of freed frames (physical address, 0 = empty).
-    freed: u64,
-    total: u64,
-    used: u64,
 }
 
-static FRAMES: Mutex<Frames> = Mutex::new(Frames {
+static BOOT: Mutex<BootRanges> = Mutex::new(BootRanges {
     free: [Range { start: 0, end: 0 }; MAX_REGIONS * 2],
     count: 0,
-    freed: 0,
-    total: 0,
-    used: 0,
 });
+
+/// The page records, once built.
+pub static PAGES: Mutex<Option<Pages<'static>>> = Mutex::new(None);
 
 fn align_up(x: u64) -> u64 {
     x.div_ceil(PAGE_SIZE) * PAGE_SIZE
 }
 
-/// Removes `hole` from the region list, splitting a region if needed.
-fn carve(f: &mut Frames, hole: Range) {
+/// Removes `hole` from the range list, splitting a range if needed.
+fn carve(f: &mut BootRanges, hole: Range) {
     let (hs, he) = (hole.start & !(PAGE_SIZE - 1), align_up(hole.end));
     let mut i = 0;
     while i < f.count {
@@ -65,10 +65,10 @@ fn carve(f: &mut Frames, hole: Range) {
     }
 }
 
-/// Builds the free list from the boot memory map. `kernel` is the kernel
+/// Builds the free ranges from the boot memory map. `kernel` is the kernel
 /// image's physical range. Returns the number of usable bytes.
 pub fn init(boot: &BootInfo, kernel: Range) -> u64 {
-    let mut f = FRAMES.lock();
+    let mut f = BOOT.lock();
     for r in &boot.ram[..boot.ram_count] {
         // Below 1 MiB lives firmware and boot data: never hand it out.
         let start = align_up(r.start.max(0x10_0000));
@@ -86,36 +86,72 @@ pub fn init(boot: &BootInfo, kernel: Range) -> u64 {
     for d in boot.boot_data.iter().filter(|d| d.start < d.end) {
         carve(&mut f, *d);
     }
-    f.total = f.free[..f.count].iter().map(|r| r.end - r.start).sum();
-    f.total
+    f.free[..f.count].iter().map(|r| r.end - r.start).sum()
 }
 
-/// Allocates one zeroed 4 KiB frame, returning its physical address.
+/// Takes `pages` physically contiguous zeroed pages from the boot ranges.
+fn boot_alloc(pages: u64) -> Option<u64> {
+    let mut f = BOOT.lock();
+    let bytes = pages * PAGE_SIZE;
+    let n = f.count;
+    let r = f.free[..n].iter_mut().find(|r| r.end - r.start >= bytes)?;
+    let pa = r.start;
+    r.start += bytes;
+    // SAFETY: free RAM, mapped in the kernel region.
+    unsafe { core::ptr::write_bytes(phys_to_virt(pa), 0, bytes as usize) };
+    Some(pa)
+}
+
+/// Allocates one zeroed page for the kernel.
 pub fn alloc() -> Option<u64> {
-    let mut f = FRAMES.lock();
-    let pa = if f.freed != 0 {
-        let pa = f.freed;
-        // SAFETY: a freed frame holds the next link in its first word.
-        f.freed = unsafe { (phys_to_virt(pa) as *const u64).read() };
-        pa
-    } else {
-        let i = (0..f.count).find(|&i| f.free[i].start < f.free[i].end)?;
-        let pa = f.free[i].start;
-        f.free[i].start += PAGE_SIZE;
-        pa
+    let ppn = match PAGES.lock().as_mut() {
+        Some(p) => p.alloc_kernel()?,
+        None => return boot_alloc(1),
     };
-    f.used += PAGE_SIZE;
-    drop(f);
-    // SAFETY: the frame is RAM we own, mapped in the kernel region.
+    let pa = ppn * PAGE_SIZE;
+    // SAFETY: a page just taken from the free records, mapped in the kernel region.
     unsafe { core::ptr::write_bytes(phys_to_virt(pa), 0, PAGE_SIZE as usize) };
     Some(pa)
 }
 
-/// Returns a frame obtained from `alloc`.
-pub fn free(pa: u64) {
-    let mut f = FRAMES.lock();
-    // SAFETY: the caller gives back a frame it owns; it is mapped in the kernel region.
-    unsafe { (phys_to_virt(pa) as *mut u64).write(f.freed) };
-    f.freed = pa;
-    f.used -= PAGE_SIZE;
+/// Allocates `pages` contiguous zeroed pages for kernel tables at boot.
+pub fn alloc_contiguous(pages: u64) -> Option<u64> {
+    boot_alloc(pages)
+}
+
+/// Builds the page records for RAM up to `ram_end`: what is still in the boot
+/// ranges is free, everything else RAM is the kernel's. Returns the physical
+/// range of the record table (to be mapped read-only for environments).
+pub fn build_records(ram_end: u64, ram: &[Range]) -> Option<Range> {
+    let npages = ram_end.div_ceil(PAGE_SIZE) as usize;
+    let bytes = (npages * core::mem::size_of::<PageInfo>()) as u64;
+    let pa = boot_alloc(bytes.div_ceil(PAGE_SIZE))?;
+    // SAFETY: a fresh contiguous run of RAM the kernel keeps for good, mapped
+    // in the kernel region, sized for `npages` records.
+    let recs =
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(pa) as *mut PageInfo, npages) };
+    let mut pages = Pages::new(recs);
+    // All RAM is the kernel's unless it is still in a free range.
+    for r in ram {
+        let (first, end) = (
+            (r.start.div_ceil(PAGE_SIZE)) as usize,
+            (r.end / PAGE_SIZE) as usize,
+        );
+        for ppn in first..end.min(npages) {
+            pages.reserve(ppn);
+        }
+    }
+    let f = BOOT.lock();
+    for r in &f.free[..f.count] {
+        pages.add_ram(
+            (r.start / PAGE_SIZE) as usize,
+            ((r.end / PAGE_SIZE) as usize).min(npages),
+        );
+    }
+    drop(f);
+    *PAGES.lock() = Some(pages);
+    Some(Range {
+        start: pa,
+        end: pa + align_up(bytes),
+    })
 }

@@ -1,15 +1,19 @@
-//! 4-level x86-64 page tables. Slot 255 of every PML4 is the kernel region
-//! (all RAM at KERNEL_BASE + phys, shared by every address space); slots
-//! 0..255 are user space.
+//! 4-level x86-64 page tables. Every PML4 shares slot 255 (the kernel region:
+//! all RAM at KERNEL_BASE + phys, supervisor-only) and slot 253 (read-only
+//! windows on the page records, environment table and system page), and
+//! points slot 254 at itself, read-only, so an environment reads its own page
+//! tables (UVPT). Slots 0..253 are the environment's, managed through
+//! checked calls.
 
 use super::{frames, phys_to_virt, PAGE_SIZE};
 use crate::arch::{cpu, lapic};
-use exo_abi::boot::{KERNEL_BASE, USER_TOP};
+use exo_abi::layout::{KERNEL_BASE, UPAGES, USER_TOP, UVPT_SLOT};
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
 use x86_64::PhysAddr;
 
 const KERNEL_SLOT: usize = (KERNEL_BASE >> 39) as usize & 511;
+const INFO_SLOT: usize = (UPAGES >> 39) as usize & 511;
 const HUGE: u64 = 2 << 20;
 
 /// Why a mapping could not be made.
@@ -26,7 +30,7 @@ fn table(pa: u64) -> &'static mut PageTable {
     unsafe { &mut *(phys_to_virt(pa) as *mut PageTable) }
 }
 
-/// The next-level table under `entry`, allocated if absent.
+/// The next-level table under entry `i`, allocated if absent.
 fn next(parent: &mut PageTable, i: usize, flags: F) -> Result<u64, MapError> {
     let e = &mut parent[i];
     if e.is_unused() {
@@ -38,6 +42,12 @@ fn next(parent: &mut PageTable, i: usize, flags: F) -> Result<u64, MapError> {
     Ok(e.addr().as_u64())
 }
 
+/// The next-level table under entry `i`, if present.
+fn existing(parent: &PageTable, i: usize) -> Option<u64> {
+    let e = &parent[i];
+    (e.flags().contains(F::PRESENT) && !e.flags().contains(F::HUGE_PAGE)).then(|| e.addr().as_u64())
+}
+
 fn indices(va: u64) -> [usize; 4] {
     [
         (va >> 39) as usize & 511,
@@ -47,8 +57,21 @@ fn indices(va: u64) -> [usize; 4] {
     ]
 }
 
+fn nx() -> F {
+    if cpu::has_nx() {
+        F::NO_EXECUTE
+    } else {
+        F::empty()
+    }
+}
+
 /// Physical address of the kernel's own PML4 (template of every address space).
 static mut KERNEL_PML4: u64 = 0;
+
+fn kernel_pml4() -> u64 {
+    // SAFETY: written once at boot before any reader.
+    unsafe { KERNEL_PML4 }
+}
 
 /// Builds the kernel's page tables (RAM up to `ram_end` mapped with 2 MiB
 /// pages in the kernel region, the LAPIC page uncached) and switches to them,
@@ -64,8 +87,7 @@ pub fn init_kernel(ram_end: u64) -> Result<(), MapError> {
         table(pd)[i2].set_addr(PhysAddr::new(pa), inner | F::HUGE_PAGE | F::GLOBAL);
         pa += HUGE;
     }
-    let lapic_va = KERNEL_BASE + lapic::LAPIC_PHYS;
-    let [_, i3, i2, i1] = indices(lapic_va);
+    let [_, i3, i2, i1] = indices(KERNEL_BASE + lapic::LAPIC_PHYS);
     let pd = next(table(pdpt), i3, inner)?;
     let pt = next(table(pd), i2, inner)?;
     table(pt)[i1].set_addr(
@@ -84,7 +106,58 @@ pub fn init_kernel(ram_end: u64) -> Result<(), MapError> {
     Ok(())
 }
 
-/// A user address space: a PML4 whose kernel slot is shared.
+/// Maps physical `[pa, pa + len)` read-only for every environment at `va`
+/// (in the shared information slot).
+pub fn map_info_window(va: u64, pa: u64, len: u64) -> Result<(), MapError> {
+    let inner = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
+    let leaf = F::PRESENT | F::USER_ACCESSIBLE | F::GLOBAL | nx();
+    let mut off = 0;
+    while off < len {
+        let [i4, i3, i2, i1] = indices(va + off);
+        debug_assert_eq!(i4, INFO_SLOT);
+        let pdpt = next(table(kernel_pml4()), i4, inner)?;
+        let pd = next(table(pdpt), i3, inner)?;
+        let pt = next(table(pd), i2, inner)?;
+        table(pt)[i1].set_addr(PhysAddr::new(pa + off), leaf);
+        off += PAGE_SIZE;
+    }
+    Ok(())
+}
+
+/// Switches to the kernel's own address space (no environment mapped).
+pub fn activate_kernel() {
+    // SAFETY: the kernel PML4 maps the kernel region.
+    unsafe {
+        Cr3::write(
+            PhysFrame::containing_address(PhysAddr::new(kernel_pml4())),
+            Cr3Flags::empty(),
+        )
+    };
+}
+
+/// Rights of a user mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prot {
+    pub writable: bool,
+    pub executable: bool,
+    /// The libOS's software bits (PTE bits 9..=11).
+    pub soft: u64,
+}
+
+fn leaf_flags(p: Prot) -> F {
+    let mut f = F::PRESENT
+        | F::USER_ACCESSIBLE
+        | F::from_bits_truncate(p.soft & exo_abi::layout::pte::SOFT_MASK);
+    if p.writable {
+        f |= F::WRITABLE;
+    }
+    if !p.executable {
+        f |= nx();
+    }
+    f
+}
+
+/// A user address space: a PML4 whose kernel and information slots are shared.
 pub struct AddressSpace {
     pub pml4: u64,
 }
@@ -92,75 +165,204 @@ pub struct AddressSpace {
 impl AddressSpace {
     pub fn new() -> Result<Self, MapError> {
         let pml4 = frames::alloc().ok_or(MapError::OutOfMemory)?;
-        // SAFETY: KERNEL_PML4 is set once at boot before any address space exists.
-        let kernel = table(unsafe { KERNEL_PML4 });
-        table(pml4)[KERNEL_SLOT] = kernel[KERNEL_SLOT].clone();
+        let kernel = table(kernel_pml4());
+        let t = table(pml4);
+        t[KERNEL_SLOT] = kernel[KERNEL_SLOT].clone();
+        t[INFO_SLOT] = kernel[INFO_SLOT].clone();
+        t[UVPT_SLOT as usize].set_addr(PhysAddr::new(pml4), F::PRESENT | F::USER_ACCESSIBLE | nx());
         Ok(AddressSpace { pml4 })
     }
 
-    /// Maps the 4 KiB page at `va` to frame `pa` for user access.
-    pub fn map_user(
-        &mut self,
-        va: u64,
-        pa: u64,
-        writable: bool,
-        executable: bool,
-    ) -> Result<(), MapError> {
-        if va >= USER_TOP || !va.is_multiple_of(PAGE_SIZE) {
-            return Err(MapError::NotUser);
-        }
-        let inner = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
-        let [i4, i3, i2, i1] = indices(va);
-        let pdpt = next(table(self.pml4), i4, inner)?;
-        let pd = next(table(pdpt), i3, inner)?;
-        let pt = next(table(pd), i2, inner)?;
-        let e = &mut table(pt)[i1];
-        if !e.is_unused() {
-            return Err(MapError::AlreadyMapped);
-        }
-        let mut flags = F::PRESENT | F::USER_ACCESSIBLE;
-        if writable {
-            flags |= F::WRITABLE;
-        }
-        if !executable && cpu::has_nx() {
-            flags |= F::NO_EXECUTE;
-        }
-        e.set_addr(PhysAddr::new(pa), flags);
-        Ok(())
+    pub fn is_current(&self) -> bool {
+        Cr3::read().0.start_address().as_u64() == self.pml4
     }
 
     /// Makes this the current address space.
     pub fn activate(&self) {
-        // SAFETY: the PML4 shares the kernel slot, so the kernel keeps running.
-        unsafe {
-            Cr3::write(
-                PhysFrame::containing_address(PhysAddr::new(self.pml4)),
-                Cr3Flags::empty(),
-            )
+        if !self.is_current() {
+            // SAFETY: the PML4 shares the kernel slot, so the kernel keeps running.
+            unsafe {
+                Cr3::write(
+                    PhysFrame::containing_address(PhysAddr::new(self.pml4)),
+                    Cr3Flags::empty(),
+                )
+            };
+        }
+    }
+
+    fn flush(&self, va: u64) {
+        if self.is_current() {
+            x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
+        }
+    }
+
+    /// The leaf entry for `va`, allocating the tables above it if `create`.
+    fn leaf(
+        &self,
+        va: u64,
+        create: bool,
+    ) -> Result<Option<&'static mut x86_64::structures::paging::page_table::PageTableEntry>, MapError>
+    {
+        if va >= USER_TOP || va % PAGE_SIZE != 0 {
+            return Err(MapError::NotUser);
+        }
+        let inner = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
+        let [i4, i3, i2, i1] = indices(va);
+        let mut pa = self.pml4;
+        for i in [i4, i3, i2] {
+            pa = if create {
+                next(table(pa), i, inner)?
+            } else {
+                match existing(table(pa), i) {
+                    Some(p) => p,
+                    None => return Ok(None),
+                }
+            };
+        }
+        Ok(Some(&mut table(pa)[i1]))
+    }
+
+    /// Maps the page at `va` to `pa`; returns the frame it replaced, if any.
+    pub fn map(&mut self, va: u64, pa: u64, prot: Prot) -> Result<Option<u64>, MapError> {
+        let e = self.leaf(va, true)?.ok_or(MapError::OutOfMemory)?;
+        let old = (!e.is_unused()).then(|| e.addr().as_u64());
+        e.set_addr(PhysAddr::new(pa), leaf_flags(prot));
+        self.flush(va);
+        Ok(old)
+    }
+
+    /// Removes the mapping at `va`; returns its frame.
+    pub fn unmap(&mut self, va: u64) -> Result<Option<u64>, MapError> {
+        let Some(e) = self.leaf(va, false)? else {
+            return Ok(None);
         };
+        if e.is_unused() {
+            return Ok(None);
+        }
+        let pa = e.addr().as_u64();
+        e.set_unused();
+        self.flush(va);
+        Ok(Some(pa))
+    }
+
+    /// The frame mapped at `va`, if any.
+    pub fn lookup(&self, va: u64) -> Option<u64> {
+        let e = self.leaf(va, false).ok()??;
+        (!e.is_unused()).then(|| e.addr().as_u64())
+    }
+
+    /// Changes the rights of the mapping at `va`, keeping accessed/dirty bits.
+    pub fn protect(&mut self, va: u64, prot: Prot) -> Result<(), MapError> {
+        let e = self.leaf(va, false)?.ok_or(MapError::NotUser)?;
+        if e.is_unused() {
+            return Err(MapError::NotUser);
+        }
+        let keep = e.flags() & (F::ACCESSED | F::DIRTY);
+        let pa = e.addr();
+        e.set_addr(pa, leaf_flags(prot) | keep);
+        self.flush(va);
+        Ok(())
+    }
+
+    /// Removes every user mapping of frame `pa`; returns how many.
+    pub fn unmap_frame(&mut self, pa: u64) -> usize {
+        let mut n = 0;
+        let mut clear = |_va: u64, p: u64, e: &mut Entry| {
+            if p == pa {
+                e.set_unused();
+                n += 1;
+            }
+        };
+        walk(self.pml4, &mut clear, None);
+        if self.is_current() {
+            x86_64::instructions::tlb::flush_all();
+        }
+        n
+    }
+
+    /// Tears the address space down, calling `unref(pa)` for every mapped
+    /// frame and `free_table(pa)` for every page-table frame (the caller
+    /// holds the page records). It must not be current.
+    pub fn destroy(self, mut unref: impl FnMut(u64), mut free_table: impl FnMut(u64)) {
+        walk(self.pml4, &mut |_, pa, _| unref(pa), Some(&mut free_table));
+        free_table(self.pml4);
     }
 }
 
-/// Translates a user virtual address in the current address space, requiring
-/// user access at every level (and write access if `write`).
-pub fn translate_user(va: u64, write: bool) -> Option<u64> {
+type Entry = x86_64::structures::paging::page_table::PageTableEntry;
+
+/// Walks the user slots of `pml4`, calling `f` on each leaf, then
+/// `free_table` on each intermediate table once done with it.
+fn walk(
+    pml4: u64,
+    f: &mut dyn FnMut(u64, u64, &mut Entry),
+    mut free_table: Option<&mut dyn FnMut(u64)>,
+) {
+    for i4 in 0..INFO_SLOT {
+        let Some(pdpt) = existing(table(pml4), i4) else {
+            continue;
+        };
+        for i3 in 0..512 {
+            let Some(pd) = existing(table(pdpt), i3) else {
+                continue;
+            };
+            for i2 in 0..512 {
+                let Some(pt) = existing(table(pd), i2) else {
+                    continue;
+                };
+                for i1 in 0..512 {
+                    let e = &mut table(pt)[i1];
+                    if !e.is_unused() {
+                        let va = ((i4 as u64) << 39)
+                            | ((i3 as u64) << 30)
+                            | ((i2 as u64) << 21)
+                            | ((i1 as u64) << 12);
+                        let pa = e.addr().as_u64();
+                        f(va, pa, e);
+                    }
+                }
+                if let Some(free) = free_table.as_mut() {
+                    free(pt);
+                }
+            }
+            if let Some(free) = free_table.as_mut() {
+                free(pd);
+            }
+        }
+        if let Some(free) = free_table.as_mut() {
+            free(pdpt);
+        }
+    }
+}
+
+/// Translates `va` in the address space rooted at `pml4`, requiring user
+/// access at every level (and write access if `write`).
+pub fn translate_in(pml4: u64, va: u64, write: bool) -> Option<u64> {
     if va >= USER_TOP {
         return None;
     }
+    walk_user(pml4, va, write)
+}
+
+/// Like `translate_in` for reads, but also through the read-only windows
+/// (page records, environment table, UVPT) every environment can read.
+pub fn translate_read_in(pml4: u64, va: u64) -> Option<u64> {
+    if va >= KERNEL_BASE {
+        return None;
+    }
+    walk_user(pml4, va, false)
+}
+
+fn walk_user(pml4: u64, va: u64, write: bool) -> Option<u64> {
     let mut need = F::PRESENT | F::USER_ACCESSIBLE;
     if write {
         need |= F::WRITABLE;
     }
-    let (frame, _) = Cr3::read();
-    let mut pa = frame.start_address().as_u64();
-    for (level, i) in indices(va).into_iter().enumerate() {
+    let mut pa = pml4;
+    for i in indices(va) {
         let e = &table(pa)[i];
-        if !e.flags().contains(need) {
+        if !e.flags().contains(need) || e.flags().contains(F::HUGE_PAGE) {
             return None;
-        }
-        if level > 0 && level < 3 && e.flags().contains(F::HUGE_PAGE) {
-            let size = 1u64 << (39 - 9 * level);
-            return Some(e.addr().as_u64() + (va & (size - 1)));
         }
         pa = e.addr().as_u64();
     }

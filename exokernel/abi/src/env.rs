@@ -1,0 +1,106 @@
+//! Environments as the kernel exposes them: the read-only environment table
+//! at [`crate::layout::UENVS`] and the system information page.
+
+use crate::cap::{Cap, NCAPS};
+
+/// Environment slots.
+pub const NENV: usize = 64;
+/// Time slices in the scheduling vector.
+pub const NSLICES: usize = 32;
+/// Pages a revocation record lists.
+pub const MAX_TAKEN: usize = 32;
+
+pub mod status {
+    pub const FREE: u32 = 0;
+    pub const RUNNABLE: u32 = 1;
+    /// Created, not yet started.
+    pub const NOT_RUNNABLE: u32 = 2;
+    /// Sleeping on a wakeup predicate.
+    pub const WAITING: u32 = 3;
+    /// Waiting for the reply to a synchronous PCT.
+    pub const AWAIT_REPLY: u32 = 4;
+}
+
+/// Upcall entry points an environment registers (0 = none).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entries {
+    /// Faults (every exception vector), with a [`crate::trap::UTrapFrame`].
+    pub exception: u64,
+    /// Start of each of its time slices.
+    pub slice_start: u64,
+    /// End of a time slice: save state and yield within the grace period.
+    pub slice_end: u64,
+    /// Synchronous protected control transfer.
+    pub pct_sync: u64,
+    /// Asynchronous protected control transfer.
+    pub pct_async: u64,
+    /// Visible revocation: give back pages by the deadline.
+    pub revoke: u64,
+    /// Top of the exception stack all upcalls run on.
+    pub xstack_top: u64,
+    /// Bytes of the exception stack (nested upcalls must stay inside it).
+    pub xstack_size: u64,
+}
+
+/// The record of a revocation request and of what the abort protocol took.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Revocation {
+    /// Pages asked for (0 = no request pending).
+    pub requested: u32,
+    /// Pages given back since the request.
+    pub returned: u32,
+    /// Tick by which they must be given back.
+    pub deadline: u64,
+    /// Pages taken by force (the abort protocol), most recent request.
+    pub taken_count: u32,
+    pub _pad: u32,
+    pub taken: [u64; MAX_TAKEN],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EnvInfo {
+    /// Environment id (`generation << 8 | slot`), 0 if the slot is free.
+    pub id: u32,
+    pub status: u32,
+    pub parent: u32,
+    /// Time slices it holds.
+    pub slices: u32,
+    /// The capability that controls this environment.
+    pub guard: Cap,
+    pub entries: Entries,
+    /// Timer ticks it has run.
+    pub ticks_run: u64,
+    /// Ticks it overran its slice-end grace period; charged against later slices.
+    pub excess_ticks: u64,
+    pub revocation: Revocation,
+    /// Its capability list (names only: holding a name grants nothing).
+    pub caps: [Cap; NCAPS],
+}
+
+/// Machine-wide facts, read-only at [`crate::layout::USYSINFO`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SysInfo {
+    pub ticks: u64,
+    pub tsc_per_ms: u64,
+    pub hz: u64,
+    /// Physical pages described at UPAGES.
+    pub npages: u64,
+    /// Environment running now.
+    pub current_env: u32,
+    /// Id of the first environment.
+    pub init_env: u32,
+    /// Bytes of the initrd, mapped read-only at [`crate::layout::UINITRD`]
+    /// in the first environment.
+    pub initrd_size: u64,
+    /// Owner of each time slice (0 = free).
+    pub slices: [u32; NSLICES],
+}
+
+/// The slot of an environment id.
+pub const fn env_slot(id: u32) -> usize {
+    (id & 0xff) as usize
+}

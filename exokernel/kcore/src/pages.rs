@@ -1,0 +1,329 @@
+//! Physical page records: who owns each page, how many mappings it has, and
+//! the capability guarding it. Every operation checks the caller's capability
+//! against the guard before changing anything.
+
+use crate::Error;
+use exo_abi::cap::{Cap, PERM_READ, PERM_WRITE};
+use exo_abi::pages::{PageInfo, FREE, KERNEL, NOT_RAM, ORPHAN};
+
+/// The record table; index = physical page number.
+pub struct Pages<'a> {
+    recs: &'a mut [PageInfo],
+    /// Where the kernel's next search for a free page starts.
+    cursor: usize,
+}
+
+impl<'a> Pages<'a> {
+    /// Wraps `recs`, marking every page not RAM until `add_ram` says otherwise.
+    pub fn new(recs: &'a mut [PageInfo]) -> Self {
+        for r in recs.iter_mut() {
+            *r = PageInfo {
+                owner: NOT_RAM,
+                refs: 0,
+                guard: Cap::NONE,
+            };
+        }
+        Pages { recs, cursor: 0 }
+    }
+
+    /// Marks pages `[first, end)` as free RAM.
+    pub fn add_ram(&mut self, first: usize, end: usize) {
+        for r in self.recs.iter_mut().take(end).skip(first) {
+            r.owner = FREE;
+        }
+    }
+
+    /// Marks a page as the kernel's (boot-time reservations).
+    pub fn reserve(&mut self, ppn: usize) {
+        if let Some(r) = self.recs.get_mut(ppn) {
+            *r = PageInfo {
+                owner: KERNEL,
+                refs: 0,
+                guard: Cap::NONE,
+            };
+        }
+    }
+
+    pub fn get(&self, ppn: u64) -> Option<&PageInfo> {
+        self.recs.get(usize::try_from(ppn).ok()?)
+    }
+
+    fn rec(&mut self, ppn: u64) -> Result<&mut PageInfo, Error> {
+        usize::try_from(ppn)
+            .ok()
+            .and_then(|i| self.recs.get_mut(i))
+            .ok_or(Error::Invalid)
+    }
+
+    /// Allocates a free page for the kernel itself.
+    pub fn alloc_kernel(&mut self) -> Option<u64> {
+        let n = self.recs.len();
+        for k in 0..n {
+            let i = (self.cursor + k) % n;
+            if self.recs[i].owner == FREE {
+                self.recs[i].owner = KERNEL;
+                self.cursor = i + 1;
+                return Some(i as u64);
+            }
+        }
+        None
+    }
+
+    /// Returns a kernel page to the free list.
+    pub fn free_kernel(&mut self, ppn: u64) {
+        if let Ok(r) = self.rec(ppn) {
+            if r.owner == KERNEL {
+                r.owner = FREE;
+            }
+        }
+    }
+
+    /// Allocates any free page for `env` (the kernel loading its first program).
+    pub fn alloc_any(&mut self, env: u32, guard: &Cap) -> Option<u64> {
+        let ppn = self.alloc_kernel()?;
+        self.recs[ppn as usize] = PageInfo {
+            owner: env,
+            refs: 0,
+            guard: *guard,
+        };
+        Some(ppn)
+    }
+
+    /// `p_alloc`: `env` takes the named page, guarded by `guard` (a capability
+    /// the caller holds).
+    pub fn alloc(&mut self, ppn: u64, env: u32, guard: &Cap) -> Result<(), Error> {
+        if !guard.is_valid() {
+            return Err(Error::Denied);
+        }
+        let r = self.rec(ppn)?;
+        match r.owner {
+            FREE => {
+                *r = PageInfo {
+                    owner: env,
+                    refs: 0,
+                    guard: *guard,
+                };
+                Ok(())
+            }
+            NOT_RAM => Err(Error::Invalid),
+            _ => Err(Error::Taken),
+        }
+    }
+
+    /// Checks that `cap` may act on an allocated user page with `need`.
+    fn check(&self, ppn: u64, cap: &Cap, need: u8) -> Result<(), Error> {
+        let r = self.get(ppn).ok_or(Error::Invalid)?;
+        match r.owner {
+            FREE | KERNEL | NOT_RAM | ORPHAN => Err(Error::Denied),
+            _ if cap.allows(&r.guard, need) => Ok(()),
+            _ => Err(Error::Denied),
+        }
+    }
+
+    /// `p_free`: gives back a page; `cap` must dominate its guard with write
+    /// permission and no mapping of it may remain.
+    pub fn free(&mut self, ppn: u64, cap: &Cap) -> Result<u32, Error> {
+        self.check(ppn, cap, PERM_WRITE)?;
+        let r = self.rec(ppn)?;
+        if r.refs != 0 {
+            return Err(Error::Busy);
+        }
+        let owner = r.owner;
+        *r = PageInfo {
+            owner: FREE,
+            refs: 0,
+            guard: Cap::NONE,
+        };
+        Ok(owner)
+    }
+
+    /// `p_grant`: makes `to` the page's owner.
+    pub fn grant(&mut self, ppn: u64, cap: &Cap, to: u32) -> Result<(), Error> {
+        self.check(ppn, cap, PERM_WRITE)?;
+        self.rec(ppn)?.owner = to;
+        Ok(())
+    }
+
+    /// Checks a mapping request and counts the new mapping.
+    pub fn map_ref(&mut self, ppn: u64, cap: &Cap, writable: bool) -> Result<(), Error> {
+        let need = if writable {
+            PERM_READ | PERM_WRITE
+        } else {
+            PERM_READ
+        };
+        self.check(ppn, cap, need)?;
+        let r = self.rec(ppn)?;
+        r.refs = r.refs.checked_add(1).ok_or(Error::NoMem)?;
+        Ok(())
+    }
+
+    /// Checks that `cap` may keep (or change the rights of) a mapping.
+    pub fn check_protect(&self, ppn: u64, cap: &Cap, writable: bool) -> Result<(), Error> {
+        let need = if writable {
+            PERM_READ | PERM_WRITE
+        } else {
+            PERM_READ
+        };
+        let r = self.get(ppn).ok_or(Error::Invalid)?;
+        if r.owner == ORPHAN && !writable {
+            return Ok(()); // a surviving reader may still narrow its mapping
+        }
+        self.check(ppn, cap, need)
+    }
+
+    /// Drops one mapping; an orphaned page is freed with its last mapping.
+    pub fn unref(&mut self, ppn: u64) {
+        if let Ok(r) = self.rec(ppn) {
+            r.refs = r.refs.saturating_sub(1);
+            if r.refs == 0 && r.owner == ORPHAN {
+                *r = PageInfo {
+                    owner: FREE,
+                    refs: 0,
+                    guard: Cap::NONE,
+                };
+            }
+        }
+    }
+
+    /// An environment ended: its unmapped pages become free, mapped ones orphans.
+    pub fn release_owner(&mut self, env: u32) -> usize {
+        let mut freed = 0;
+        for r in self.recs.iter_mut().filter(|r| r.owner == env) {
+            if r.refs == 0 {
+                *r = PageInfo {
+                    owner: FREE,
+                    refs: 0,
+                    guard: Cap::NONE,
+                };
+                freed += 1;
+            } else {
+                r.owner = ORPHAN;
+            }
+        }
+        freed
+    }
+
+    /// Takes an owned page by force (the abort protocol) once its mappings
+    /// are gone.
+    pub fn repossess(&mut self, ppn: u64, env: u32) -> Result<(), Error> {
+        let r = self.rec(ppn)?;
+        if r.owner != env || r.refs != 0 {
+            return Err(Error::Busy);
+        }
+        *r = PageInfo {
+            owner: FREE,
+            refs: 0,
+            guard: Cap::NONE,
+        };
+        Ok(())
+    }
+
+    /// Pages owned by `env`, for the abort protocol.
+    pub fn owned_by(&self, env: u32) -> impl Iterator<Item = u64> + '_ {
+        self.recs
+            .iter()
+            .enumerate()
+            .filter(move |(_, r)| r.owner == env)
+            .map(|(i, _)| i as u64)
+    }
+
+    pub fn free_count(&self) -> usize {
+        self.recs.iter().filter(|r| r.owner == FREE).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exo_abi::cap::PERM_ALL;
+
+    fn table(n: usize) -> [PageInfo; 16] {
+        let _ = n;
+        [PageInfo::default(); 16]
+    }
+
+    #[test]
+    fn named_allocation_and_double_allocation() {
+        let mut recs = table(16);
+        let mut p = Pages::new(&mut recs);
+        p.add_ram(2, 16);
+        let a = Cap::new(b"a", PERM_ALL).unwrap();
+        assert_eq!(p.alloc(0, 1, &a), Err(Error::Invalid), "not RAM");
+        assert_eq!(p.alloc(99, 1, &a), Err(Error::Invalid), "out of range");
+        assert_eq!(p.alloc(5, 1, &a), Ok(()));
+        assert_eq!(
+            p.alloc(5, 2, &a),
+            Err(Error::Taken),
+            "named page already taken"
+        );
+        assert_eq!(
+            p.alloc(6, 1, &Cap::NONE),
+            Err(Error::Denied),
+            "an empty slot guards nothing"
+        );
+    }
+
+    #[test]
+    fn free_map_and_grant_need_a_dominating_capability() {
+        let mut recs = table(16);
+        let mut p = Pages::new(&mut recs);
+        p.add_ram(0, 16);
+        let a = Cap::new(b"a", PERM_ALL).unwrap();
+        let a1 = a.derive(b"1", PERM_READ).unwrap();
+        let b = Cap::new(b"b", PERM_ALL).unwrap();
+        p.alloc(3, 1, &a.derive(b"1", PERM_ALL).unwrap()).unwrap();
+        assert_eq!(
+            p.free(3, &b),
+            Err(Error::Denied),
+            "another env's capability"
+        );
+        assert_eq!(p.map_ref(3, &b, false), Err(Error::Denied));
+        assert_eq!(
+            p.map_ref(3, &a1, true),
+            Err(Error::Denied),
+            "read-only capability, writable map"
+        );
+        assert_eq!(p.map_ref(3, &a1, false), Ok(()), "shared read-only");
+        assert_eq!(p.free(3, &a), Err(Error::Busy), "still mapped");
+        assert_eq!(p.grant(3, &a1, 2), Err(Error::Denied));
+        p.unref(3);
+        assert_eq!(p.grant(3, &a, 2), Ok(()));
+        assert_eq!(p.get(3).unwrap().owner, 2);
+        assert_eq!(p.free(3, &a), Ok(2));
+        assert_eq!(
+            p.map_ref(3, &a, false),
+            Err(Error::Denied),
+            "free pages cannot be mapped"
+        );
+    }
+
+    #[test]
+    fn kernel_pages_are_untouchable() {
+        let mut recs = table(16);
+        let mut p = Pages::new(&mut recs);
+        p.add_ram(0, 16);
+        let k = p.alloc_kernel().unwrap();
+        assert_eq!(p.alloc(k, 1, &Cap::ROOT), Err(Error::Taken));
+        assert_eq!(
+            p.map_ref(k, &Cap::ROOT, false),
+            Err(Error::Denied),
+            "even the root capability"
+        );
+        assert_eq!(p.free(k, &Cap::ROOT), Err(Error::Denied));
+    }
+
+    #[test]
+    fn ended_owner_leaves_orphans_until_unmapped() {
+        let mut recs = table(16);
+        let mut p = Pages::new(&mut recs);
+        p.add_ram(0, 16);
+        p.alloc(1, 7, &Cap::ROOT).unwrap();
+        p.alloc(2, 7, &Cap::ROOT).unwrap();
+        p.map_ref(2, &Cap::ROOT, false).unwrap();
+        assert_eq!(p.release_owner(7), 1);
+        assert_eq!(p.get(2).unwrap().owner, ORPHAN);
+        p.unref(2);
+        assert_eq!(p.get(2).unwrap().owner, FREE);
+        assert_eq!(p.free_count(), 16);
+    }
+}
