@@ -1,28 +1,46 @@
-//! Raw exokernel system calls (ABI in `exo_abi::syscall`).
+//! Raw exokernel system calls (ABI in `exo_abi::syscall`), one safe wrapper
+//! per call. Pointer arguments are slices or references, so the kernel's
+//! checks only ever refuse deliberately bad calls.
 
 pub use exo_abi::syscall::Error;
+use exo_abi::cap::Cap;
+use exo_abi::env::Entries;
 use exo_abi::syscall as nr;
+use exo_abi::trap::UTrapFrame;
+use exo_abi::vm::VmOp;
+use exo_abi::wakeup::WkTerm;
 
-/// Issues system call `n` with up to three arguments.
+/// Issues system call `n` with up to five arguments; returns `rax` and `rdx`.
 ///
 /// # Safety
 /// Pointer arguments must be valid for the call's purpose; the kernel checks
 /// them against the page tables, but a write through a valid pointer still
 /// changes this program's memory.
 #[inline]
-pub unsafe fn syscall3(n: u64, a: u64, b: u64, c: u64) -> i64 {
+pub unsafe fn syscall5(n: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> (i64, u64) {
     let r: i64;
+    let r2: u64;
     // SAFETY: `syscall` clobbers rcx and r11 only; the kernel preserves the rest.
     unsafe {
         core::arch::asm!(
             "syscall",
             inlateout("rax") n as i64 => r,
-            in("rdi") a, in("rsi") b, in("rdx") c,
+            in("rdi") a, in("rsi") b, inlateout("rdx") c => r2, in("r10") d, in("r8") e,
             lateout("rcx") _, lateout("r11") _,
             options(nostack)
         );
     }
-    r
+    (r, r2)
+}
+
+/// Issues system call `n` with up to three arguments.
+///
+/// # Safety
+/// As for [`syscall5`].
+#[inline]
+pub unsafe fn syscall3(n: u64, a: u64, b: u64, c: u64) -> i64 {
+    // SAFETY: forwarded.
+    unsafe { syscall5(n, a, b, c, 0, 0).0 }
 }
 
 fn result(r: i64) -> Result<u64, Error> {
@@ -33,27 +51,123 @@ fn result(r: i64) -> Result<u64, Error> {
     }
 }
 
+fn call(n: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> Result<u64, Error> {
+    // SAFETY: only used by wrappers whose arguments carry no pointers or
+    // carry pointers derived from live references of the right size.
+    result(unsafe { syscall5(n, a, b, c, d, e).0 })
+}
+
 /// Writes some of `bytes` to the console; returns how many were written.
 pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
-    // SAFETY: the kernel only reads the slice.
-    result(unsafe { syscall3(nr::CONSOLE_WRITE, bytes.as_ptr() as u64, bytes.len() as u64, 0) }).map(|n| n as usize)
+    call(nr::CONSOLE_WRITE, bytes.as_ptr() as u64, bytes.len() as u64, 0, 0, 0).map(|n| n as usize)
 }
 
 /// Reads waiting console input into `buf`; returns how many bytes (0 if none).
 pub fn console_read(buf: &mut [u8]) -> Result<usize, Error> {
-    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-    result(unsafe { syscall3(nr::CONSOLE_READ, buf.as_mut_ptr() as u64, buf.len() as u64, 0) }).map(|n| n as usize)
+    call(nr::CONSOLE_READ, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0).map(|n| n as usize)
 }
 
 /// Timer interrupts since boot.
 pub fn ticks() -> u64 {
-    // SAFETY: no pointer arguments.
-    unsafe { syscall3(nr::TICKS, 0, 0, 0) as u64 }
+    call(nr::TICKS, 0, 0, 0, 0, 0).unwrap_or(0)
 }
 
-/// Ends this program with `status`.
+/// This environment's id.
+pub fn env_id() -> u32 {
+    call(nr::ENV_ID, 0, 0, 0, 0, 0).unwrap_or(0) as u32
+}
+
+/// Ends this environment with `status`.
 pub fn exit(status: u8) -> ! {
-    // SAFETY: no pointer arguments; the call does not return.
-    unsafe { syscall3(nr::EXIT, status as u64, 0, 0) };
+    let _ = call(nr::EXIT, status as u64, 0, 0, 0, 0);
     unreachable!("exit returned")
+}
+
+pub fn p_alloc(ppn: u64, guard_slot: usize) -> Result<(), Error> {
+    call(nr::P_ALLOC, ppn, guard_slot as u64, 0, 0, 0).map(drop)
+}
+
+pub fn p_free(ppn: u64, slot: usize) -> Result<(), Error> {
+    call(nr::P_FREE, ppn, slot as u64, 0, 0, 0).map(drop)
+}
+
+pub fn p_grant(ppn: u64, slot: usize, env: u32) -> Result<(), Error> {
+    call(nr::P_GRANT, ppn, slot as u64, env as u64, 0, 0).map(drop)
+}
+
+/// Applies page-table operations to `env`; on failure returns how many were
+/// done and why the next one failed.
+pub fn vm_batch(env: u32, slot: usize, ops: &[VmOp]) -> Result<(), (usize, Error)> {
+    // SAFETY: the kernel reads `ops.len()` operations from the slice.
+    let (r, e) = unsafe { syscall5(nr::VM_BATCH, env as u64, slot as u64, ops.as_ptr() as u64, ops.len() as u64, 0) };
+    match result(r) {
+        Err(err) => Err((0, err)),
+        Ok(n) if n as usize == ops.len() => Ok(()),
+        Ok(n) => Err((n as usize, Error::from_result(-(e as i64)).unwrap_or(Error::Invalid))),
+    }
+}
+
+pub fn cap_derive(src: usize, dst: usize, ext: &[u8], perm: u8) -> Result<(), Error> {
+    call(nr::CAP_DERIVE, src as u64, dst as u64, ext.as_ptr() as u64, ext.len() as u64, perm as u64).map(drop)
+}
+
+/// Gives `env` a copy of our capability `src`, with permissions `perm` at most.
+pub fn cap_grant(src: usize, env: u32, env_slot: usize, dst: usize, perm: u8) -> Result<(), Error> {
+    call(nr::CAP_GRANT, src as u64, env as u64, env_slot as u64, dst as u64, perm as u64).map(drop)
+}
+
+pub fn cap_drop(slot: usize) -> Result<(), Error> {
+    call(nr::CAP_DROP, slot as u64, 0, 0, 0, 0).map(drop)
+}
+
+pub fn env_create(guard_slot: usize) -> Result<u32, Error> {
+    call(nr::ENV_CREATE, guard_slot as u64, 0, 0, 0, 0).map(|id| id as u32)
+}
+
+pub fn env_set_entries(env: u32, slot: usize, e: &Entries) -> Result<(), Error> {
+    call(nr::ENV_SET_ENTRIES, env as u64, slot as u64, e as *const _ as u64, 0, 0).map(drop)
+}
+
+pub fn env_set_context(env: u32, slot: usize, f: &UTrapFrame) -> Result<(), Error> {
+    call(nr::ENV_SET_CONTEXT, env as u64, slot as u64, f as *const _ as u64, 0, 0).map(drop)
+}
+
+pub fn env_run(env: u32, slot: usize) -> Result<(), Error> {
+    call(nr::ENV_RUN, env as u64, slot as u64, 0, 0, 0).map(drop)
+}
+
+pub fn env_destroy(env: u32, slot: usize) -> Result<(), Error> {
+    call(nr::ENV_DESTROY, env as u64, slot as u64, 0, 0, 0).map(drop)
+}
+
+pub fn slice_alloc(pos: usize, env: u32, slot: usize) -> Result<(), Error> {
+    call(nr::SLICE_ALLOC, pos as u64, env as u64, slot as u64, 0, 0).map(drop)
+}
+
+pub fn slice_free(pos: usize, slot: usize) -> Result<(), Error> {
+    call(nr::SLICE_FREE, pos as u64, slot as u64, 0, 0, 0).map(drop)
+}
+
+/// Gives the rest of this slice to `env` (None: whoever is next in turn).
+pub fn yield_to(env: Option<u32>) -> Result<(), Error> {
+    call(nr::YIELD, env.map_or(u64::MAX, |e| e as u64), 0, 0, 0, 0).map(drop)
+}
+
+pub fn donate(env: u32) -> Result<(), Error> {
+    call(nr::DONATE, env as u64, 0, 0, 0, 0).map(drop)
+}
+
+/// Sleeps until the predicate holds.
+pub fn wakeup(terms: &[WkTerm]) -> Result<(), Error> {
+    call(nr::WAKEUP, terms.as_ptr() as u64, terms.len() as u64, 0, 0, 0).map(drop)
+}
+
+/// Asks `env` to give back `npages` pages within `ticks`.
+pub fn revoke(env: u32, slot: usize, npages: u32, ticks: u64) -> Result<(), Error> {
+    call(nr::REVOKE, env as u64, slot as u64, npages as u64, ticks, 0).map(drop)
+}
+
+/// The capability in slot `i` of this environment's list, as the kernel shows it.
+pub fn my_cap(i: usize) -> Cap {
+    crate::info::env(env_id()).map_or(Cap::NONE, |e| e.caps.get(i).copied().unwrap_or(Cap::NONE))
 }

@@ -29,8 +29,9 @@ pub const VM_BATCH: u64 = 8;
 /// `cap_derive(src_slot, dst_slot, ext_ptr, ext_len, perm)`: store in
 /// `dst_slot` the capability of `src_slot` extended by a name suffix.
 pub const CAP_DERIVE: u64 = 9;
-/// `cap_grant(src_slot, env, env_slot, dst_slot)`: copy a capability (which
-/// must carry PERM_GRANT) into another environment's list.
+/// `cap_grant(src_slot, env, env_slot, dst_slot, perm)`: copy a capability
+/// (which must carry PERM_GRANT) into another environment's list, keeping
+/// only the permissions in `perm`.
 pub const CAP_GRANT: u64 = 10;
 /// `env_create(guard_slot) -> id`: a new environment guarded by that capability.
 pub const ENV_CREATE: u64 = 11;

@@ -72,7 +72,7 @@ fn dispatch(k: &mut Kernel, f: &mut TrapFrame) -> R {
         nr::P_GRANT => p_grant(k, a0, a1, a2),
         nr::VM_BATCH => vm_batch(k, f, a0, a1, a2, a3),
         nr::CAP_DERIVE => cap_derive(k, a0, a1, a2, a3, a4),
-        nr::CAP_GRANT => cap_grant(k, a0, a1, a2, a3),
+        nr::CAP_GRANT => cap_grant(k, a0, a1, a2, a3, a4),
         nr::CAP_DROP => {
             let c = k
                 .info(k.current)
@@ -318,11 +318,13 @@ fn cap_derive(k: &mut Kernel, src: u64, dst: u64, ext_ptr: u64, ext_len: u64, pe
     val(0)
 }
 
-fn cap_grant(k: &mut Kernel, src: u64, env: u64, env_slot: u64, dst: u64) -> R {
-    let cap = k.cap(k.current, src)?;
+fn cap_grant(k: &mut Kernel, src: u64, env: u64, env_slot: u64, dst: u64, perm: u64) -> R {
+    let mut cap = k.cap(k.current, src)?;
     if cap.perm & PERM_GRANT == 0 {
         return Err(Error::Denied);
     }
+    // The copy may carry fewer permissions (e.g. not GRANT: not transferable).
+    cap.perm &= perm as u8;
     let target = k.control(env as u32, env_slot)?;
     let slot = k
         .info(target)

@@ -22,6 +22,9 @@ fn for_each_chunk(
     write: bool,
     mut f: impl FnMut(*mut u8, usize),
 ) -> Result<(), BadAddress> {
+    if len == 0 {
+        return Ok(()); // an empty slice may carry a dangling pointer
+    }
     let end = va.checked_add(len).ok_or(BadAddress)?;
     let mut p = va & !(PAGE_SIZE - 1);
     while p < end {

@@ -1,0 +1,52 @@
+//! Reading what the kernel exposes read-only: page records, the environment
+//! table, the system page, and this environment's own page tables (UVPT).
+
+use exo_abi::env::{env_slot, EnvInfo, SysInfo, NENV};
+use exo_abi::layout::{pde_addr, pdpte_addr, pml4e_addr, pte, pte_addr, UENVS, UPAGES, USYSINFO};
+use exo_abi::pages::PageInfo;
+
+pub fn sysinfo() -> &'static SysInfo {
+    // SAFETY: the kernel maps the system page read-only at USYSINFO in every environment.
+    unsafe { &*(USYSINFO as *const SysInfo) }
+}
+
+/// The record of physical page `ppn`.
+pub fn page(ppn: u64) -> Option<PageInfo> {
+    if ppn >= sysinfo().npages {
+        return None;
+    }
+    // SAFETY: the kernel maps `npages` records read-only at UPAGES.
+    Some(unsafe { (UPAGES as *const PageInfo).add(ppn as usize).read_volatile() })
+}
+
+/// The environment-table entry of `id`, if that environment is alive.
+pub fn env(id: u32) -> Option<EnvInfo> {
+    let slot = env_slot(id);
+    if slot >= NENV {
+        return None;
+    }
+    // SAFETY: the kernel maps NENV entries read-only at UENVS.
+    let e = unsafe { (UENVS as *const EnvInfo).add(slot).read_volatile() };
+    (e.id == id).then_some(e)
+}
+
+/// Address of the environment-table entry of `id` (for wakeup predicates).
+pub fn env_addr(id: u32) -> u64 {
+    UENVS + (env_slot(id) * core::mem::size_of::<EnvInfo>()) as u64
+}
+
+fn read(addr: u64) -> u64 {
+    // SAFETY: UVPT is mapped read-only in every environment; callers check
+    // the upper levels are present before reading a lower one.
+    unsafe { (addr as *const u64).read_volatile() }
+}
+
+/// The PTE mapping `va` in this environment (0 if none), read without a call.
+pub fn pte(va: u64) -> u64 {
+    for up in [pml4e_addr(va), pdpte_addr(va), pde_addr(va)] {
+        if read(up) & pte::PRESENT == 0 {
+            return 0;
+        }
+    }
+    read(pte_addr(va))
+}

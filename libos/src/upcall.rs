@@ -1,0 +1,172 @@
+//! Upcalls from the kernel (exceptions, slice start/end, revocation, PCT)
+//! arrive at one entry stub on this environment's exception stack, are
+//! dispatched to the handlers the program registered, and resume the
+//! interrupted code straight from the saved frame, without a system call.
+
+use crate::sys;
+use exo_abi::env::Entries;
+use exo_abi::trap::{UTrapFrame, UPCALL_PCT, UPCALL_REVOKE, UPCALL_SLICE_END, UPCALL_SLICE_START};
+use exo_abi::trap::{UTF_RIP, UTF_RSP};
+
+/// Bytes of the exception stack every upcall runs on.
+pub const XSTACK_SIZE: usize = 32 * 1024;
+
+#[repr(align(16))]
+struct XStack(#[allow(dead_code)] [u8; XSTACK_SIZE]);
+static mut XSTACK: XStack = XStack([0; XSTACK_SIZE]);
+
+/// A PCT message: `rdx, r10, r8, r9, rbx, r12, r13, r14, r15`.
+pub type Message = [u64; 9];
+
+/// What an exception handler decided.
+pub enum Resume {
+    /// Resume the interrupted code (with whatever the handler changed in the frame).
+    Continue,
+    /// The fault is fatal: end the environment like the kernel would.
+    Fatal,
+}
+
+/// The handlers a program registers; `None` entries are not registered with the kernel.
+#[derive(Clone, Copy, Default)]
+pub struct Handlers {
+    pub exception: Option<fn(&mut UTrapFrame) -> Resume>,
+    pub slice_start: Option<fn()>,
+    /// Runs at the end of each slice; the library then yields.
+    pub slice_end: Option<fn()>,
+    /// `(npages, deadline_tick)`: give pages back by `p_free`.
+    pub revoke: Option<fn(u32, u64)>,
+    /// Synchronous PCT: `(caller, message)`, the message becomes the reply.
+    pub pct_sync: Option<fn(u32, &mut Message)>,
+    pub pct_async: Option<fn(u32, &Message)>,
+}
+
+static mut HANDLERS: Handlers =
+    Handlers { exception: None, slice_start: None, slice_end: None, revoke: None, pct_sync: None, pct_async: None };
+
+fn handlers() -> Handlers {
+    // SAFETY: one thread of control per environment; written only by `register`.
+    unsafe { *core::ptr::addr_of!(HANDLERS) }
+}
+
+extern "C" {
+    fn exo_upcall_entry();
+}
+
+/// The kernel entries for `h`: the stub for each registered handler.
+pub fn entries_for(h: &Handlers) -> Entries {
+    let stub = exo_upcall_entry as *const () as u64;
+    let on = |b: bool| if b { stub } else { 0 };
+    let top = core::ptr::addr_of!(XSTACK) as u64 + XSTACK_SIZE as u64;
+    Entries {
+        exception: on(h.exception.is_some()),
+        slice_start: on(h.slice_start.is_some()),
+        slice_end: on(h.slice_end.is_some()),
+        pct_sync: on(h.pct_sync.is_some()),
+        pct_async: on(h.pct_async.is_some()),
+        revoke: on(h.revoke.is_some()),
+        xstack_top: top,
+        xstack_size: XSTACK_SIZE as u64,
+    }
+}
+
+/// Registers `h` for this environment (slot 0 must control it, the libOS
+/// convention); spawned environments inherit the same handlers.
+pub fn register(h: Handlers) -> Result<(), sys::Error> {
+    // SAFETY: one thread of control; no upcall runs while handlers change
+    // because the new entries are only installed below.
+    unsafe { HANDLERS = h };
+    sys::env_set_entries(sys::env_id(), 0, &entries_for(&h))
+}
+
+/// Registers `h` for another environment this one controls through `slot`
+/// (it runs the same program image, so the same stub and handlers).
+pub fn register_for(env: u32, slot: usize, h: &Handlers) -> Result<(), sys::Error> {
+    sys::env_set_entries(env, slot, &entries_for(h))
+}
+
+/// The registers the entry stub saves for the dispatcher (PCT message).
+#[repr(C)]
+struct UpcallRegs {
+    rsi: u64,
+    msg: Message,
+}
+
+#[no_mangle]
+extern "C" fn exo_upcall_dispatch(f: &mut UTrapFrame, regs: &mut UpcallRegs) {
+    let h = handlers();
+    match f.vector {
+        v if v < 32 => match h.exception.map(|handler| handler(f)) {
+            Some(Resume::Continue) => {}
+            _ => {
+                crate::println!(
+                    "libos: fatal exception {} at rip={:#x} cr2={:#x} err={:#x}",
+                    f.vector,
+                    f.rip,
+                    f.cr2,
+                    f.error_code
+                );
+                sys::exit(exo_abi::boot::exit::FAULT_BASE + v as u8);
+            }
+        },
+        UPCALL_SLICE_START => {
+            if let Some(hook) = h.slice_start {
+                hook();
+            }
+        }
+        UPCALL_SLICE_END => {
+            if let Some(hook) = h.slice_end {
+                hook();
+            }
+            let _ = sys::yield_to(None);
+        }
+        UPCALL_REVOKE => {
+            if let Some(hook) = h.revoke {
+                hook(f.error_code as u32, f.cr2);
+            }
+        }
+        UPCALL_PCT => {
+            let caller = regs.rsi as u32;
+            if f.error_code == 0 {
+                let mut msg = regs.msg;
+                if let Some(hook) = h.pct_sync {
+                    hook(caller, &mut msg);
+                }
+                let _ = crate::ipc::reply(caller, &msg);
+            } else if let Some(hook) = h.pct_async {
+                hook(caller, &regs.msg);
+            }
+        }
+        _ => {}
+    }
+}
+
+// The kernel enters with rsp = rdi = the frame (16-byte aligned), PCT
+// callers' id in rsi and message in rdx, r10, r8, r9, rbx, r12..r15.
+// Resuming: put the interrupted rip on the interrupted stack, restore every
+// register from the frame, switch stacks and `ret`.
+core::arch::global_asm!(
+    ".global exo_upcall_entry",
+    "exo_upcall_entry:",
+    "push r15", "push r14", "push r13", "push r12", "push rbx",
+    "push r9", "push r8", "push r10", "push rdx", "push rsi",
+    "mov rsi, rsp",
+    "call {dispatch}",
+    "add rsp, 80",
+    ".global exo_resume_frame",
+    "exo_resume_frame:",
+    "mov rax, [rsp + {rip}]",
+    "mov rbx, [rsp + {rsp_off}]",
+    "sub rbx, 8",
+    "mov [rbx], rax",
+    "mov [rsp + {rsp_off}], rbx",
+    "add rsp, 24",
+    "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
+    "pop rbp", "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rbx", "pop rax",
+    "add rsp, 8",
+    "popfq",
+    "pop rsp",
+    "ret",
+    dispatch = sym exo_upcall_dispatch,
+    rip = const UTF_RIP,
+    rsp_off = const UTF_RSP,
+);

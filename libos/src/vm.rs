@@ -1,0 +1,87 @@
+//! Virtual memory on the kernel's calls: picking free physical pages from the
+//! exposed records, and mapping, protecting and unmapping them in batches.
+
+use crate::info;
+use crate::sys::{self, Error};
+use core::sync::atomic::{AtomicU64, Ordering};
+use exo_abi::layout::pte;
+use exo_abi::pages::FREE;
+use exo_abi::vm::{VmOp, MAP_EXEC, MAP_WRITE, OP_MAP, OP_PROTECT, OP_UNMAP};
+
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Where the search for a free page resumes.
+static CURSOR: AtomicU64 = AtomicU64::new(0);
+
+/// Allocates a free physical page guarded by the capability in `guard_slot`,
+/// naming it from the exposed page records (another environment may take
+/// the same page first: then the next one is tried).
+pub fn alloc_page(guard_slot: usize) -> Result<u64, Error> {
+    let n = info::sysinfo().npages;
+    let start = CURSOR.load(Ordering::Relaxed);
+    for k in 0..n {
+        let ppn = (start + k) % n;
+        if info::page(ppn).is_some_and(|p| p.owner == FREE) {
+            match sys::p_alloc(ppn, guard_slot) {
+                Ok(()) => {
+                    CURSOR.store(ppn + 1, Ordering::Relaxed);
+                    return Ok(ppn);
+                }
+                Err(Error::Taken) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Err(Error::NoMem)
+}
+
+pub fn map_op(va: u64, ppn: u64, writable: bool, executable: bool, cap_slot: usize) -> VmOp {
+    let mut flags = 0;
+    if writable {
+        flags |= MAP_WRITE;
+    }
+    if executable {
+        flags |= MAP_EXEC;
+    }
+    VmOp { op: OP_MAP, cap_slot: cap_slot as u32, va, ppn, flags }
+}
+
+pub fn unmap_op(va: u64) -> VmOp {
+    VmOp { op: OP_UNMAP, va, ..VmOp::default() }
+}
+
+pub fn protect_op(va: u64, writable: bool, cap_slot: usize) -> VmOp {
+    VmOp { op: OP_PROTECT, cap_slot: cap_slot as u32, va, flags: if writable { MAP_WRITE } else { 0 }, ..VmOp::default() }
+}
+
+/// Applies operations to this environment (slot 0 controls it).
+pub fn apply(ops: &[VmOp]) -> Result<(), (usize, Error)> {
+    sys::vm_batch(sys::env_id(), 0, ops)
+}
+
+/// Maps a fresh zeroed page at `va` in this environment.
+pub fn map_fresh(va: u64, writable: bool) -> Result<u64, Error> {
+    let ppn = alloc_page(0)?;
+    apply(&[map_op(va, ppn, writable, false, 0)]).map_err(|(_, e)| e)?;
+    Ok(ppn)
+}
+
+/// Appel-Li primitives over the exposed page tables and batched calls.
+pub fn protect(va: u64, writable: bool) -> Result<(), Error> {
+    apply(&[protect_op(va, writable, 0)]).map_err(|(_, e)| e)
+}
+
+pub fn unmap(va: u64) -> Result<(), Error> {
+    apply(&[unmap_op(va)]).map_err(|(_, e)| e)
+}
+
+/// Whether the page at `va` was written since mapped, read from UVPT.
+pub fn is_dirty(va: u64) -> bool {
+    info::pte(va) & pte::DIRTY != 0
+}
+
+/// The physical page mapped at `va`, read from UVPT.
+pub fn ppn_of(va: u64) -> Option<u64> {
+    let e = info::pte(va);
+    (e & pte::PRESENT != 0).then_some((e & pte::ADDR_MASK) / PAGE_SIZE)
+}
