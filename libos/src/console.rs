@@ -16,9 +16,38 @@ impl Write for Console {
     }
 }
 
+/// Collects formatted text so one line goes out in one call (another
+/// environment's output cannot land in the middle of it).
+struct LineBuf {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buf.len() {
+                Console.write_str(core::str::from_utf8(&self.buf).unwrap_or(""))?;
+                self.len = 0;
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments) {
-    let _ = Console.write_fmt(args);
+    let mut line = LineBuf { buf: [0; 512], len: 0 };
+    let _ = line.write_fmt(args);
+    let mut rest = &line.buf[..line.len];
+    while !rest.is_empty() {
+        match crate::sys::console_write(rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(_) => break,
+        }
+    }
 }
 
 #[macro_export]

@@ -58,6 +58,9 @@ pub struct Env {
     pub wk_len: usize,
     pub async_msg: Option<Message>,
     pub revoke_pending: bool,
+    /// The frame pushed for the synchronous PCT it is serving (0: none): on
+    /// reply it resumes from there, so serving calls never deepens its stack.
+    pub pct_frame: u64,
 }
 
 impl Env {
@@ -80,6 +83,7 @@ impl Env {
         wk_len: 0,
         async_msg: None,
         revoke_pending: false,
+        pct_frame: 0,
     };
 }
 
@@ -347,6 +351,18 @@ impl Kernel {
         }
     }
 
+    /// Who runs on `id`'s slice: a caller waiting for a synchronous PCT lends
+    /// its time to the callee (and on down a chain of calls).
+    fn lent_to(&self, mut id: u32) -> u32 {
+        for _ in 0..NENV {
+            match self.slot_of(id) {
+                Ok(s) if self.info(s).status == status::AWAIT_REPLY => id = self.envs[s].awaiting,
+                _ => break,
+            }
+        }
+        id
+    }
+
     /// Makes `slot` the running environment with its saved state in `f`,
     /// delivering one pending upcall. `new_slice`: it is starting a slice.
     pub fn switch_to(&mut self, slot: usize, f: &mut TrapFrame, new_slice: bool) {
@@ -412,7 +428,7 @@ impl Kernel {
             self.check_revocations();
             let mut chosen = None;
             for _ in 0..NSLICES {
-                match self.slices.next(|_| true) {
+                match self.slices.next(|_| true).map(|id| self.lent_to(id)) {
                     Some(id) if self.ready(id) => {
                         chosen = Some(id);
                         break;

@@ -78,10 +78,16 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_HZ);
     let clock = lapic::init(hz);
+    {
+        let k = KERNEL.lock();
+        k.sys().hz = hz as u64;
+        k.sys().tsc_per_ms = clock.tsc_per_ms;
+    }
     kprintln!(
-        "exo: {} MiB usable RAM, timer {} Hz, TSC {} MHz, cmdline \"{}\"",
+        "exo: {} MiB usable RAM, timer {} Hz (LAPIC {}/ms), TSC {} MHz, cmdline \"{}\"",
         usable >> 20,
         hz,
+        clock.lapic_per_ms,
         clock.tsc_per_ms / 1000,
         boot.cmdline
     );

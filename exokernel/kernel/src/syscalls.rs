@@ -373,10 +373,16 @@ fn env_set_context(k: &mut Kernel, env: u64, slot: u64, ptr: u64) -> R {
     if u.rip >= USER_TOP || u.rsp > USER_TOP {
         return Err(Error::Invalid);
     }
-    // Arithmetic flags and DF only: no IOPL, no trap flag, interrupts on.
-    const USER_FLAGS: u64 = 0x0cd5;
     let c = &mut k.envs[target].ctx;
-    *c = TrapFrame {
+    *c = context_from(&u, c);
+    val(0)
+}
+
+/// Registers from a user-supplied frame; segments stay the user's, and only
+/// arithmetic flags and DF are taken (no IOPL, no trap flag, interrupts on).
+fn context_from(u: &UTrapFrame, c: &TrapFrame) -> TrapFrame {
+    const USER_FLAGS: u64 = 0x0cd5;
+    TrapFrame {
         r15: u.r15,
         r14: u.r14,
         r13: u.r13,
@@ -396,8 +402,7 @@ fn env_set_context(k: &mut Kernel, env: u64, slot: u64, ptr: u64) -> R {
         rsp: u.rsp,
         rflags: (u.rflags & USER_FLAGS) | 0x202,
         ..*c
-    };
-    val(0)
+    }
 }
 
 fn yield_call(k: &mut Kernel, f: &mut TrapFrame, target: u64) -> R {
@@ -467,6 +472,7 @@ fn pct_call(k: &mut Kernel, f: &mut TrapFrame, target: u64, flags: u64) -> R {
                 k.info(t).status = status::RUNNABLE;
             }
             k.envs[t].wk_len = 0;
+            k.envs[t].pct_frame = f.rsp;
             msg.store(f);
             f.rsi = me as u64;
             Ok(Outcome::Switched)
@@ -477,6 +483,17 @@ fn pct_call(k: &mut Kernel, f: &mut TrapFrame, target: u64, flags: u64) -> R {
             }
             f.rax = 0;
             k.save_current(f);
+            // The replier goes back to what it was doing before the call.
+            let cur = k.current;
+            let frame = core::mem::take(&mut k.envs[cur].pct_frame);
+            if frame != 0 {
+                if let Ok(u) = user::read::<UTrapFrame>(frame) {
+                    if u.rip < USER_TOP && u.rsp <= USER_TOP {
+                        let c = &mut k.envs[cur].ctx;
+                        *c = context_from(&u, c);
+                    }
+                }
+            }
             k.info(t).status = status::RUNNABLE;
             let ctx = &mut k.envs[t].ctx;
             ctx.rax = 0;
