@@ -107,6 +107,75 @@ const CASES: &[Case] = &[
             Ok(())
         },
     },
+    Case {
+        name: "environments_cannot_break_secure_bindings",
+        args: &["--init", "/bin/caps_attack"],
+        check: |o| {
+            expect(o, 0, &["caps_attack: read-only share readable: ok", "caps_attack: mallory done, 0 wrong", "caps_attack: init still intact"])?;
+            let refused = o.stdout.lines().filter(|l| l.ends_with(')') && l.contains(": refused (")).count();
+            if o.stdout.contains("WRONG") || refused < 30 {
+                return Err(format!("{refused} attacks refused, some not\n{}", o.show()));
+            }
+            Ok(())
+        },
+    },
+    Case {
+        name: "exceptions_are_handled_at_user_level",
+        args: &["--init", "/bin/upcalls"],
+        check: |o| {
+            expect(o, 0, &[
+                "upcalls: demand page fault handled, read 0",
+                "read back 42, dirty bit false -> true",
+                "upcalls: int3 and ud2 handled (2 upcalls)",
+                "upcalls: slice end and slice start upcalls arrive",
+                "exited with status 78",
+                "upcalls: faulting child ended alone; all upcall checks passed",
+            ])
+        },
+    },
+    Case {
+        name: "pct_and_wakeup_predicates",
+        args: &["--init", "/bin/pct"],
+        check: |o| {
+            expect(o, 0, &[
+                "pct: synchronous call, all 9 message registers came back +100: ok",
+                "pct: asynchronous message answered with 42",
+                "pct: slept on the clock until tick",
+            ])?;
+            if o.stdout.contains("WRONG") {
+                return Err(o.show());
+            }
+            Ok(())
+        },
+    },
+    Case {
+        name: "revocation_and_abort_protocol",
+        args: &["--init", "/bin/revoke"],
+        check: |o| {
+            expect(o, 0, &[
+                "revoke: cooperative child gave back 2 page(s) in its upcall",
+                "exo: abort protocol: took 2 page(s)",
+                "revoke: stubborn child reads its record: 2 page(s) taken, 2 no longer mapped",
+                "revoke: cooperative child returned 2 page(s), 0 taken: ok",
+            ])
+        },
+    },
+    Case {
+        name: "time_slices_yield_and_excess_time",
+        args: &["--init", "/bin/sched"],
+        check: |o| {
+            expect(o, 0, &[
+                "sched: both workers got their slices round robin",
+                "sched: directed yield ran a child",
+                "excess tick(s): ok",
+            ])
+        },
+    },
+    Case {
+        name: "core_benchmarks_report",
+        args: &["--init", "/bin/bench_core"],
+        check: |o| expect(o, 0, &["bench: null_syscall", "bench: pct_round_trip", "bench-json: {"]),
+    },
 ];
 
 /// Guest tests that build their own bad initrd.
