@@ -4,7 +4,21 @@
 /// Appends one regular file (mode 0755) to `out`.
 fn push_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
     let namesize = name.len() + 1;
-    let fields = [ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, namesize as u32, 0];
+    let fields = [
+        ino,
+        mode,
+        0,
+        0,
+        1,
+        0,
+        data.len() as u32,
+        0,
+        0,
+        0,
+        0,
+        namesize as u32,
+        0,
+    ];
     out.extend_from_slice(b"070701");
     for f in fields {
         out.extend_from_slice(format!("{f:08x}").as_bytes());
@@ -17,7 +31,7 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -26,7 +40,13 @@ fn pad4(out: &mut Vec<u8>) {
 pub fn archive(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, (name, data)) in files.iter().enumerate() {
-        push_entry(&mut out, i as u32 + 1, name.trim_start_matches('/'), 0o100755, data);
+        push_entry(
+            &mut out,
+            i as u32 + 1,
+            name.trim_start_matches('/'),
+            0o100755,
+            data,
+        );
     }
     push_entry(&mut out, 0, "TRAILER!!!", 0, &[]);
     out

@@ -37,11 +37,21 @@ const OUTER_CARGO_ENV: &[&str] = &[
 
 fn cargo_build(cargo: &Path, dir: &Path, target_dir: &Path) -> Result<(), String> {
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(dir).args(["build", "--release", "--target", GUEST_TARGET, "--target-dir"]).arg(target_dir);
+    cmd.current_dir(dir)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            GUEST_TARGET,
+            "--target-dir",
+        ])
+        .arg(target_dir);
     for var in OUTER_CARGO_ENV {
         cmd.env_remove(var);
     }
-    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", cargo.display()))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", cargo.display()))?;
     if !out.status.success() {
         return Err(format!(
             "building the guest in {} failed ({}):\n{}",
@@ -59,7 +69,12 @@ fn program_names(programs_dir: &Path) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = std::fs::read_dir(&bin)
         .map_err(|e| format!("cannot list {}: {e}", bin.display()))?
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".rs")
+                .map(str::to_owned)
+        })
         .collect();
     names.sort();
     Ok(names)
@@ -75,16 +90,23 @@ pub fn build(root: &Path, cargo: &Path) -> Result<GuestImage, String> {
     let out = target_dir.join(GUEST_TARGET).join("release");
 
     let kernel = target_dir.join("exokernel");
-    std::fs::copy(out.join("exokernel"), &kernel).map_err(|e| format!("cannot copy the kernel: {e}"))?;
+    std::fs::copy(out.join("exokernel"), &kernel)
+        .map_err(|e| format!("cannot copy the kernel: {e}"))?;
 
     let mut files = Vec::new();
     for name in program_names(&programs_dir)? {
         let path = out.join(&name);
-        let data = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let data =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         files.push((format!("bin/{name}"), data));
     }
     let initrd = target_dir.join("initrd.cpio");
-    std::fs::write(&initrd, cpio::archive(&files)).map_err(|e| format!("cannot write {}: {e}", initrd.display()))?;
+    std::fs::write(&initrd, cpio::archive(&files))
+        .map_err(|e| format!("cannot write {}: {e}", initrd.display()))?;
     let programs = files.iter().map(|(p, _)| format!("/{p}")).collect();
-    Ok(GuestImage { kernel, initrd, programs })
+    Ok(GuestImage {
+        kernel,
+        initrd,
+        programs,
+    })
 }

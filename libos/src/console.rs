@@ -39,7 +39,10 @@ impl Write for LineBuf {
 
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments) {
-    let mut line = LineBuf { buf: [0; 512], len: 0 };
+    let mut line = LineBuf {
+        buf: [0; 512],
+        len: 0,
+    };
     let _ = line.write_fmt(args);
     let mut rest = &line.buf[..line.len];
     while !rest.is_empty() {

@@ -16,7 +16,11 @@ pub fn page(ppn: u64) -> Option<PageInfo> {
         return None;
     }
     // SAFETY: the kernel maps `npages` records read-only at UPAGES.
-    Some(unsafe { (UPAGES as *const PageInfo).add(ppn as usize).read_volatile() })
+    Some(unsafe {
+        (UPAGES as *const PageInfo)
+            .add(ppn as usize)
+            .read_volatile()
+    })
 }
 
 /// The environment-table entry of `id`, if that environment is alive.

@@ -52,7 +52,13 @@ fn populate(child: Child, lo: u64, hi: u64) -> Result<(), Error> {
                 let copy = vm::alloc_page(child.slot)?;
                 vm::apply(&[map_op(SCRATCH, copy, true, false, child.slot)]).map_err(|(_, e)| e)?;
                 // SAFETY: both pages are mapped: `va` in place, the copy at SCRATCH.
-                unsafe { core::ptr::copy_nonoverlapping(va as *const u8, SCRATCH as *mut u8, PAGE_SIZE as usize) };
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        va as *const u8,
+                        SCRATCH as *mut u8,
+                        PAGE_SIZE as usize,
+                    )
+                };
                 vm::apply(&[unmap_op(SCRATCH)]).map_err(|(_, e)| e)?;
                 child_ops[n] = map_op(va, copy, true, exec, child.slot);
             } else {
@@ -72,7 +78,12 @@ fn populate(child: Child, lo: u64, hi: u64) -> Result<(), Error> {
 /// status), guarded by our slot-0 capability extended by `name`, which we
 /// keep in `slot`. It gets our upcall handlers, and time slice `slice` if
 /// given (otherwise it runs only when yielded or called to).
-pub fn spawn(entry: extern "C" fn() -> u8, name: &[u8], slot: usize, slice: Option<usize>) -> Result<Child, Error> {
+pub fn spawn(
+    entry: extern "C" fn() -> u8,
+    name: &[u8],
+    slot: usize,
+    slice: Option<usize>,
+) -> Result<Child, Error> {
     sys::cap_derive(0, slot, name, PERM_ALL)?;
     let id = sys::env_create(slot)?;
     let child = Child { id, slot };
@@ -82,7 +93,12 @@ pub fn spawn(entry: extern "C" fn() -> u8, name: &[u8], slot: usize, slice: Opti
         sys::cap_grant(slot, id, slot, 0, PERM_ALL)?;
         let me = info::env(sys::env_id()).ok_or(Error::NoEnv)?;
         sys::env_set_entries(id, slot, &me.entries)?;
-        let ctx = UTrapFrame { rip: child_start as *const () as u64, rsp: USER_STACK_TOP - 8, rdi: entry as *const () as u64, ..UTrapFrame::default() };
+        let ctx = UTrapFrame {
+            rip: child_start as *const () as u64,
+            rsp: USER_STACK_TOP - 8,
+            rdi: entry as *const () as u64,
+            ..UTrapFrame::default()
+        };
         sys::env_set_context(id, slot, &ctx)?;
         if let Some(pos) = slice {
             sys::slice_alloc(pos, id, slot)?;
@@ -99,7 +115,15 @@ pub fn spawn(entry: extern "C" fn() -> u8, name: &[u8], slot: usize, slice: Opti
 /// Sleeps until environment `id` has ended.
 pub fn wait(id: u32) {
     use exo_abi::wakeup::{WkTerm, CMP_NE, TERM_MEM};
-    let term = WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_NE, addr: info::env_addr(id), mask: u64::MAX, value: id as u64, ..WkTerm::default() };
+    let term = WkTerm {
+        kind: TERM_MEM,
+        width: 4,
+        cmp: CMP_NE,
+        addr: info::env_addr(id),
+        mask: u64::MAX,
+        value: id as u64,
+        ..WkTerm::default()
+    };
     while info::env(id).is_some() {
         let _ = sys::wakeup(&[term]);
     }

@@ -2,10 +2,10 @@
 //! per call. Pointer arguments are slices or references, so the kernel's
 //! checks only ever refuse deliberately bad calls.
 
-pub use exo_abi::syscall::Error;
 use exo_abi::cap::Cap;
 use exo_abi::env::Entries;
 use exo_abi::syscall as nr;
+pub use exo_abi::syscall::Error;
 use exo_abi::trap::UTrapFrame;
 use exo_abi::vm::VmOp;
 use exo_abi::wakeup::WkTerm;
@@ -59,12 +59,28 @@ fn call(n: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> Result<u64, Error> {
 
 /// Writes some of `bytes` to the console; returns how many were written.
 pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
-    call(nr::CONSOLE_WRITE, bytes.as_ptr() as u64, bytes.len() as u64, 0, 0, 0).map(|n| n as usize)
+    call(
+        nr::CONSOLE_WRITE,
+        bytes.as_ptr() as u64,
+        bytes.len() as u64,
+        0,
+        0,
+        0,
+    )
+    .map(|n| n as usize)
 }
 
 /// Reads waiting console input into `buf`; returns how many bytes (0 if none).
 pub fn console_read(buf: &mut [u8]) -> Result<usize, Error> {
-    call(nr::CONSOLE_READ, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0).map(|n| n as usize)
+    call(
+        nr::CONSOLE_READ,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+        0,
+        0,
+        0,
+    )
+    .map(|n| n as usize)
 }
 
 /// Timer interrupts since boot.
@@ -99,21 +115,49 @@ pub fn p_grant(ppn: u64, slot: usize, env: u32) -> Result<(), Error> {
 /// done and why the next one failed.
 pub fn vm_batch(env: u32, slot: usize, ops: &[VmOp]) -> Result<(), (usize, Error)> {
     // SAFETY: the kernel reads `ops.len()` operations from the slice.
-    let (r, e) = unsafe { syscall5(nr::VM_BATCH, env as u64, slot as u64, ops.as_ptr() as u64, ops.len() as u64, 0) };
+    let (r, e) = unsafe {
+        syscall5(
+            nr::VM_BATCH,
+            env as u64,
+            slot as u64,
+            ops.as_ptr() as u64,
+            ops.len() as u64,
+            0,
+        )
+    };
     match result(r) {
         Err(err) => Err((0, err)),
         Ok(n) if n as usize == ops.len() => Ok(()),
-        Ok(n) => Err((n as usize, Error::from_result(-(e as i64)).unwrap_or(Error::Invalid))),
+        Ok(n) => Err((
+            n as usize,
+            Error::from_result(-(e as i64)).unwrap_or(Error::Invalid),
+        )),
     }
 }
 
 pub fn cap_derive(src: usize, dst: usize, ext: &[u8], perm: u8) -> Result<(), Error> {
-    call(nr::CAP_DERIVE, src as u64, dst as u64, ext.as_ptr() as u64, ext.len() as u64, perm as u64).map(drop)
+    call(
+        nr::CAP_DERIVE,
+        src as u64,
+        dst as u64,
+        ext.as_ptr() as u64,
+        ext.len() as u64,
+        perm as u64,
+    )
+    .map(drop)
 }
 
 /// Gives `env` a copy of our capability `src`, with permissions `perm` at most.
 pub fn cap_grant(src: usize, env: u32, env_slot: usize, dst: usize, perm: u8) -> Result<(), Error> {
-    call(nr::CAP_GRANT, src as u64, env as u64, env_slot as u64, dst as u64, perm as u64).map(drop)
+    call(
+        nr::CAP_GRANT,
+        src as u64,
+        env as u64,
+        env_slot as u64,
+        dst as u64,
+        perm as u64,
+    )
+    .map(drop)
 }
 
 pub fn cap_drop(slot: usize) -> Result<(), Error> {
@@ -125,11 +169,27 @@ pub fn env_create(guard_slot: usize) -> Result<u32, Error> {
 }
 
 pub fn env_set_entries(env: u32, slot: usize, e: &Entries) -> Result<(), Error> {
-    call(nr::ENV_SET_ENTRIES, env as u64, slot as u64, e as *const _ as u64, 0, 0).map(drop)
+    call(
+        nr::ENV_SET_ENTRIES,
+        env as u64,
+        slot as u64,
+        e as *const _ as u64,
+        0,
+        0,
+    )
+    .map(drop)
 }
 
 pub fn env_set_context(env: u32, slot: usize, f: &UTrapFrame) -> Result<(), Error> {
-    call(nr::ENV_SET_CONTEXT, env as u64, slot as u64, f as *const _ as u64, 0, 0).map(drop)
+    call(
+        nr::ENV_SET_CONTEXT,
+        env as u64,
+        slot as u64,
+        f as *const _ as u64,
+        0,
+        0,
+    )
+    .map(drop)
 }
 
 pub fn env_run(env: u32, slot: usize) -> Result<(), Error> {
@@ -159,7 +219,15 @@ pub fn donate(env: u32) -> Result<(), Error> {
 
 /// Sleeps until the predicate holds.
 pub fn wakeup(terms: &[WkTerm]) -> Result<(), Error> {
-    call(nr::WAKEUP, terms.as_ptr() as u64, terms.len() as u64, 0, 0, 0).map(drop)
+    call(
+        nr::WAKEUP,
+        terms.as_ptr() as u64,
+        terms.len() as u64,
+        0,
+        0,
+        0,
+    )
+    .map(drop)
 }
 
 /// Asks `env` to give back `npages` pages within `ticks`.

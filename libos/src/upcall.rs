@@ -40,8 +40,14 @@ pub struct Handlers {
     pub pct_async: Option<fn(u32, &Message)>,
 }
 
-static mut HANDLERS: Handlers =
-    Handlers { exception: None, slice_start: None, slice_end: None, revoke: None, pct_sync: None, pct_async: None };
+static mut HANDLERS: Handlers = Handlers {
+    exception: None,
+    slice_start: None,
+    slice_end: None,
+    revoke: None,
+    pct_sync: None,
+    pct_async: None,
+};
 
 fn handlers() -> Handlers {
     // SAFETY: one thread of control per environment; written only by `register`.

@@ -43,15 +43,31 @@ pub fn map_op(va: u64, ppn: u64, writable: bool, executable: bool, cap_slot: usi
     if executable {
         flags |= MAP_EXEC;
     }
-    VmOp { op: OP_MAP, cap_slot: cap_slot as u32, va, ppn, flags }
+    VmOp {
+        op: OP_MAP,
+        cap_slot: cap_slot as u32,
+        va,
+        ppn,
+        flags,
+    }
 }
 
 pub fn unmap_op(va: u64) -> VmOp {
-    VmOp { op: OP_UNMAP, va, ..VmOp::default() }
+    VmOp {
+        op: OP_UNMAP,
+        va,
+        ..VmOp::default()
+    }
 }
 
 pub fn protect_op(va: u64, writable: bool, cap_slot: usize) -> VmOp {
-    VmOp { op: OP_PROTECT, cap_slot: cap_slot as u32, va, flags: if writable { MAP_WRITE } else { 0 }, ..VmOp::default() }
+    VmOp {
+        op: OP_PROTECT,
+        cap_slot: cap_slot as u32,
+        va,
+        flags: if writable { MAP_WRITE } else { 0 },
+        ..VmOp::default()
+    }
 }
 
 /// Applies operations to this environment (slot 0 controls it).

@@ -68,6 +68,6 @@ mod tests {
         // The PML4 itself appears at slot 254 of all four levels.
         assert_eq!(pml4e_addr(0), 0x7f3f_9fcf_e000);
         assert_eq!(pml4e_addr(UVPT), 0x7f3f_9fcf_e000 + 254 * 8);
-        assert!(USER_STACK_TOP < USER_TOP && UPAGES >= USER_TOP && UVPT < KERNEL_BASE);
+        const { assert!(USER_STACK_TOP < USER_TOP && UPAGES >= USER_TOP && UVPT < KERNEL_BASE) };
     }
 }

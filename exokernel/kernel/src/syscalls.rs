@@ -225,7 +225,7 @@ fn prot_of(flags: u64) -> Prot {
 /// One page-table operation of a batch on environment `slot`.
 fn vm_op(k: &mut Kernel, slot: usize, op: &VmOp) -> Result<(), Error> {
     if op.va >= USER_TOP
-        || op.va % PAGE_SIZE != 0
+        || !op.va.is_multiple_of(PAGE_SIZE)
         || op.flags & !(MAP_WRITE | MAP_EXEC | MAP_SOFT_MASK) != 0
     {
         return Err(Error::Invalid);

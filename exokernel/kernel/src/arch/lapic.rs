@@ -62,7 +62,9 @@ pub fn init(hz: u32) -> Clock {
             tsc_per_ms: tsc / CAL_MS,
         }
     } else {
-        crate::kprintln!("exo: no PIT to calibrate the LAPIC timer; assuming the 1 GHz APIC bus of KVM and QEMU");
+        crate::kprintln!(
+            "exo: no PIT to calibrate the LAPIC timer; assuming the 1 GHz APIC bus of KVM and QEMU"
+        );
         Clock {
             lapic_per_ms: 1_000_000 / 16,
             tsc_per_ms: 0,

@@ -203,7 +203,7 @@ impl AddressSpace {
         create: bool,
     ) -> Result<Option<&'static mut x86_64::structures::paging::page_table::PageTableEntry>, MapError>
     {
-        if va >= USER_TOP || va % PAGE_SIZE != 0 {
+        if va >= USER_TOP || !va.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::NotUser);
         }
         let inner = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;

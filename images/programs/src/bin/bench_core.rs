@@ -52,7 +52,12 @@ extern "C" fn server() -> u8 {
 }
 
 fn main() -> u8 {
-    upcall::register(Handlers { exception: Some(on_trap), pct_sync: Some(echo), ..Handlers::default() }).unwrap();
+    upcall::register(Handlers {
+        exception: Some(on_trap),
+        pct_sync: Some(echo),
+        ..Handlers::default()
+    })
+    .unwrap();
     let null = measure(|| {
         sys::env_id();
     });

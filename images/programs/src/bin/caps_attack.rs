@@ -46,50 +46,192 @@ extern "C" fn mallory() -> u8 {
     let me = sys::env_id();
     let init = info::sysinfo().init_env;
     // Our data pages are copies; find one of init's own pages in the records.
-    let init_page = (0..info::sysinfo().npages).find(|&p| info::page(p).is_some_and(|r| r.owner == init)).unwrap();
-    let kernel_page = (0..info::sysinfo().npages).find(|&p| info::page(p).is_some_and(|r| r.owner == KERNEL)).unwrap();
-    println!("caps_attack: mallory {me:#x} holds {:?}", core::str::from_utf8(sys::my_cap(0).name()));
+    let init_page = (0..info::sysinfo().npages)
+        .find(|&p| info::page(p).is_some_and(|r| r.owner == init))
+        .unwrap();
+    let kernel_page = (0..info::sysinfo().npages)
+        .find(|&p| info::page(p).is_some_and(|r| r.owner == KERNEL))
+        .unwrap();
+    println!(
+        "caps_attack: mallory {me:#x} holds {:?}",
+        core::str::from_utf8(sys::my_cap(0).name())
+    );
 
-    expect("allocate a page init owns", sys::p_alloc(init_page, 0), Error::Taken);
-    expect("map a page init owns", sys::vm_batch(me, 0, &[map_op(0x7000_0000, init_page, false, false, 0)]).map_err(|e| e.1), Error::Denied);
-    expect("free a page init owns", sys::p_free(init_page, 0), Error::Denied);
-    expect("grant itself a page init owns", sys::p_grant(init_page, 0, me), Error::Denied);
-    expect("map a kernel page", sys::vm_batch(me, 0, &[map_op(0x7000_0000, kernel_page, false, false, 0)]).map_err(|e| e.1), Error::Denied);
-    expect("map a page that is not RAM (VGA hole)", sys::vm_batch(me, 0, &[map_op(0x7000_0000, 0xa0, true, false, 0)]).map_err(|e| e.1), Error::Denied);
-    expect("map the LAPIC page", sys::vm_batch(me, 0, &[map_op(0x7000_0000, 0xfee00, true, false, 0)]).map_err(|e| e.1), Error::Invalid);
-    expect("map a page beyond memory", sys::vm_batch(me, 0, &[map_op(0x7000_0000, 1 << 40, true, false, 0)]).map_err(|e| e.1), Error::Invalid);
-    expect("map over the page-table window", sys::vm_batch(me, 0, &[map_op(UVPT, vm::alloc_page(0).unwrap(), true, false, 0)]).map_err(|e| e.1), Error::Invalid);
-    expect("map over the page records", sys::vm_batch(me, 0, &[map_op(UPAGES, 0, false, false, 0)]).map_err(|e| e.1), Error::Invalid);
-    expect("map at an unaligned address", sys::vm_batch(me, 0, &[map_op(0x7000_0010, 0, false, false, 0)]).map_err(|e| e.1), Error::Invalid);
-    expect("change init's page tables", sys::vm_batch(init, 0, &[map_op(0x7000_0000, init_page, true, false, 0)]).map_err(|e| e.1), Error::Denied);
-    expect("use an empty capability slot", sys::p_alloc(0, 7), Error::Denied);
-    expect("use a capability slot out of range", sys::p_alloc(0, 99), Error::Invalid);
-    expect("amplify a capability", sys::cap_derive(0, 3, b"x", PERM_ALL | 0x80), Error::Invalid);
-    expect("pass the read-only share on", sys::cap_grant(2, me, 0, 4, PERM_ALL), Error::Denied);
-    expect("give capabilities to init's list", sys::cap_grant(0, init, 0, 5, PERM_ALL), Error::Denied);
+    expect(
+        "allocate a page init owns",
+        sys::p_alloc(init_page, 0),
+        Error::Taken,
+    );
+    expect(
+        "map a page init owns",
+        sys::vm_batch(me, 0, &[map_op(0x7000_0000, init_page, false, false, 0)]).map_err(|e| e.1),
+        Error::Denied,
+    );
+    expect(
+        "free a page init owns",
+        sys::p_free(init_page, 0),
+        Error::Denied,
+    );
+    expect(
+        "grant itself a page init owns",
+        sys::p_grant(init_page, 0, me),
+        Error::Denied,
+    );
+    expect(
+        "map a kernel page",
+        sys::vm_batch(me, 0, &[map_op(0x7000_0000, kernel_page, false, false, 0)]).map_err(|e| e.1),
+        Error::Denied,
+    );
+    expect(
+        "map a page that is not RAM (VGA hole)",
+        sys::vm_batch(me, 0, &[map_op(0x7000_0000, 0xa0, true, false, 0)]).map_err(|e| e.1),
+        Error::Denied,
+    );
+    expect(
+        "map the LAPIC page",
+        sys::vm_batch(me, 0, &[map_op(0x7000_0000, 0xfee00, true, false, 0)]).map_err(|e| e.1),
+        Error::Invalid,
+    );
+    expect(
+        "map a page beyond memory",
+        sys::vm_batch(me, 0, &[map_op(0x7000_0000, 1 << 40, true, false, 0)]).map_err(|e| e.1),
+        Error::Invalid,
+    );
+    expect(
+        "map over the page-table window",
+        sys::vm_batch(
+            me,
+            0,
+            &[map_op(UVPT, vm::alloc_page(0).unwrap(), true, false, 0)],
+        )
+        .map_err(|e| e.1),
+        Error::Invalid,
+    );
+    expect(
+        "map over the page records",
+        sys::vm_batch(me, 0, &[map_op(UPAGES, 0, false, false, 0)]).map_err(|e| e.1),
+        Error::Invalid,
+    );
+    expect(
+        "map at an unaligned address",
+        sys::vm_batch(me, 0, &[map_op(0x7000_0010, 0, false, false, 0)]).map_err(|e| e.1),
+        Error::Invalid,
+    );
+    expect(
+        "change init's page tables",
+        sys::vm_batch(init, 0, &[map_op(0x7000_0000, init_page, true, false, 0)]).map_err(|e| e.1),
+        Error::Denied,
+    );
+    expect(
+        "use an empty capability slot",
+        sys::p_alloc(0, 7),
+        Error::Denied,
+    );
+    expect(
+        "use a capability slot out of range",
+        sys::p_alloc(0, 99),
+        Error::Invalid,
+    );
+    expect(
+        "amplify a capability",
+        sys::cap_derive(0, 3, b"x", PERM_ALL | 0x80),
+        Error::Invalid,
+    );
+    expect(
+        "pass the read-only share on",
+        sys::cap_grant(2, me, 0, 4, PERM_ALL),
+        Error::Denied,
+    );
+    expect(
+        "give capabilities to init's list",
+        sys::cap_grant(0, init, 0, 5, PERM_ALL),
+        Error::Denied,
+    );
     expect("destroy init", sys::env_destroy(init, 0), Error::Denied);
-    expect("take init's time slice", sys::slice_alloc(0, me, 0), Error::Taken);
-    expect("free init's time slice", sys::slice_free(0, 0), Error::Denied);
-    expect("set init's registers", sys::env_set_context(init, 0, &Default::default()), Error::Denied);
-    expect("revoke init's pages", sys::revoke(init, 0, 1, 1), Error::Denied);
-    expect("call a nonexistent environment", libos::ipc::call(0xdead_0001, &[0; 9]).map(drop), Error::NoEnv);
-    expect("batch from a kernel pointer", {
-        // SAFETY: a deliberately bad pointer; the kernel reports 0 done and why.
-        let (done, why) = unsafe { sys::syscall5(nr::VM_BATCH, me as u64, 0, USER_TOP + 0x1000, 1, 0) };
-        if done == 0 { Err(Error::from_result(-(why as i64)).unwrap_or(Error::Invalid)) } else { Ok(()) }
-    }, Error::Fault);
-    expect("batch too large", raw(nr::VM_BATCH, me as u64, 0, 0x1000, 100_000, 0), Error::Invalid);
-    expect("entries from a null pointer", raw(nr::ENV_SET_ENTRIES, me as u64, 0, 0, 0, 0), Error::Fault);
-    expect("entries pointing into the kernel", {
-        let e = exo_abi::env::Entries { exception: USER_TOP + 5, ..Default::default() };
-        sys::env_set_entries(me, 0, &e)
-    }, Error::Invalid);
-    expect("predicate from a null pointer", raw(nr::WAKEUP, 0, 1, 0, 0, 0), Error::Fault);
-    expect("predicate reading kernel memory", {
-        let t = exo_abi::wakeup::WkTerm { kind: 0, width: 8, addr: exo_abi::layout::KERNEL_BASE, mask: !0, ..Default::default() };
-        sys::wakeup(&[t])
-    }, Error::Invalid);
-    expect("derive from a wild name pointer", raw(nr::CAP_DERIVE, 0, 3, USER_TOP, 4, 1), Error::Fault);
+    expect(
+        "take init's time slice",
+        sys::slice_alloc(0, me, 0),
+        Error::Taken,
+    );
+    expect(
+        "free init's time slice",
+        sys::slice_free(0, 0),
+        Error::Denied,
+    );
+    expect(
+        "set init's registers",
+        sys::env_set_context(init, 0, &Default::default()),
+        Error::Denied,
+    );
+    expect(
+        "revoke init's pages",
+        sys::revoke(init, 0, 1, 1),
+        Error::Denied,
+    );
+    expect(
+        "call a nonexistent environment",
+        libos::ipc::call(0xdead_0001, &[0; 9]).map(drop),
+        Error::NoEnv,
+    );
+    expect(
+        "batch from a kernel pointer",
+        {
+            // SAFETY: a deliberately bad pointer; the kernel reports 0 done and why.
+            let (done, why) =
+                unsafe { sys::syscall5(nr::VM_BATCH, me as u64, 0, USER_TOP + 0x1000, 1, 0) };
+            if done == 0 {
+                Err(Error::from_result(-(why as i64)).unwrap_or(Error::Invalid))
+            } else {
+                Ok(())
+            }
+        },
+        Error::Fault,
+    );
+    expect(
+        "batch too large",
+        raw(nr::VM_BATCH, me as u64, 0, 0x1000, 100_000, 0),
+        Error::Invalid,
+    );
+    expect(
+        "entries from a null pointer",
+        raw(nr::ENV_SET_ENTRIES, me as u64, 0, 0, 0, 0),
+        Error::Fault,
+    );
+    expect(
+        "entries pointing into the kernel",
+        {
+            let e = exo_abi::env::Entries {
+                exception: USER_TOP + 5,
+                ..Default::default()
+            };
+            sys::env_set_entries(me, 0, &e)
+        },
+        Error::Invalid,
+    );
+    expect(
+        "predicate from a null pointer",
+        raw(nr::WAKEUP, 0, 1, 0, 0, 0),
+        Error::Fault,
+    );
+    expect(
+        "predicate reading kernel memory",
+        {
+            let t = exo_abi::wakeup::WkTerm {
+                kind: 0,
+                width: 8,
+                addr: exo_abi::layout::KERNEL_BASE,
+                mask: !0,
+                ..Default::default()
+            };
+            sys::wakeup(&[t])
+        },
+        Error::Invalid,
+    );
+    expect(
+        "derive from a wild name pointer",
+        raw(nr::CAP_DERIVE, 0, 3, USER_TOP, 4, 1),
+        Error::Fault,
+    );
 
     // The page init shared read-only: readable, not writable, not freeable.
     let shared = libos::vm::apply(&[map_op(SHARED_VA, shared_ppn(), false, false, 2)]);
@@ -102,9 +244,26 @@ extern "C" fn mallory() -> u8 {
         // SAFETY: one thread of control.
         unsafe { FAILURES += 1 };
     }
-    expect("upgrade the share to writable", sys::vm_batch(me, 0, &[libos::vm::protect_op(SHARED_VA, true, 2)]).map_err(|e| e.1), Error::Denied);
-    expect("map the share writable", sys::vm_batch(me, 0, &[map_op(SHARED_VA + 0x1000, shared_ppn(), true, false, 2)]).map_err(|e| e.1), Error::Denied);
-    expect("free the shared page", sys::p_free(shared_ppn(), 2), Error::Denied);
+    expect(
+        "upgrade the share to writable",
+        sys::vm_batch(me, 0, &[libos::vm::protect_op(SHARED_VA, true, 2)]).map_err(|e| e.1),
+        Error::Denied,
+    );
+    expect(
+        "map the share writable",
+        sys::vm_batch(
+            me,
+            0,
+            &[map_op(SHARED_VA + 0x1000, shared_ppn(), true, false, 2)],
+        )
+        .map_err(|e| e.1),
+        Error::Denied,
+    );
+    expect(
+        "free the shared page",
+        sys::p_free(shared_ppn(), 2),
+        Error::Denied,
+    );
     // SAFETY: one thread of control.
     let failures = unsafe { FAILURES };
     println!("caps_attack: mallory done, {failures} wrong");
@@ -130,13 +289,22 @@ fn main() -> u8 {
     }
     sys::cap_derive(1, 2, b"", PERM_READ).unwrap();
     let child = spawn::spawn(mallory, b"m", 5, None).unwrap();
-    sys::cap_grant(2, child.id, 5, 2, PERM_READ).expect_err("a capability without GRANT cannot be given");
+    sys::cap_grant(2, child.id, 5, 2, PERM_READ)
+        .expect_err("a capability without GRANT cannot be given");
     sys::cap_derive(1, 3, b"", PERM_READ | PERM_GRANT).unwrap();
     // Mallory gets "s" read-only, without the right to pass it on.
     sys::cap_grant(3, child.id, 5, 2, PERM_READ).unwrap();
-    assert_eq!(Cap::new(b"s", PERM_READ), Some(info::env(child.id).unwrap().caps[2]));
+    assert_eq!(
+        Cap::new(b"s", PERM_READ),
+        Some(info::env(child.id).unwrap().caps[2])
+    );
     sys::slice_alloc(1, child.id, 5).unwrap();
     spawn::wait(child.id);
-    println!("caps_attack: init still intact; page records show {} free pages", (0..info::sysinfo().npages).filter(|&p| info::page(p).is_some_and(|r| r.owner == FREE)).count());
+    println!(
+        "caps_attack: init still intact; page records show {} free pages",
+        (0..info::sysinfo().npages)
+            .filter(|&p| info::page(p).is_some_and(|r| r.owner == FREE))
+            .count()
+    );
     0
 }

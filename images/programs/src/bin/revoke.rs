@@ -40,8 +40,18 @@ fn ignore(_npages: u32, _deadline: u64) {}
 /// Sleeps until the kernel records pages taken from us.
 fn wait_taken() -> EnvInfo {
     let me = sys::env_id();
-    let addr = info::env_addr(me) + core::mem::offset_of!(EnvInfo, revocation) as u64 + core::mem::offset_of!(exo_abi::env::Revocation, taken_count) as u64;
-    let term = WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_NE, addr, mask: u64::MAX, value: 0, ..WkTerm::default() };
+    let addr = info::env_addr(me)
+        + core::mem::offset_of!(EnvInfo, revocation) as u64
+        + core::mem::offset_of!(exo_abi::env::Revocation, taken_count) as u64;
+    let term = WkTerm {
+        kind: TERM_MEM,
+        width: 4,
+        cmp: CMP_NE,
+        addr,
+        mask: u64::MAX,
+        value: 0,
+        ..WkTerm::default()
+    };
     loop {
         let e = info::env(me).unwrap();
         if e.revocation.taken_count > 0 {
@@ -53,7 +63,11 @@ fn wait_taken() -> EnvInfo {
 
 extern "C" fn cooperative() -> u8 {
     fill_pool();
-    upcall::register(Handlers { revoke: Some(give_back), ..Handlers::default() }).unwrap();
+    upcall::register(Handlers {
+        revoke: Some(give_back),
+        ..Handlers::default()
+    })
+    .unwrap();
     loop {
         let _ = sys::yield_to(None);
     }
@@ -61,7 +75,11 @@ extern "C" fn cooperative() -> u8 {
 
 extern "C" fn stubborn() -> u8 {
     fill_pool();
-    upcall::register(Handlers { revoke: Some(ignore), ..Handlers::default() }).unwrap();
+    upcall::register(Handlers {
+        revoke: Some(ignore),
+        ..Handlers::default()
+    })
+    .unwrap();
     let e = wait_taken();
     let r = e.revocation;
     let mut unmapped = 0;
@@ -71,7 +89,10 @@ extern "C" fn stubborn() -> u8 {
             unmapped += 1;
         }
     }
-    println!("revoke: stubborn child reads its record: {} page(s) taken, {unmapped} no longer mapped", r.taken_count);
+    println!(
+        "revoke: stubborn child reads its record: {} page(s) taken, {unmapped} no longer mapped",
+        r.taken_count
+    );
     (unmapped != r.taken_count) as u8
 }
 
@@ -80,7 +101,13 @@ fn main() -> u8 {
     let stub = spawn::spawn(stubborn, b"st", 2, Some(2)).unwrap();
     // Let both set up their pools.
     let t = sys::ticks() + 5;
-    sys::wakeup(&[WkTerm { kind: TERM_TICKS, cmp: CMP_GE, value: t, ..WkTerm::default() }]).unwrap();
+    sys::wakeup(&[WkTerm {
+        kind: TERM_TICKS,
+        cmp: CMP_GE,
+        value: t,
+        ..WkTerm::default()
+    }])
+    .unwrap();
     sys::revoke(coop.id, coop.slot, 2, 5).unwrap();
     sys::revoke(stub.id, stub.slot, 2, 5).unwrap();
     spawn::wait(stub.id);
@@ -89,7 +116,11 @@ fn main() -> u8 {
         "revoke: cooperative child returned {} page(s), {} taken: {}",
         c.returned,
         c.taken_count,
-        if c.returned == 2 && c.taken_count == 0 { "ok" } else { "WRONG" }
+        if c.returned == 2 && c.taken_count == 0 {
+            "ok"
+        } else {
+            "WRONG"
+        }
     );
     sys::env_destroy(coop.id, coop.slot).unwrap();
     0

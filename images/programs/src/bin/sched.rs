@@ -14,7 +14,13 @@ libos::entry!(main);
 static STARTS: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn worker() -> u8 {
-    upcall::register(Handlers { slice_start: Some(|| { STARTS.fetch_add(1, Ordering::Relaxed); }), ..Handlers::default() }).unwrap();
+    upcall::register(Handlers {
+        slice_start: Some(|| {
+            STARTS.fetch_add(1, Ordering::Relaxed);
+        }),
+        ..Handlers::default()
+    })
+    .unwrap();
     while STARTS.load(Ordering::Relaxed) < 5 {
         core::hint::spin_loop();
     }
@@ -24,7 +30,13 @@ extern "C" fn worker() -> u8 {
 
 extern "C" fn hog() -> u8 {
     // Takes the slice-end upcall but never yields from it.
-    upcall::register(Handlers { slice_end: Some(|| loop { core::hint::spin_loop() }), ..Handlers::default() }).unwrap();
+    upcall::register(Handlers {
+        slice_end: Some(|| loop {
+            core::hint::spin_loop()
+        }),
+        ..Handlers::default()
+    })
+    .unwrap();
     loop {
         core::hint::spin_loop();
     }
@@ -32,7 +44,13 @@ extern "C" fn hog() -> u8 {
 
 fn sleep_ticks(n: u64) {
     let until = sys::ticks() + n;
-    sys::wakeup(&[WkTerm { kind: TERM_TICKS, cmp: CMP_GE, value: until, ..WkTerm::default() }]).unwrap();
+    sys::wakeup(&[WkTerm {
+        kind: TERM_TICKS,
+        cmp: CMP_GE,
+        value: until,
+        ..WkTerm::default()
+    }])
+    .unwrap();
 }
 
 fn main() -> u8 {
@@ -52,7 +70,10 @@ fn main() -> u8 {
     let h = spawn::spawn(hog, b"h", 4, Some(4)).unwrap();
     sleep_ticks(20);
     let excess = info::env(h.id).map_or(0, |e| e.excess_ticks);
-    println!("sched: hog ignoring its slice end was charged {excess} excess tick(s): {}", if excess > 0 { "ok" } else { "WRONG" });
+    println!(
+        "sched: hog ignoring its slice end was charged {excess} excess tick(s): {}",
+        if excess > 0 { "ok" } else { "WRONG" }
+    );
     sys::env_destroy(h.id, h.slot).unwrap();
     (excess == 0) as u8
 }

@@ -28,10 +28,12 @@ fn on_exception(f: &mut UTrapFrame) -> Resume {
             Ok(_) => Resume::Continue,
             Err(_) => Resume::Fatal,
         },
-        14 if f.cr2 & !0xfff == PROT_VA && f.error_code & 2 != 0 => match vm::protect(PROT_VA, true) {
-            Ok(()) => Resume::Continue,
-            Err(_) => Resume::Fatal,
-        },
+        14 if f.cr2 & !0xfff == PROT_VA && f.error_code & 2 != 0 => {
+            match vm::protect(PROT_VA, true) {
+                Ok(()) => Resume::Continue,
+                Err(_) => Resume::Fatal,
+            }
+        }
         3 => Resume::Continue, // int3 already points past itself
         6 => {
             f.rip += 2; // skip ud2
@@ -42,20 +44,26 @@ fn on_exception(f: &mut UTrapFrame) -> Resume {
 }
 
 extern "C" fn no_handler_child() -> u8 {
-    println!("upcalls: child without handlers reads address 8");
+    println!("upcalls: child without handlers reads address 16");
     // SAFETY: deliberately invalid.
-    let v = unsafe { core::ptr::read_volatile(8 as *const u64) };
+    let v = unsafe { core::ptr::read_volatile(16 as *const u64) };
     println!("upcalls: child read {v} -- WRONG");
     0
 }
 
 fn main() -> u8 {
-    let mut h = Handlers { exception: Some(on_exception), ..Handlers::default() };
+    let mut h = Handlers {
+        exception: Some(on_exception),
+        ..Handlers::default()
+    };
     upcall::register(h).unwrap();
 
     // SAFETY: unmapped; the handler maps it and the read is retried.
     let v = unsafe { core::ptr::read_volatile(DEMAND_VA as *const u64) };
-    println!("upcalls: demand page fault handled, read {v} after {} upcall(s)", FAULTS.load(Ordering::Relaxed));
+    println!(
+        "upcalls: demand page fault handled, read {v} after {} upcall(s)",
+        FAULTS.load(Ordering::Relaxed)
+    );
 
     vm::map_fresh(PROT_VA, false).unwrap();
     let dirty_before = vm::is_dirty(PROT_VA);
@@ -72,7 +80,10 @@ fn main() -> u8 {
     let before = FAULTS.load(Ordering::Relaxed);
     // SAFETY: trapping instructions the handler resumes past.
     unsafe { core::arch::asm!("int3", "ud2", "nop") };
-    println!("upcalls: int3 and ud2 handled ({} upcalls)", FAULTS.load(Ordering::Relaxed) - before);
+    println!(
+        "upcalls: int3 and ud2 handled ({} upcalls)",
+        FAULTS.load(Ordering::Relaxed) - before
+    );
 
     h.slice_start = Some(|| {
         SLICE_STARTS.fetch_add(1, Ordering::Relaxed);
@@ -85,12 +96,20 @@ fn main() -> u8 {
         core::hint::spin_loop();
     }
     println!("upcalls: slice end and slice start upcalls arrive (>= 3 each)");
-    upcall::register(Handlers { exception: Some(on_exception), ..Handlers::default() }).unwrap();
+    upcall::register(Handlers {
+        exception: Some(on_exception),
+        ..Handlers::default()
+    })
+    .unwrap();
 
     // A child without handlers: its fault ends it, not the kernel or us.
     upcall::register(Handlers::default()).unwrap();
     let child = spawn::spawn(no_handler_child, b"c", 1, Some(1)).unwrap();
-    upcall::register(Handlers { exception: Some(on_exception), ..Handlers::default() }).unwrap();
+    upcall::register(Handlers {
+        exception: Some(on_exception),
+        ..Handlers::default()
+    })
+    .unwrap();
     spawn::wait(child.id);
     println!("upcalls: faulting child ended alone; all upcall checks passed");
     0
