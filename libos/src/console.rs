@@ -44,7 +44,13 @@ pub fn _print(args: fmt::Arguments) {
         len: 0,
     };
     let _ = line.write_fmt(args);
-    let mut rest = &line.buf[..line.len];
+    let out = &line.buf[..line.len];
+    // Standard output is descriptor 1 (a pipe in a pipeline) once the
+    // process exists; before that, and if it is closed, the console.
+    if crate::process::has_pinfo() && crate::fd::write(1, out).is_ok() {
+        return;
+    }
+    let mut rest = out;
     while !rest.is_empty() {
         match crate::sys::console_write(rest) {
             Ok(n) => rest = &rest[n..],

@@ -1,13 +1,30 @@
-//! The library OS linked into every guest program: start-up, system calls,
-//! console, the kernel's exposed tables, virtual memory, upcalls, PCT and
-//! child environments. (Processes, files and networking grow here.)
+//! The library OS linked into every guest program (ExOS in Rust): start-up
+//! and heap, system calls, console, the kernel's exposed tables, virtual
+//! memory, upcalls, PCT, child environments, processes, file descriptors,
+//! pipes, signals and time.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 pub mod console;
+pub mod fd;
+pub mod fork;
+pub mod heap;
 pub mod info;
+pub mod initrd;
 pub mod ipc;
+pub mod layout;
+pub mod pipe;
+pub mod process;
 pub mod rt;
+pub mod signal;
 pub mod spawn;
 pub mod sys;
+pub mod time;
 pub mod upcall;
 pub mod vm;
+
+/// The name the first program was started as (from `exo.init`), or "init".
+pub fn program_name() -> &'static str {
+    "init"
+}

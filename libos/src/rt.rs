@@ -1,5 +1,7 @@
 //! Program start-up and panics. A program names its main function with
-//! [`entry!`](crate::entry); `_start` calls it and exits with its status.
+//! [`entry!`](crate::entry); `_start` sets up the process (heap, signals,
+//! and for the first environment the process table), calls it, and exits
+//! with its status.
 
 /// Declares the program's main function (`fn() -> u8`, the exit status).
 #[macro_export]
@@ -11,6 +13,13 @@ macro_rules! entry {
         }
     };
 }
+
+#[cfg(target_os = "none")]
+#[global_allocator]
+pub(crate) static HEAP: crate::heap::ExoHeap = crate::heap::ExoHeap::new();
+
+#[cfg(not(target_os = "none"))]
+pub(crate) static HEAP: crate::heap::ExoHeap = crate::heap::ExoHeap::new();
 
 #[cfg(target_os = "none")]
 mod start {
@@ -31,9 +40,14 @@ mod start {
     );
 
     extern "C" fn exo_start() -> ! {
+        if !crate::process::has_pinfo() {
+            // The first environment: it founds the process table.
+            let _ = crate::process::init_first(crate::program_name());
+        }
+        let _ = crate::upcall::register(crate::upcall::Handlers::default());
         // SAFETY: provided by the program through `entry!`.
         let status = unsafe { exo_main() };
-        crate::sys::exit(status)
+        crate::process::exit(status)
     }
 
     /// Exit status of a program that panicked.
@@ -42,6 +56,6 @@ mod start {
     #[panic_handler]
     fn panic(info: &core::panic::PanicInfo) -> ! {
         crate::println!("panic: {info}");
-        crate::sys::exit(PANIC_STATUS)
+        crate::process::exit(PANIC_STATUS)
     }
 }

@@ -58,6 +58,12 @@ extern "C" {
     fn exo_upcall_entry();
 }
 
+/// The exception stack's address range (copied, never shared, by fork).
+pub fn xstack_range() -> (u64, u64) {
+    let lo = core::ptr::addr_of!(XSTACK) as u64;
+    (lo & !0xfff, (lo + XSTACK_SIZE as u64).div_ceil(4096) * 4096)
+}
+
 /// The kernel entries for `h`: the stub for each registered handler.
 pub fn entries_for(h: &Handlers) -> Entries {
     let stub = exo_upcall_entry as *const () as u64;
@@ -77,7 +83,11 @@ pub fn entries_for(h: &Handlers) -> Entries {
 
 /// Registers `h` for this environment (slot 0 must control it, the libOS
 /// convention); spawned environments inherit the same handlers.
-pub fn register(h: Handlers) -> Result<(), sys::Error> {
+pub fn register(mut h: Handlers) -> Result<(), sys::Error> {
+    // Asynchronous messages carry signals unless the program takes them itself.
+    if h.pct_async.is_none() {
+        h.pct_async = Some(crate::signal::dispatch);
+    }
     // SAFETY: one thread of control; no upcall runs while handlers change
     // because the new entries are only installed below.
     unsafe { HANDLERS = h };
@@ -88,6 +98,11 @@ pub fn register(h: Handlers) -> Result<(), sys::Error> {
 /// (it runs the same program image, so the same stub and handlers).
 pub fn register_for(env: u32, slot: usize, h: &Handlers) -> Result<(), sys::Error> {
     sys::env_set_entries(env, slot, &entries_for(h))
+}
+
+/// The handlers registered now.
+pub fn current() -> Handlers {
+    handlers()
 }
 
 /// The registers the entry stub saves for the dispatcher (PCT message).
@@ -101,6 +116,7 @@ struct UpcallRegs {
 extern "C" fn exo_upcall_dispatch(f: &mut UTrapFrame, regs: &mut UpcallRegs) {
     let h = handlers();
     match f.vector {
+        v if v < 32 && crate::fork::handle_cow(f) => {}
         v if v < 32 => match h.exception.map(|handler| handler(f)) {
             Some(Resume::Continue) => {}
             _ => {

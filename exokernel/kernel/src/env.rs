@@ -211,7 +211,9 @@ impl Kernel {
             );
             machine::exit(exit_status);
         }
-        kprintln!("exo: environment {id:#x} exited with status {exit_status}");
+        if exit_status != 0 {
+            kprintln!("exo: environment {id:#x} exited with status {exit_status}");
+        }
         for s in 1..NENV {
             let i = self.info(s);
             if i.status == status::AWAIT_REPLY && self.envs[s].awaiting == id {

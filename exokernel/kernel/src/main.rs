@@ -20,7 +20,6 @@ use exo_abi::boot::{exit, DEFAULT_INIT, KERNEL_BASE};
 use exo_abi::cap::Cap;
 use exo_abi::env::{EnvInfo, SysInfo, NENV};
 use exo_abi::layout::{UENVS, UINITRD, UPAGES, USER_STACK_TOP, USYSINFO};
-use mem::paging::Prot;
 use pvh::Range;
 
 /// Default timer frequency (`exo.hz=` overrides).
@@ -105,7 +104,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
 }
 
 /// Creates the first environment, holding the root capability, running
-/// `path` from the initrd (which it can also read at UINITRD).
+/// `path` from the initrd.
 fn start_init(boot: &pvh::BootInfo, path: &'static str, frame: &mut TrapFrame) {
     let Some(rd) = boot.initrd else {
         kprintln!("exo: no initrd: nothing to run");
@@ -138,23 +137,7 @@ fn start_init(boot: &pvh::BootInfo, path: &'static str, frame: &mut TrapFrame) {
             machine::exit(exit::NO_INIT);
         }
     };
-    let ro = Prot {
-        writable: false,
-        executable: false,
-        soft: 0,
-    };
-    let mut off = 0;
-    while off < rd.end - rd.start {
-        let pa = (rd.start & !(mem::PAGE_SIZE - 1)) + off;
-        if space.map(UINITRD + off, pa, ro).is_err() {
-            kprintln!("exo: cannot map the initrd");
-            machine::exit(exit::NO_INIT);
-        }
-        off += mem::PAGE_SIZE;
-    }
-    let sys = k.sys();
-    sys.init_env = id;
-    sys.initrd_size = rd.end - rd.start;
+    k.sys().init_env = id;
     let ctx = &mut k.envs[slot].ctx;
     ctx.rip = entry;
     ctx.rsp = USER_STACK_TOP;
@@ -197,7 +180,12 @@ fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
     // From here on every page has a record.
     let recs = mem::frames::build_records(ram_end, &boot.ram[..boot.ram_count])
         .unwrap_or_else(|| fail("page records"));
-    let ok = mem::paging::map_info_window(UPAGES, recs.start, recs.end - recs.start).is_ok()
+    let initrd_ok = boot.initrd.is_none_or(|rd| {
+        let start = rd.start & !(mem::PAGE_SIZE - 1);
+        mem::paging::map_info_window(UINITRD, start, rd.end - start).is_ok()
+    });
+    let ok = initrd_ok
+        && mem::paging::map_info_window(UPAGES, recs.start, recs.end - recs.start).is_ok()
         && mem::paging::map_info_window(UENVS, envs, env_pages * mem::PAGE_SIZE).is_ok()
         && mem::paging::map_info_window(USYSINFO, sys, mem::PAGE_SIZE).is_ok();
     if !ok {
@@ -209,6 +197,8 @@ fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
         mem::phys_to_virt(sys) as *mut SysInfo,
     );
     k.sys().npages = ram_end.div_ceil(mem::PAGE_SIZE);
+    k.sys().initrd_size = boot.initrd.map_or(0, |rd| rd.end - rd.start);
+    k.sys().initrd_offset = boot.initrd.map_or(0, |rd| rd.start & (mem::PAGE_SIZE - 1));
 }
 
 /// The 8259 PICs stay masked: interrupts come through the (IO)APIC.

@@ -1,7 +1,10 @@
 //! Running the `exo` binary from tests.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What one `exo` invocation printed and returned.
 pub struct Outcome {
@@ -29,4 +32,63 @@ pub fn exo(args: &[&str]) -> Outcome {
         stdout: String::from_utf8_lossy(&out.stdout).replace('\r', ""),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs `exo ARGS...` as a user at the shell would: each line of `input` is
+/// typed after the `prompt` has appeared once more on the console.
+pub fn exo_typing(args: &[&str], prompt: &str, input: &[&str], timeout: Duration) -> Outcome {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exo"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the exo binary");
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = out.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let mut stdin = child.stdin.take().unwrap();
+    let prompts = |o: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&o.lock().unwrap()).matches(prompt).count();
+    for (i, line) in input.iter().enumerate() {
+        while prompts(&out) < i + 1 && start.elapsed() < timeout {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = stdin.write_all(line.as_bytes());
+        let _ = stdin.write_all(b"\n");
+        let _ = stdin.flush();
+    }
+    let status = loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            break s.code();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    let _ = reader.join();
+    let stdout = String::from_utf8_lossy(&out.lock().unwrap()).replace('\r', "");
+    Outcome { status, stdout, stderr: err_reader.join().unwrap_or_default() }
 }

@@ -1,9 +1,9 @@
 //! The first program: greets on the console, checks that the timer reaches
-//! user mode, and exits.
+//! user mode, then runs the shell and ends the machine with its status.
 #![no_std]
 #![no_main]
 
-use libos::{println, sys};
+use libos::{println, process, sys};
 
 libos::entry!(main);
 
@@ -13,9 +13,12 @@ fn main() -> u8 {
     while sys::ticks() < start + 2 {
         core::hint::spin_loop();
     }
-    println!(
-        "init: timer ticks reach user mode ({} so far)",
-        sys::ticks()
-    );
-    0
+    println!("init: timer ticks reach user mode ({} so far)", sys::ticks());
+    match process::run("/bin/sh", &["sh"]) {
+        Ok(status) => status,
+        Err(e) => {
+            println!("init: cannot start /bin/sh: {e:?}");
+            1
+        }
+    }
 }

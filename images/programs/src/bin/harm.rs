@@ -1,0 +1,56 @@
+//! A misbehaving program cannot harm its siblings: one child counts to a
+//! target while its sibling attacks it (destroy it, take its pages, steal
+//! its time slice, change its registers), is refused every time, and then
+//! hogs the CPU; the well-behaved child still finishes, and the parent
+//! ends the hog.
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use exo_abi::syscall::Error;
+use libos::fork::fork;
+use libos::{info, println, process, signal, sys, time, vm};
+
+libos::entry!(main);
+
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+fn main() -> u8 {
+    let good = fork().unwrap();
+    if good == 0 {
+        while COUNT.fetch_add(1, Ordering::Relaxed) < 3_000_000 {
+            core::hint::spin_loop();
+        }
+        println!("harm: well-behaved sibling finished its work");
+        return 0;
+    }
+    let bad = fork().unwrap();
+    if bad == 0 {
+        let victim_page = (0..info::sysinfo().npages).find(|&p| info::page(p).is_some_and(|r| r.owner == good)).unwrap_or(0);
+        let mut refused = 0;
+        let mut check = |what: &str, r: Result<(), Error>| {
+            if r.is_err() {
+                refused += 1;
+            } else {
+                println!("harm: {what} WAS ALLOWED");
+            }
+        };
+        check("destroy the sibling", sys::env_destroy(good, 0));
+        check("map the sibling's page", vm::apply(&[vm::map_op(0x7100_0000, victim_page, true, false, 0)]).map_err(|e| e.1));
+        check("free the sibling's page", sys::p_free(victim_page, 0));
+        check("take the sibling's slices", info::sysinfo().slices.iter().position(|&o| o == good).map_or(Ok(()), |p| sys::slice_free(p, 0)));
+        check("set the sibling's registers", sys::env_set_context(good, 0, &Default::default()));
+        check("kill the sibling", signal::kill(good, signal::SIGKILL));
+        println!("harm: misbehaving sibling refused {refused} of 6 attacks; now hogging the CPU");
+        loop {
+            core::hint::spin_loop();
+        }
+    }
+    let status = process::wait(good);
+    println!("harm: well-behaved sibling exited with {status}");
+    time::sleep_ticks(1);
+    signal::kill(bad, signal::SIGKILL).unwrap();
+    let hog = process::wait(bad);
+    println!("harm: parent ended the hog (status {hog})");
+    (status != 0) as u8
+}

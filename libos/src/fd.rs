@@ -1,0 +1,113 @@
+//! File descriptors: the console, pipe ends, and read-only initrd files.
+//! The table lives in the process's information page, so a child gets its
+//! descriptors from the parent at spawn.
+
+use crate::layout::{MAX_PIPES, PIPE_BASE};
+use crate::pipe::Pipe;
+use crate::sys::{self, Error};
+
+pub const MAX_FDS: usize = 16;
+
+pub mod kind {
+    pub const CLOSED: u32 = 0;
+    pub const CONSOLE: u32 = 1;
+    pub const PIPE_READ: u32 = 2;
+    pub const PIPE_WRITE: u32 = 3;
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fd {
+    pub kind: u32,
+    /// Pipe index for pipe ends.
+    pub idx: u32,
+}
+
+impl Fd {
+    pub const CLOSED: Fd = Fd { kind: kind::CLOSED, idx: 0 };
+    pub const CONSOLE: Fd = Fd { kind: kind::CONSOLE, idx: 0 };
+
+    /// The address of the pipe page this descriptor uses.
+    pub fn pipe_va(&self) -> Option<u64> {
+        matches!(self.kind, kind::PIPE_READ | kind::PIPE_WRITE).then_some(PIPE_BASE + self.idx as u64 % MAX_PIPES * 4096)
+    }
+
+    fn pipe(&self) -> Option<&'static Pipe> {
+        // SAFETY: a pipe descriptor's page is mapped (by pipe() or spawn).
+        self.pipe_va().map(|va| unsafe { &*(va as *const Pipe) })
+    }
+}
+
+fn table() -> &'static mut [Fd; MAX_FDS] {
+    &mut crate::process::pinfo().fds
+}
+
+fn get(fd: usize) -> Result<Fd, Error> {
+    table().get(fd).copied().filter(|f| f.kind != kind::CLOSED).ok_or(Error::Invalid)
+}
+
+/// Reads into `buf`; 0 means end of file. Console reads wait for input.
+pub fn read(fd: usize, buf: &mut [u8]) -> Result<usize, Error> {
+    let f = get(fd)?;
+    match f.kind {
+        kind::CONSOLE => loop {
+            let n = sys::console_read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            crate::time::sleep_ticks(1);
+        },
+        kind::PIPE_READ => Ok(f.pipe().ok_or(Error::Invalid)?.read(buf)),
+        _ => Err(Error::Invalid),
+    }
+}
+
+/// Writes all of `buf`.
+pub fn write(fd: usize, buf: &[u8]) -> Result<usize, Error> {
+    let f = get(fd)?;
+    match f.kind {
+        kind::CONSOLE => {
+            let mut rest = buf;
+            while !rest.is_empty() {
+                let n = sys::console_write(rest)?;
+                rest = &rest[n..];
+            }
+            Ok(buf.len())
+        }
+        kind::PIPE_WRITE => f.pipe().ok_or(Error::Invalid)?.write(buf),
+        _ => Err(Error::Invalid),
+    }
+}
+
+/// Closes a descriptor (a pipe end drops its count).
+pub fn close(fd: usize) {
+    if let Ok(f) = get(fd) {
+        if let Some(p) = f.pipe() {
+            p.drop_end(f.kind == kind::PIPE_WRITE);
+        }
+        table()[fd] = Fd::CLOSED;
+    }
+}
+
+pub fn close_all() {
+    for fd in 0..MAX_FDS {
+        close(fd);
+    }
+}
+
+/// Counts the pipe ends a child receives in `fds`.
+pub(crate) fn share(fds: &[Fd; MAX_FDS]) {
+    for f in fds {
+        if let Some(p) = f.pipe() {
+            p.add_end(f.kind == kind::PIPE_WRITE);
+        }
+    }
+}
+
+/// Installs `f` in the lowest free descriptor.
+pub fn install(f: Fd) -> Result<usize, Error> {
+    let t = table();
+    let fd = t.iter().position(|x| x.kind == kind::CLOSED).ok_or(Error::NoMem)?;
+    t[fd] = f;
+    Ok(fd)
+}

@@ -1,0 +1,102 @@
+//! Pipes on shared pages: a single-producer, single-consumer ring in one
+//! page that both ends map; a blocked end sleeps on a wakeup predicate over
+//! the ring's counters, so it costs nothing until the other end moves.
+
+use crate::fd::{kind, Fd};
+use crate::layout::{MAX_PIPES, PIPE_BASE, SLOT_SHARED};
+use crate::sys::{self, Error};
+use crate::vm::{self, map_op};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE, TERM_MEM, TERM_OR};
+
+const DATA: usize = 4096 - 32;
+
+#[repr(C)]
+pub struct Pipe {
+    /// Bytes ever written / read.
+    head: AtomicU64,
+    tail: AtomicU64,
+    readers: AtomicU32,
+    writers: AtomicU32,
+    _pad: u64,
+    data: [u8; DATA],
+}
+
+fn term(addr: u64, width: u8, cmp: u8, value: u64) -> WkTerm {
+    WkTerm { kind: TERM_MEM, width, cmp, addr, mask: u64::MAX, value, ..WkTerm::default() }
+}
+
+const OR: WkTerm = WkTerm { kind: TERM_OR, width: 0, cmp: 0, _pad: [0; 5], addr: 0, mask: 0, value: 0 };
+
+impl Pipe {
+    fn data_ptr(&self) -> *mut u8 {
+        self.data.as_ptr() as *mut u8
+    }
+
+    /// Reads what is available, waiting for at least one byte or end of file.
+    pub fn read(&self, buf: &mut [u8]) -> usize {
+        loop {
+            let (h, t) = (self.head.load(Ordering::Acquire), self.tail.load(Ordering::Relaxed));
+            if h != t {
+                let n = ((h - t) as usize).min(buf.len());
+                for (i, b) in buf.iter_mut().take(n).enumerate() {
+                    // SAFETY: index within the ring; the writer does not touch unread bytes.
+                    *b = unsafe { self.data_ptr().add((t as usize + i) % DATA).read_volatile() };
+                }
+                self.tail.store(t + n as u64, Ordering::Release);
+                return n;
+            }
+            if self.writers.load(Ordering::Acquire) == 0 || buf.is_empty() {
+                return 0;
+            }
+            // Sleep until data arrives or the last writer leaves.
+            let _ = sys::wakeup(&[term(&self.head as *const _ as u64, 8, CMP_NE, t), OR, term(&self.writers as *const _ as u64, 4, CMP_EQ, 0)]);
+        }
+    }
+
+    /// Writes all of `buf`, waiting for room; fails if no reader is left.
+    pub fn write(&self, buf: &[u8]) -> Result<usize, Error> {
+        let mut done = 0;
+        while done < buf.len() {
+            if self.readers.load(Ordering::Acquire) == 0 {
+                return Err(Error::Busy);
+            }
+            let (h, t) = (self.head.load(Ordering::Relaxed), self.tail.load(Ordering::Acquire));
+            let room = DATA - (h - t) as usize;
+            if room == 0 {
+                let _ = sys::wakeup(&[term(&self.tail as *const _ as u64, 8, CMP_NE, t), OR, term(&self.readers as *const _ as u64, 4, CMP_EQ, 0)]);
+                continue;
+            }
+            let n = room.min(buf.len() - done);
+            for i in 0..n {
+                // SAFETY: index within the ring, in the free part the reader does not read.
+                unsafe { self.data_ptr().add((h as usize + i) % DATA).write_volatile(buf[done + i]) };
+            }
+            self.head.store(h + n as u64, Ordering::Release);
+            done += n;
+        }
+        Ok(done)
+    }
+
+    pub(crate) fn add_end(&self, writer: bool) {
+        if writer { &self.writers } else { &self.readers }.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn drop_end(&self, writer: bool) {
+        let c = if writer { &self.writers } else { &self.readers };
+        let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+}
+
+/// Creates a pipe; returns its read and write ends (not yet installed).
+pub fn pipe() -> Result<(Fd, Fd), Error> {
+    let idx = (0..MAX_PIPES).find(|i| vm::ppn_of(PIPE_BASE + i * 4096).is_none()).ok_or(Error::NoMem)?;
+    let va = PIPE_BASE + idx * 4096;
+    let ppn = vm::alloc_page(SLOT_SHARED)?;
+    vm::apply(&[map_op(va, ppn, true, false, SLOT_SHARED)]).map_err(|e| e.1)?;
+    // SAFETY: just mapped writable; a fresh page is zero (empty ring, no ends).
+    let p = unsafe { &*(va as *const Pipe) };
+    p.add_end(false);
+    p.add_end(true);
+    Ok((Fd { kind: kind::PIPE_READ, idx: idx as u32 }, Fd { kind: kind::PIPE_WRITE, idx: idx as u32 }))
+}

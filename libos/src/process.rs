@@ -1,0 +1,324 @@
+//! Processes: a process is an environment plus this libOS's bookkeeping: a
+//! private information page (pid, arguments, file descriptors) and an entry
+//! in the process table that every process shares and `ps` reads. Programs
+//! are loaded from the initrd into a new environment (spawn); fork copies
+//! the caller with copy-on-write (see `fork`).
+
+use crate::fd::{Fd, MAX_FDS};
+use crate::layout::*;
+use crate::sys::{self, Error};
+use crate::vm::{self, map_op, unmap_op, PAGE_SIZE};
+use crate::{info, initrd};
+use core::sync::atomic::{AtomicU32, Ordering};
+use elf::abi::{PF_W, PF_X, PT_LOAD};
+use elf::endian::LittleEndian;
+use elf::ElfBytes;
+use exo_abi::cap::PERM_ALL;
+use exo_abi::env::{env_slot, NENV};
+use exo_abi::layout::{USER_STACK_TOP, USER_TOP};
+use exo_abi::trap::UTrapFrame;
+use exo_abi::vm::VmOp;
+use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE, TERM_MEM, TERM_OR};
+
+pub const ARGS_LEN: usize = 1024;
+const PINFO_MAGIC: u64 = 0x6f66_6e69_5f6f_7865;
+const STACK_PAGES: u64 = 16;
+
+pub mod state {
+    pub const FREE: u32 = 0;
+    pub const RUNNING: u32 = 1;
+    pub const ZOMBIE: u32 = 2;
+}
+
+/// A process's private information page.
+#[repr(C)]
+pub struct PInfo {
+    pub magic: u64,
+    pub pid: u32,
+    pub ppid: u32,
+    pub argc: u32,
+    pub args_len: u32,
+    /// NUL-separated arguments.
+    pub args: [u8; ARGS_LEN],
+    pub fds: [Fd; MAX_FDS],
+}
+
+/// A process-table entry.
+#[repr(C)]
+pub struct ProcEntry {
+    pub pid: AtomicU32,
+    pub ppid: AtomicU32,
+    pub state: AtomicU32,
+    pub status: AtomicU32,
+    pub name: [u8; 48],
+}
+
+/// This process's information page.
+pub fn pinfo() -> &'static mut PInfo {
+    // SAFETY: mapped at start-up (rt::start) before any caller runs; one
+    // thread of control.
+    unsafe { &mut *(PINFO_VA as *mut PInfo) }
+}
+
+/// The shared process table, indexed by environment slot.
+pub fn table() -> &'static mut [ProcEntry; NENV] {
+    // SAFETY: mapped read-write in every process at start-up; entries are
+    // written only by their own process (and its parent when reaping).
+    unsafe { &mut *(PROCTAB_VA as *mut [ProcEntry; NENV]) }
+}
+
+pub fn pid() -> u32 {
+    pinfo().pid
+}
+
+/// Arguments of this process.
+pub fn args() -> impl Iterator<Item = &'static str> {
+    let p = pinfo();
+    p.args[..p.args_len as usize]
+        .split(|&b| b == 0)
+        .take(p.argc as usize)
+        .map(|a| core::str::from_utf8(a).unwrap_or(""))
+}
+
+/// Enters a child in the process table (fork: same name as the parent).
+pub(crate) fn register_child(pid: u32, ppid: u32, name: &str) {
+    set_entry(pid, ppid, name);
+}
+
+/// This process's name in the process table.
+pub fn name() -> &'static str {
+    let e = &table()[env_slot(pid())];
+    core::str::from_utf8(&e.name).unwrap_or("").trim_end_matches('\0')
+}
+
+fn set_entry(pid: u32, ppid: u32, name: &str) {
+    let e = &mut table()[env_slot(pid)];
+    e.pid.store(pid, Ordering::Relaxed);
+    e.ppid.store(ppid, Ordering::Relaxed);
+    e.status.store(0, Ordering::Relaxed);
+    e.name = [0; 48];
+    let n = name.len().min(47);
+    e.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+    e.state.store(state::RUNNING, Ordering::Release);
+}
+
+/// Sets up the first process of the system: the shared capability, the
+/// process table and its own information page (console on fds 0-2).
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+pub(crate) fn init_first(name: &str) -> Result<(), Error> {
+    sys::cap_derive(SLOT_SELF, SLOT_SHARED, b"P", PERM_ALL)?;
+    let tab = vm::alloc_page(SLOT_SHARED)?;
+    let info_page = vm::alloc_page(SLOT_SELF)?;
+    vm::apply(&[map_op(PROCTAB_VA, tab, true, false, SLOT_SHARED), map_op(PINFO_VA, info_page, true, false, SLOT_SELF)]).map_err(|e| e.1)?;
+    let me = sys::env_id();
+    let p = pinfo();
+    p.magic = PINFO_MAGIC;
+    p.pid = me;
+    p.ppid = 0;
+    p.argc = 1;
+    let n = name.len().min(ARGS_LEN - 1);
+    p.args[..n].copy_from_slice(&name.as_bytes()[..n]);
+    p.args_len = n as u32 + 1;
+    p.fds = [Fd::CLOSED; MAX_FDS];
+    p.fds[0] = Fd::CONSOLE;
+    p.fds[1] = Fd::CONSOLE;
+    p.fds[2] = Fd::CONSOLE;
+    set_entry(me, 0, name);
+    Ok(())
+}
+
+/// Whether this process was started by the libOS (has an information page).
+pub(crate) fn has_pinfo() -> bool {
+    vm::ppn_of(PINFO_VA).is_some() && pinfo().magic == PINFO_MAGIC
+}
+
+/// Ends this process: closes its descriptors, leaves its status in the
+/// process table for the parent, and exits.
+pub fn exit(status: u8) -> ! {
+    if has_pinfo() {
+        crate::fd::close_all();
+        let e = &table()[env_slot(pid())];
+        e.status.store(status as u32, Ordering::Relaxed);
+        e.state.store(state::ZOMBIE, Ordering::Release);
+    }
+    sys::exit(status)
+}
+
+/// A free capability slot for a new child.
+fn child_slot() -> Result<usize, Error> {
+    let me = info::env(sys::env_id()).ok_or(Error::NoEnv)?;
+    (SLOT_CHILDREN..me.caps.len()).find(|&s| !me.caps[s].is_valid()).ok_or(Error::NoMem)
+}
+
+/// A free time slice position.
+fn free_slice() -> Option<usize> {
+    info::sysinfo().slices.iter().position(|&o| o == 0)
+}
+
+/// Fills `ppn` (guarded by `slot`) through the scratch mapping.
+fn fill_page(ppn: u64, slot: usize, f: impl FnOnce(&mut [u8])) -> Result<(), Error> {
+    vm::apply(&[map_op(SCRATCH, ppn, true, false, slot)]).map_err(|e| e.1)?;
+    // SAFETY: SCRATCH maps exactly this page, writable, until unmapped below.
+    f(unsafe { core::slice::from_raw_parts_mut(SCRATCH as *mut u8, PAGE_SIZE as usize) });
+    vm::apply(&[unmap_op(SCRATCH)]).map_err(|e| e.1)
+}
+
+/// Collects child page-table operations and sends them in batches.
+struct Batch {
+    env: u32,
+    slot: usize,
+    ops: [VmOp; 64],
+    n: usize,
+}
+
+impl Batch {
+    fn push(&mut self, op: VmOp) -> Result<(), Error> {
+        self.ops[self.n] = op;
+        self.n += 1;
+        if self.n == self.ops.len() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        if self.n > 0 {
+            sys::vm_batch(self.env, self.slot, &self.ops[..self.n]).map_err(|e| e.1)?;
+            self.n = 0;
+        }
+        Ok(())
+    }
+}
+
+/// Starts program `path` from the initrd with arguments `argv` (argv[0] is
+/// its name) and file descriptors `fds`; returns its pid.
+pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Error> {
+    let image = initrd::open(path).ok_or(Error::NoEnv)?;
+    let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Error::Invalid)?;
+    let segments = elf.segments().ok_or(Error::Invalid)?;
+    let slot = child_slot()?;
+    let ext = [b'a' + (slot as u8), (pid() & 0xff) as u8];
+    sys::cap_derive(SLOT_SELF, slot, &ext, PERM_ALL)?;
+    let child = sys::env_create(slot)?;
+    let mut batch = Batch { env: child, slot, ops: [VmOp::default(); 64], n: 0 };
+    let result = (|| -> Result<(), Error> {
+        for ph in segments.iter().filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0) {
+            let (va, filesz) = (ph.p_vaddr, ph.p_filesz);
+            let end = va.checked_add(ph.p_memsz).filter(|&e| e <= USER_TOP).ok_or(Error::Invalid)?;
+            let data = image.get(ph.p_offset as usize..(ph.p_offset + filesz) as usize).ok_or(Error::Invalid)?;
+            let mut page = va & !(PAGE_SIZE - 1);
+            while page < end {
+                let ppn = vm::alloc_page(slot)?;
+                fill_page(ppn, slot, |buf| {
+                    buf.fill(0);
+                    let lo = page.max(va);
+                    let hi = (page + PAGE_SIZE).min(va + filesz);
+                    if lo < hi {
+                        buf[(lo - page) as usize..(hi - page) as usize].copy_from_slice(&data[(lo - va) as usize..(hi - va) as usize]);
+                    }
+                })?;
+                batch.push(map_op(page, ppn, ph.p_flags & PF_W != 0, ph.p_flags & PF_X != 0, slot))?;
+                page += PAGE_SIZE;
+            }
+        }
+        for i in 1..=STACK_PAGES {
+            let ppn = vm::alloc_page(slot)?;
+            fill_page(ppn, slot, |b| b.fill(0))?;
+            batch.push(map_op(USER_STACK_TOP - i * PAGE_SIZE, ppn, true, false, slot))?;
+        }
+        let info_ppn = vm::alloc_page(slot)?;
+        fill_page(info_ppn, slot, |b| {
+            b.fill(0);
+            // SAFETY: the page is 4 KiB and PInfo fits in it; plain data.
+            let p = unsafe { &mut *(b.as_mut_ptr() as *mut PInfo) };
+            p.magic = PINFO_MAGIC;
+            p.pid = child;
+            p.ppid = pid();
+            let mut len = 0;
+            for a in argv {
+                let bytes = a.as_bytes();
+                if len + bytes.len() + 1 > ARGS_LEN {
+                    break;
+                }
+                p.args[len..len + bytes.len()].copy_from_slice(bytes);
+                len += bytes.len() + 1;
+                p.argc += 1;
+            }
+            p.args_len = len as u32;
+            p.fds = *fds;
+        })?;
+        batch.push(map_op(PINFO_VA, info_ppn, true, false, slot))?;
+        let tab = vm::ppn_of(PROCTAB_VA).ok_or(Error::Invalid)?;
+        batch.push(map_op(PROCTAB_VA, tab, true, false, SLOT_SHARED))?;
+        for fd in fds.iter() {
+            if let Some(va) = fd.pipe_va() {
+                let ppn = vm::ppn_of(va).ok_or(Error::Invalid)?;
+                batch.push(map_op(va, ppn, true, false, SLOT_SHARED))?;
+            }
+        }
+        batch.flush()?;
+        sys::cap_grant(slot, child, slot, SLOT_SELF, PERM_ALL)?;
+        sys::cap_grant(SLOT_SHARED, child, slot, SLOT_SHARED, PERM_ALL)?;
+        let ctx = UTrapFrame { rip: elf.ehdr.e_entry, rsp: USER_STACK_TOP, ..UTrapFrame::default() };
+        sys::env_set_context(child, slot, &ctx)?;
+        let name = path.rsplit('/').next().unwrap_or(path);
+        set_entry(child, pid(), name);
+        crate::fd::share(fds);
+        let pos = free_slice().ok_or(Error::NoMem)?;
+        sys::slice_alloc(pos, child, slot)?;
+        sys::env_run(child, slot)
+    })();
+    if let Err(e) = result {
+        let _ = sys::env_destroy(child, slot);
+        let _ = sys::cap_drop(slot);
+        table()[env_slot(child)].state.store(state::FREE, Ordering::Release);
+        return Err(e);
+    }
+    Ok(child)
+}
+
+/// Waits for child `pid` to end and returns its exit status (137 if it was
+/// ended without saying: killed, or a fault without a handler).
+pub fn wait(pid: u32) -> u8 {
+    let slot = child_cap_slot(pid);
+    let e = &table()[env_slot(pid)];
+    let state_addr = &e.state as *const _ as u64;
+    let terms = [
+        WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_EQ, addr: state_addr, mask: u64::MAX, value: state::ZOMBIE as u64, ..WkTerm::default() },
+        WkTerm { kind: TERM_OR, ..WkTerm::default() },
+        WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_NE, addr: info::env_addr(pid), mask: u64::MAX, value: pid as u64, ..WkTerm::default() },
+    ];
+    while e.state.load(Ordering::Acquire) != state::ZOMBIE && info::env(pid).is_some() {
+        let _ = sys::wakeup(&terms);
+    }
+    let status = if e.state.load(Ordering::Acquire) == state::ZOMBIE { e.status.load(Ordering::Relaxed) as u8 } else { 137 };
+    // Wait for the environment itself to be gone, then reap.
+    let gone = [WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_NE, addr: info::env_addr(pid), mask: u64::MAX, value: pid as u64, ..WkTerm::default() }];
+    while info::env(pid).is_some() {
+        let _ = sys::wakeup(&gone);
+    }
+    e.state.store(state::FREE, Ordering::Release);
+    if let Some(s) = slot {
+        let _ = sys::cap_drop(s);
+    }
+    status
+}
+
+/// The capability slot through which we control child `pid`.
+pub fn child_cap_slot(pid: u32) -> Option<usize> {
+    let child = info::env(pid)?;
+    let me = info::env(sys::env_id())?;
+    (SLOT_CHILDREN..me.caps.len()).find(|&s| me.caps[s].is_valid() && me.caps[s].dominates(&child.guard))
+}
+
+/// Starts `path` and waits for it (exec followed by the caller's wait).
+pub fn run(path: &str, argv: &[&str]) -> Result<u8, Error> {
+    let child = spawn(path, argv, &pinfo().fds)?;
+    Ok(wait(child))
+}
+
+#[allow(dead_code)]
+fn _assert_pinfo_fits() {
+    const { assert!(core::mem::size_of::<PInfo>() <= PAGE_SIZE as usize) };
+    const { assert!(core::mem::size_of::<[ProcEntry; NENV]>() <= PAGE_SIZE as usize) };
+}

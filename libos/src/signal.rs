@@ -1,0 +1,60 @@
+//! Signals, carried by asynchronous protected control transfer: `kill`
+//! sends a message the target's libOS turns into a call of its handler (or
+//! the default action, ending the process). SIGKILL is not a message: the
+//! parent, which holds the capability over the child, destroys it.
+
+use crate::process;
+use crate::sys::{self, Error};
+use crate::upcall::Message;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+pub const SIGINT: u32 = 2;
+pub const SIGKILL: u32 = 9;
+pub const SIGUSR1: u32 = 10;
+pub const SIGTERM: u32 = 15;
+const NSIG: usize = 32;
+
+/// Marks a PCT message as a signal.
+const SIGNAL_TAG: u64 = 0x5349_474e_414c;
+
+static HANDLERS: [AtomicUsize; NSIG] = [const { AtomicUsize::new(0) }; NSIG];
+
+/// Installs `handler` for `sig` (None: the default action).
+pub fn signal(sig: u32, handler: Option<fn(u32)>) -> Result<(), Error> {
+    if sig as usize >= NSIG || sig == SIGKILL {
+        return Err(Error::Invalid);
+    }
+    HANDLERS[sig as usize].store(handler.map_or(0, |h| h as usize), Ordering::Relaxed);
+    Ok(())
+}
+
+/// Sends `sig` to process `pid`.
+pub fn kill(pid: u32, sig: u32) -> Result<(), Error> {
+    if sig == SIGKILL {
+        let slot = process::child_cap_slot(pid).ok_or(Error::Denied)?;
+        return sys::env_destroy(pid, slot);
+    }
+    if sig as usize >= NSIG {
+        return Err(Error::Invalid);
+    }
+    let mut m: Message = [0; 9];
+    m[0] = SIGNAL_TAG;
+    m[1] = sig as u64;
+    crate::ipc::send(pid, &m)
+}
+
+/// The libOS's handler for asynchronous messages: signals go to their handlers.
+pub(crate) fn dispatch(_from: u32, m: &Message) {
+    if m[0] != SIGNAL_TAG || m[1] as usize >= NSIG {
+        return;
+    }
+    let sig = m[1] as u32;
+    match HANDLERS[sig as usize].load(Ordering::Relaxed) {
+        0 => process::exit(128 + sig as u8),
+        h => {
+            // SAFETY: only `signal` stores values here, all `fn(u32)` pointers.
+            let f: fn(u32) = unsafe { core::mem::transmute::<usize, fn(u32)>(h) };
+            f(sig)
+        }
+    }
+}
