@@ -4,6 +4,7 @@
 use exo_abi::env::{env_slot, EnvInfo, SysInfo, NENV};
 use exo_abi::layout::{pde_addr, pdpte_addr, pml4e_addr, pte, pte_addr, UENVS, UPAGES, USYSINFO};
 use exo_abi::pages::PageInfo;
+use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE, TERM_MEM, TERM_OR};
 
 pub fn sysinfo() -> &'static SysInfo {
     // SAFETY: the kernel maps the system page read-only at USYSINFO in every environment.
@@ -31,12 +32,36 @@ pub fn env(id: u32) -> Option<EnvInfo> {
     }
     // SAFETY: the kernel maps NENV entries read-only at UENVS.
     let e = unsafe { (UENVS as *const EnvInfo).add(slot).read_volatile() };
-    (e.id == id).then_some(e)
+    (e.id == id && e.status != exo_abi::env::status::FREE).then_some(e)
+}
+
+/// The exit status the kernel recorded for ended environment `id`, if its
+/// slot has not been reused.
+pub fn exit_status(id: u32) -> Option<u8> {
+    let slot = env_slot(id);
+    if slot >= NENV {
+        return None;
+    }
+    // SAFETY: as in `env`.
+    let e = unsafe { (UENVS as *const EnvInfo).add(slot).read_volatile() };
+    (e.id == id && e.status == exo_abi::env::status::FREE).then_some(e.exit_status as u8)
 }
 
 /// Address of the environment-table entry of `id` (for wakeup predicates).
 pub fn env_addr(id: u32) -> u64 {
     UENVS + (env_slot(id) * core::mem::size_of::<EnvInfo>()) as u64
+}
+
+/// A wakeup predicate that holds once environment `id` has ended: its
+/// entry is free, or the slot holds another environment.
+pub fn env_gone_terms(id: u32) -> [WkTerm; 3] {
+    let base = env_addr(id);
+    let status = base + core::mem::offset_of!(EnvInfo, status) as u64;
+    [
+        WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_EQ, addr: status, mask: u64::MAX, value: exo_abi::env::status::FREE as u64, ..WkTerm::default() },
+        WkTerm { kind: TERM_OR, ..WkTerm::default() },
+        WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_NE, addr: base, mask: u64::MAX, value: id as u64, ..WkTerm::default() },
+    ]
 }
 
 fn read(addr: u64) -> u64 {

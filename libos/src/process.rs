@@ -18,7 +18,7 @@ use exo_abi::env::{env_slot, NENV};
 use exo_abi::layout::{USER_STACK_TOP, USER_TOP};
 use exo_abi::trap::UTrapFrame;
 use exo_abi::vm::VmOp;
-use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE, TERM_MEM, TERM_OR};
+use exo_abi::wakeup::{WkTerm, CMP_EQ, TERM_MEM, TERM_OR};
 
 pub const ARGS_LEN: usize = 1024;
 const PINFO_MAGIC: u64 = 0x6f66_6e69_5f6f_7865;
@@ -277,23 +277,31 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
     Ok(child)
 }
 
-/// Waits for child `pid` to end and returns its exit status (137 if it was
-/// ended without saying: killed, or a fault without a handler).
+/// Waits for child `pid` to end and returns its exit status (for a child
+/// that ended without the libOS's exit: what the kernel recorded, e.g. 78
+/// for an unhandled page fault).
 pub fn wait(pid: u32) -> u8 {
     let slot = child_cap_slot(pid);
     let e = &table()[env_slot(pid)];
     let state_addr = &e.state as *const _ as u64;
+    let gone = info::env_gone_terms(pid);
     let terms = [
         WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_EQ, addr: state_addr, mask: u64::MAX, value: state::ZOMBIE as u64, ..WkTerm::default() },
         WkTerm { kind: TERM_OR, ..WkTerm::default() },
-        WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_NE, addr: info::env_addr(pid), mask: u64::MAX, value: pid as u64, ..WkTerm::default() },
+        gone[0],
+        gone[1],
+        gone[2],
     ];
     while e.state.load(Ordering::Acquire) != state::ZOMBIE && info::env(pid).is_some() {
         let _ = sys::wakeup(&terms);
     }
-    let status = if e.state.load(Ordering::Acquire) == state::ZOMBIE { e.status.load(Ordering::Relaxed) as u8 } else { 137 };
+    let status = if e.state.load(Ordering::Acquire) == state::ZOMBIE {
+        e.status.load(Ordering::Relaxed) as u8
+    } else {
+        // Ended without the libOS's exit (a fault, or destroyed): the kernel knows.
+        info::exit_status(pid).unwrap_or(137)
+    };
     // Wait for the environment itself to be gone, then reap.
-    let gone = [WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_NE, addr: info::env_addr(pid), mask: u64::MAX, value: pid as u64, ..WkTerm::default() }];
     while info::env(pid).is_some() {
         let _ = sys::wakeup(&gone);
     }

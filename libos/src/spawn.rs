@@ -114,17 +114,8 @@ pub fn spawn(
 
 /// Sleeps until environment `id` has ended.
 pub fn wait(id: u32) {
-    use exo_abi::wakeup::{WkTerm, CMP_NE, TERM_MEM};
-    let term = WkTerm {
-        kind: TERM_MEM,
-        width: 4,
-        cmp: CMP_NE,
-        addr: info::env_addr(id),
-        mask: u64::MAX,
-        value: id as u64,
-        ..WkTerm::default()
-    };
+    let gone = info::env_gone_terms(id);
     while info::env(id).is_some() {
-        let _ = sys::wakeup(&[term]);
+        let _ = sys::wakeup(&gone);
     }
 }

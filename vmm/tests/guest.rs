@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{exo, Outcome};
+use common::{exo, exo_typing, Outcome};
+use std::time::Duration;
 use exo::engine::{self, Kvm};
 use exo_abi::boot::exit;
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -17,6 +18,8 @@ const TIMEOUT: &str = "120";
 struct Case {
     name: &'static str,
     args: &'static [&'static str],
+    /// Lines typed at the shell prompt, one per prompt (none: no input).
+    input: &'static [&'static str],
     check: fn(&Outcome) -> Result<(), String>,
 }
 
@@ -39,11 +42,14 @@ const CASES: &[Case] = &[
     Case {
         name: "default_image_runs_init_in_ring3",
         args: &[],
+        input: &["exit"],
         check: |o| {
             expect(o, 0, &[
                 "exo: exokernel booting",
                 "init: hello from ring 3",
                 "init: timer ticks reach user mode",
+                "exo shell:",
+                "exo$ ",
                 "exo: /bin/init exited with status 0",
             ])
         },
@@ -51,21 +57,25 @@ const CASES: &[Case] = &[
     Case {
         name: "exit_status_becomes_exo_status",
         args: &["--init", "/bin/exit_status"],
+        input: &[],
         check: |o| expect(o, 42, &["exit_status: exiting with 42"]),
     },
     Case {
         name: "bad_syscall_arguments_are_refused",
         args: &["--init", "/bin/syscall_check"],
+        input: &[],
         check: |o| expect(o, 0, &["syscall_check: all bad calls refused"]),
     },
     Case {
         name: "null_read_is_a_reported_page_fault",
         args: &["--init", "/bin/fault_null"],
+        input: &[],
         check: |o| expect(o, FAULT_PF, &["user exception #PF page fault (vector 14)", "err=0x4 cr2=0x0"]),
     },
     Case {
         name: "user_cannot_write_kernel_memory",
         args: &["--init", "/bin/fault_kernel"],
+        input: &[],
         check: |o| {
             expect(o, FAULT_PF, &["user exception #PF page fault (vector 14)", "cr2=0x7f8000100000"])?;
             if o.stdout.contains("the write went through") {
@@ -77,26 +87,31 @@ const CASES: &[Case] = &[
     Case {
         name: "user_cannot_use_the_debug_exit_port",
         args: &["--init", "/bin/fault_privileged"],
+        input: &[],
         check: |o| expect(o, FAULT_GP, &["user exception #GP general protection (vector 13)"]),
     },
     Case {
         name: "program_panic_is_reported",
         args: &["--init", "/bin/panic"],
+        input: &[],
         check: |o| expect(o, 101, &["panic: panicked at", "index out of bounds"]),
     },
     Case {
         name: "missing_program_is_reported",
         args: &["--init", "/bin/no_such_program"],
+        input: &[],
         check: |o| expect(o, exit::NO_INIT as i32, &["/bin/no_such_program not found in the initrd"]),
     },
     Case {
         name: "boot_without_initrd_is_reported",
         args: &["--no-initrd"],
+        input: &[],
         check: |o| expect(o, exit::NO_INIT as i32, &["no initrd: nothing to run"]),
     },
     Case {
         name: "command_line_and_memory_reach_the_kernel",
         args: &["--mem", "48M", "--cmdline", "exo.hz=250 exo.stop=boot"],
+        input: &[],
         check: |o| {
             expect(o, 0, &["timer 250 Hz", "exo.stop=boot", "stopping after boot"])?;
             let line = o.stdout.lines().find(|l| l.contains("usable RAM")).unwrap_or("");
@@ -110,6 +125,7 @@ const CASES: &[Case] = &[
     Case {
         name: "environments_cannot_break_secure_bindings",
         args: &["--init", "/bin/caps_attack"],
+        input: &[],
         check: |o| {
             expect(o, 0, &["caps_attack: read-only share readable: ok", "caps_attack: mallory done, 0 wrong", "caps_attack: init still intact"])?;
             let refused = o.stdout.lines().filter(|l| l.ends_with(')') && l.contains(": refused (")).count();
@@ -122,6 +138,7 @@ const CASES: &[Case] = &[
     Case {
         name: "exceptions_are_handled_at_user_level",
         args: &["--init", "/bin/upcalls"],
+        input: &[],
         check: |o| {
             expect(o, 0, &[
                 "upcalls: demand page fault handled, read 0",
@@ -136,6 +153,7 @@ const CASES: &[Case] = &[
     Case {
         name: "pct_and_wakeup_predicates",
         args: &["--init", "/bin/pct"],
+        input: &[],
         check: |o| {
             expect(o, 0, &[
                 "pct: synchronous call, all 9 message registers came back +100: ok",
@@ -151,6 +169,7 @@ const CASES: &[Case] = &[
     Case {
         name: "revocation_and_abort_protocol",
         args: &["--init", "/bin/revoke"],
+        input: &[],
         check: |o| {
             expect(o, 0, &[
                 "revoke: cooperative child gave back 2 page(s) in its upcall",
@@ -163,6 +182,7 @@ const CASES: &[Case] = &[
     Case {
         name: "time_slices_yield_and_excess_time",
         args: &["--init", "/bin/sched"],
+        input: &[],
         check: |o| {
             expect(o, 0, &[
                 "sched: both workers got their slices round robin",
@@ -174,7 +194,62 @@ const CASES: &[Case] = &[
     Case {
         name: "core_benchmarks_report",
         args: &["--init", "/bin/bench_core"],
+        input: &[],
         check: |o| expect(o, 0, &["bench: null_syscall", "bench: pct_round_trip", "bench-json: {"]),
+    },
+    Case {
+        name: "shell_runs_programs_and_pipelines",
+        args: &[],
+        input: &["echo hello from the shell", "ls | cat", "echo one two three | cat | cat", "ps", "no_such_cmd", "exit 7"],
+        check: |o| {
+            expect(o, 7, &[
+                "hello from the shell",
+                "/bin/sh",
+                "one two three",
+                "PID   PPID STATE",
+                "running",
+                "  sh\n",
+                "sh: no_such_cmd: command not found",
+                "exo: /bin/init exited with status 7",
+            ])
+        },
+    },
+    Case {
+        name: "shell_reports_failing_programs",
+        args: &[],
+        input: &["fault_null", "exit_status", "exit"],
+        check: |o| expect(o, 0, &["user exception #PF", "sh: exit status 78", "sh: exit status 42"]),
+    },
+    Case {
+        name: "fork_is_copy_on_write_and_isolated",
+        args: &["--init", "/bin/fork_cow"],
+        input: &[],
+        check: |o| expect(o, 0, &["fork_cow: child sees parent's memory: true, write made private: true", "fork_cow: isolation holds"]),
+    },
+    Case {
+        name: "signals_over_pct",
+        args: &["--init", "/bin/signals"],
+        input: &[],
+        check: |o| {
+            expect(o, 0, &[
+                "signals: child caught signal 10",
+                "signals: SIGTERM ended the child with status 143",
+                "signals: SIGKILL ended the spinning child with status 137",
+                "signals: ok",
+            ])
+        },
+    },
+    Case {
+        name: "misbehaving_program_cannot_harm_siblings",
+        args: &["--init", "/bin/harm"],
+        input: &[],
+        check: |o| {
+            expect(o, 0, &[
+                "harm: misbehaving sibling refused 6 of 6 attacks",
+                "harm: well-behaved sibling exited with 0",
+                "harm: parent ended the hog (status 137)",
+            ])
+        },
     },
 ];
 
@@ -204,7 +279,11 @@ fn bad_initrd_case(engine: &'static str) -> Trial {
 fn run_case(engine: &'static str, case: &'static Case) -> Result<(), Failed> {
     let mut args = vec!["run", "--engine", engine, "--timeout", TIMEOUT];
     args.extend_from_slice(case.args);
-    let o = exo(&args);
+    let o = if case.input.is_empty() {
+        exo(&args)
+    } else {
+        exo_typing(&args, "exo$ ", case.input, Duration::from_secs(TIMEOUT.parse::<u64>().unwrap() + 10))
+    };
     if !o.stderr.contains(&format!("exo: engine: {engine}")) {
         return Err(format!("engine {engine} was not the one that ran\n{}", o.show()).into());
     }

@@ -14,7 +14,9 @@ pub const COM1_IRQ: u32 = 4;
 pub mod exit {
     /// The kernel panicked or took an exception in kernel mode.
     pub const KERNEL_PANIC: u8 = 0x7f;
-    /// The first environment ended by an unhandled fault: `FAULT_BASE + vector`.
+    /// Status recorded for an environment ended by one that controls it.
+    pub const DESTROYED: u8 = 137;
+    /// An environment ended by an unhandled fault: `FAULT_BASE + vector`.
     pub const FAULT_BASE: u8 = 0x40;
     /// The kernel could not start the first program (missing, bad ELF, ...).
     pub const NO_INIT: u8 = 0x7e;

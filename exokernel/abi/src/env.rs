@@ -68,6 +68,10 @@ pub struct EnvInfo {
     pub parent: u32,
     /// Time slices it holds.
     pub slices: u32,
+    /// After it ended (status FREE, id kept until the slot is reused): its
+    /// exit status, as the kernel saw it (faults: FAULT_BASE + vector).
+    pub exit_status: u32,
+    pub _pad: u32,
     /// The capability that controls this environment.
     pub guard: Cap,
     pub entries: Entries,
@@ -94,8 +98,9 @@ pub struct SysInfo {
     /// Id of the first environment.
     pub init_env: u32,
     /// Bytes of the initrd, mapped read-only at [`crate::layout::UINITRD`]
-    /// in the first environment.
+    /// plus `initrd_offset` (its offset within its first page).
     pub initrd_size: u64,
+    pub initrd_offset: u64,
     /// Owner of each time slice (0 = free).
     pub slices: [u32; NSLICES],
 }

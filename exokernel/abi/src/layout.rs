@@ -17,8 +17,8 @@ pub const USYSINFO: u64 = 0x0000_7e80_8000_0000;
 pub const UVPT: u64 = 0x0000_7f00_0000_0000;
 pub const UVPT_SLOT: u64 = 254;
 
-/// Where the first environment finds the initrd (read-only).
-pub const UINITRD: u64 = 0x0000_7e00_0000_0000;
+/// The initrd, read-only in every environment (its size is in SysInfo).
+pub const UINITRD: u64 = 0x0000_7e80_c000_0000;
 
 /// Top of the first program's stack.
 pub const USER_STACK_TOP: u64 = 0x0000_7e7f_ffff_0000;

@@ -237,7 +237,8 @@ impl Kernel {
             pages.borrow_mut().release_owner(id);
         }
         self.envs[slot] = Env::EMPTY;
-        *self.info(slot) = EnvInfo::default();
+        // Keep the id and status visible until the slot is reused.
+        *self.info(slot) = EnvInfo { id, status: status::FREE, exit_status: exit_status as u32, ..EnvInfo::default() };
         self.publish_slices();
     }
 

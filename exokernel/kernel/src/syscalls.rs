@@ -99,7 +99,7 @@ fn dispatch(k: &mut Kernel, f: &mut TrapFrame) -> R {
             if !was_current {
                 k.save_current(f);
             }
-            k.destroy(slot, 0);
+            k.destroy(slot, exo_abi::boot::exit::DESTROYED);
             if was_current {
                 k.schedule(f);
                 return Ok(Outcome::Switched);
