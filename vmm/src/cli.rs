@@ -1,7 +1,7 @@
 //! The `exo` command line.
 
-use crate::config::{parse_mem_size, DEFAULT_MEM};
-use crate::engine::EngineChoice;
+use exo::config::{parse_mem_size, DEFAULT_MEM};
+use exo::engine::EngineChoice;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -18,6 +18,8 @@ pub enum Command {
     Run(RunArgs),
     /// Show which engines can run guests on this host, and why.
     Engines,
+    /// Offline XN disk tools: mkfs, fsck, ls, cat.
+    Xn(exo::tools::xn::XnArgs),
 }
 
 #[derive(Args, Debug)]

@@ -135,17 +135,19 @@ pub fn select(choice: EngineChoice, kvm: &Kvm, qemu: Option<&Path>) -> Result<Se
 mod tests {
     use super::*;
 
-    const Q: Option<&Path> = Some(Path::new("/usr/bin/qemu-system-x86_64"));
+    fn q() -> Option<&'static Path> {
+        Some(Path::new("/usr/bin/qemu-system-x86_64"))
+    }
 
     #[test]
     fn auto_prefers_hardware_kvm() {
-        assert_eq!(select(EngineChoice::Auto, &Kvm::Hardware, Q).unwrap().engine, Engine::Kvm);
+        assert_eq!(select(EngineChoice::Auto, &Kvm::Hardware, q()).unwrap().engine, Engine::Kvm);
         assert_eq!(select(EngineChoice::Auto, &Kvm::Hardware, None).unwrap().engine, Engine::Kvm);
     }
 
     #[test]
     fn auto_falls_back_to_qemu_and_says_why() {
-        let s = select(EngineChoice::Auto, &Kvm::Pvm, Q).unwrap();
+        let s = select(EngineChoice::Auto, &Kvm::Pvm, q()).unwrap();
         assert_eq!(s.engine, Engine::Qemu);
         assert!(s.notes[0].contains("kvm_pvm"), "{:?}", s.notes);
         let e = select(EngineChoice::Auto, &Kvm::Unavailable("/dev/kvm not found".into()), None).unwrap_err();
@@ -155,8 +157,8 @@ mod tests {
     #[test]
     fn explicit_choices() {
         assert!(select(EngineChoice::Qemu, &Kvm::Hardware, None).unwrap_err().contains("apt-get install"));
-        assert!(select(EngineChoice::Kvm, &Kvm::Unavailable("no /dev/kvm".into()), Q).is_err());
-        let s = select(EngineChoice::Kvm, &Kvm::Pvm, Q).unwrap();
+        assert!(select(EngineChoice::Kvm, &Kvm::Unavailable("no /dev/kvm".into()), q()).is_err());
+        let s = select(EngineChoice::Kvm, &Kvm::Pvm, q()).unwrap();
         assert_eq!(s.engine, Engine::Kvm);
         assert!(s.notes[0].starts_with("warning"));
     }

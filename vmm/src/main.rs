@@ -28,6 +28,7 @@ fn main() {
             }
         },
         Command::Engines => engines(),
+        Command::Xn(args) => exo::tools::xn::main(args),
     };
     std::process::exit(code);
 }
@@ -103,6 +104,7 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
                 // The vCPU runs on this thread; a watchdog ends the process.
                 std::thread::spawn(move || {
                     std::thread::sleep(t);
+                    kvm::restore_terminal();
                     eprintln!("exo: error: timed out after {t:?}; guest killed");
                     std::process::exit(EXIT_TIMEOUT);
                 });

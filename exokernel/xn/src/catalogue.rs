@@ -61,7 +61,8 @@ impl Entry {
             Kind::Root(t) => (4, t.0),
         };
         out[24] = kind;
-        out[25] = if self.temporary { F_TEMPORARY } else { 0 } | if self.tainted { F_TAINTED } else { 0 };
+        out[25] =
+            if self.temporary { F_TEMPORARY } else { 0 } | if self.tainted { F_TAINTED } else { 0 };
         out[26..28].copy_from_slice(&ty.to_le_bytes());
         out[28..32].copy_from_slice(&(self.nblocks as u32).to_le_bytes());
         out[32..40].copy_from_slice(&self.db.to_le_bytes());
@@ -77,8 +78,12 @@ impl Entry {
         if get_u64(b, 56) != checksum(&b[..56]) {
             return Err(Error::BadImage("root catalogue entry checksum mismatch"));
         }
-        let nlen = b[..NAME_LEN].iter().position(|&x| x == 0).unwrap_or(NAME_LEN);
-        let name = core::str::from_utf8(&b[..nlen]).map_err(|_| Error::BadImage("root catalogue: bad name"))?;
+        let nlen = b[..NAME_LEN]
+            .iter()
+            .position(|&x| x == 0)
+            .unwrap_or(NAME_LEN);
+        let name = core::str::from_utf8(&b[..nlen])
+            .map_err(|_| Error::BadImage("root catalogue: bad name"))?;
         let ty = TypeId(u16::from_le_bytes([b[26], b[27]]));
         let kind = match b[24] {
             1 => Kind::Extent,
@@ -111,11 +116,16 @@ pub struct Catalogue {
 
 impl Catalogue {
     pub fn new(sb: &Superblock) -> Catalogue {
-        Catalogue { slots: vec![None; sb.cat_blocks as usize * ENTRIES_PER_BLOCK] }
+        Catalogue {
+            slots: vec![None; sb.cat_blocks as usize * ENTRIES_PER_BLOCK],
+        }
     }
 
     pub fn find(&self, name: &str) -> Option<(usize, &Entry)> {
-        self.slots.iter().enumerate().find_map(|(i, e)| e.as_ref().filter(|e| e.name == name).map(|e| (i, e)))
+        self.slots
+            .iter()
+            .enumerate()
+            .find_map(|(i, e)| e.as_ref().filter(|e| e.name == name).map(|e| (i, e)))
     }
 
     pub fn get(&self, slot: usize) -> Option<&Entry> {
@@ -127,7 +137,11 @@ impl Catalogue {
     }
 
     pub fn insert(&mut self, e: Entry) -> Result<usize, Error> {
-        let slot = self.slots.iter().position(|s| s.is_none()).ok_or(Error::CatalogueFull)?;
+        let slot = self
+            .slots
+            .iter()
+            .position(|s| s.is_none())
+            .ok_or(Error::CatalogueFull)?;
         self.slots[slot] = Some(e);
         Ok(slot)
     }
@@ -137,7 +151,10 @@ impl Catalogue {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (usize, &Entry)> {
-        self.slots.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
     }
 
     pub fn load<D: Disk>(disk: &mut D, sb: &Superblock) -> Result<Catalogue, Error> {
@@ -148,8 +165,13 @@ impl Catalogue {
             for (i, raw) in buf.chunks_exact(ENTRY_BYTES).enumerate() {
                 let e = Entry::decode(raw)?;
                 if let Some(e) = &e {
-                    if e.db.checked_add(e.nblocks).is_none_or(|end| end > sb.nblocks) {
-                        return Err(Error::BadImage("root catalogue: extent past the end of the disk"));
+                    if e.db
+                        .checked_add(e.nblocks)
+                        .is_none_or(|end| end > sb.nblocks)
+                    {
+                        return Err(Error::BadImage(
+                            "root catalogue: extent past the end of the disk",
+                        ));
                     }
                 }
                 c.slots[blk as usize * ENTRIES_PER_BLOCK + i] = e;
@@ -163,7 +185,10 @@ impl Catalogue {
         for blk in 0..sb.cat_blocks as usize {
             let mut buf = [0u8; BLOCK_SIZE];
             for i in 0..ENTRIES_PER_BLOCK {
-                if let Some(e) = self.slots[blk * ENTRIES_PER_BLOCK + i].as_ref().filter(|e| !e.temporary) {
+                if let Some(e) = self.slots[blk * ENTRIES_PER_BLOCK + i]
+                    .as_ref()
+                    .filter(|e| !e.temporary)
+                {
                     e.encode(&mut buf[i * ENTRY_BYTES..(i + 1) * ENTRY_BYTES]);
                 }
             }
@@ -181,7 +206,9 @@ pub struct Types {
 
 impl Types {
     pub fn get(&self, t: TypeId) -> Option<&Template> {
-        t.slot().and_then(|s| self.by_slot.get(s)).and_then(|t| t.as_ref())
+        t.slot()
+            .and_then(|s| self.by_slot.get(s))
+            .and_then(|t| t.as_ref())
     }
 
     pub fn insert(&mut self, t: TypeId, tpl: Template) {
@@ -208,7 +235,8 @@ impl Types {
     pub fn load<D: Disk>(disk: &mut D, cat: &Catalogue) -> Result<Types, Error> {
         let mut types = Types::default();
         for (slot, e) in cat.iter().filter(|(_, e)| e.kind == Kind::Type) {
-            let tpl = read_template(disk, e).map_err(|_| Error::BadImage("a type's template is corrupt"))?;
+            let tpl = read_template(disk, e)
+                .map_err(|_| Error::BadImage("a type's template is corrupt"))?;
             types.insert(TypeId::from_slot(slot), tpl);
         }
         Ok(types)

@@ -62,14 +62,22 @@ pub struct MemDisk {
 
 impl MemDisk {
     pub fn new(nblocks: u64) -> MemDisk {
-        MemDisk { data: vec![0; nblocks as usize * BLOCK_SIZE], writes_left: None, writes: 0 }
+        MemDisk {
+            data: vec![0; nblocks as usize * BLOCK_SIZE],
+            writes_left: None,
+            writes: 0,
+        }
     }
 
     /// A disk holding `bytes` (an image); trailing partial blocks are ignored.
     pub fn from_bytes(bytes: Vec<u8>) -> MemDisk {
         let mut data = bytes;
         data.truncate(data.len() / BLOCK_SIZE * BLOCK_SIZE);
-        MemDisk { data, writes_left: None, writes: 0 }
+        MemDisk {
+            data,
+            writes_left: None,
+            writes: 0,
+        }
     }
 
     pub fn bytes(&self) -> &[u8] {

@@ -17,14 +17,22 @@ pub struct FreeMap {
 
 impl core::fmt::Debug for FreeMap {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "FreeMap({} of {} allocated)", self.allocated_count(), self.nblocks)
+        write!(
+            f,
+            "FreeMap({} of {} allocated)",
+            self.allocated_count(),
+            self.nblocks
+        )
     }
 }
 
 impl FreeMap {
     /// All free.
     pub fn new(nblocks: u64) -> FreeMap {
-        FreeMap { bits: vec![0; nblocks.div_ceil(64) as usize], nblocks }
+        FreeMap {
+            bits: vec![0; nblocks.div_ceil(64) as usize],
+            nblocks,
+        }
     }
 
     /// A fresh map with XN's own blocks allocated.
@@ -56,7 +64,8 @@ impl FreeMap {
     }
 
     pub fn extent_free(&self, db: Db, n: u64) -> bool {
-        db.checked_add(n).is_some_and(|e| e <= self.nblocks) && (db..db + n).all(|b| self.is_free(b))
+        db.checked_add(n).is_some_and(|e| e <= self.nblocks)
+            && (db..db + n).all(|b| self.is_free(b))
     }
 
     pub fn allocated_count(&self) -> u64 {

@@ -79,9 +79,16 @@ impl Superblock {
         b[..8].copy_from_slice(MAGIC);
         b[8..12].copy_from_slice(&VERSION.to_le_bytes());
         b[12..16].copy_from_slice(&(if self.clean { FLAG_CLEAN } else { 0 }).to_le_bytes());
-        for (i, v) in [self.nblocks, self.freemap_start, self.freemap_blocks, self.cat_start, self.cat_blocks, self.data_start]
-            .iter()
-            .enumerate()
+        for (i, v) in [
+            self.nblocks,
+            self.freemap_start,
+            self.freemap_blocks,
+            self.cat_start,
+            self.cat_blocks,
+            self.data_start,
+        ]
+        .iter()
+        .enumerate()
         {
             b[16 + 8 * i..24 + 8 * i].copy_from_slice(&v.to_le_bytes());
         }
@@ -110,12 +117,19 @@ impl Superblock {
             cat_blocks: get_u64(b, 48),
             data_start: get_u64(b, 56),
         };
-        let expect = Superblock::for_disk(sb.nblocks).map_err(|_| Error::BadImage("superblock: bad disk size"))?;
-        if Superblock { clean: sb.clean, ..expect } != sb {
+        let expect = Superblock::for_disk(sb.nblocks)
+            .map_err(|_| Error::BadImage("superblock: bad disk size"))?;
+        if (Superblock {
+            clean: sb.clean,
+            ..expect
+        }) != sb
+        {
             return Err(Error::BadImage("superblock: inconsistent layout"));
         }
         if sb.nblocks > disk_blocks {
-            return Err(Error::BadImage("image truncated: shorter than the superblock says"));
+            return Err(Error::BadImage(
+                "image truncated: shorter than the superblock says",
+            ));
         }
         Ok(sb)
     }

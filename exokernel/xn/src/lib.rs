@@ -19,6 +19,7 @@ pub mod catalogue;
 pub mod disk;
 pub mod error;
 pub mod freemap;
+mod io;
 pub mod layout;
 mod meta;
 mod ops;

@@ -24,7 +24,11 @@ pub struct PartOut {
 
 /// owns-udf on partition `part` of block `db` holding `meta`.
 pub fn run_part(t: &Template, meta: &[u8], db: Db, part: u32) -> Result<PartOut, Fault> {
-    let input = Input { segs: [meta, &[]], args: [part as u64, db, 0, 0, 0], clock: None };
+    let input = Input {
+        segs: [meta, &[]],
+        args: [part as u64, db, 0, 0, 0],
+        clock: None,
+    };
     let out = udf::run(&t.owns, Kind::Owns, &input)?;
     let mut owned = OwnsSet::new();
     for e in &out.emits {
@@ -34,7 +38,10 @@ pub fn run_part(t: &Template, meta: &[u8], db: Db, part: u32) -> Result<PartOut,
             }
         }
     }
-    Ok(PartOut { owned, reads: out.reads })
+    Ok(PartOut {
+        owned,
+        reads: out.reads,
+    })
 }
 
 /// owns-udf on every partition.
@@ -42,17 +49,30 @@ pub fn run_all(t: &Template, meta: &[u8], db: Db) -> Result<Vec<PartOut>, Fault>
     (0..t.nparts).map(|p| run_part(t, meta, db, p)).collect()
 }
 
-/// The union of partition outputs; a block owned by two partitions is a fault.
+/// The union of partition outputs. A block may appear in two partitions only with the
+/// same type (two edges to one reference-counted block, e.g. two hard links in one
+/// directory); XN's checks ensure a block without a count is never pointed to twice.
 pub fn union(parts: &[PartOut]) -> Result<OwnsSet, Fault> {
     let mut all = OwnsSet::new();
     for p in parts {
         for (&b, &ty) in &p.owned {
-            if all.insert(b, ty).is_some() || all.len() > MAX_OWNED {
+            if all.insert(b, ty).is_some_and(|t| t != ty) || all.len() > MAX_OWNED {
                 return Err(Fault::BadEmit);
             }
         }
     }
     Ok(all)
+}
+
+/// Every pointer of a block, one per partition that holds it (a multiset: reconstruction
+/// counts edges, not targets).
+pub fn owns_list(t: &Template, meta: &[u8], db: Db) -> Result<Vec<(Db, TypeId)>, Fault> {
+    let parts = run_all(t, meta, db)?;
+    union(&parts)?;
+    Ok(parts
+        .into_iter()
+        .flat_map(|p| p.owned.into_iter())
+        .collect())
 }
 
 /// Everything block `db` controls.
@@ -78,7 +98,11 @@ pub fn refcnt(t: &Template, meta: &[u8], db: Db) -> Result<Option<(u64, ReadSet)
     if !t.has_refcnt() {
         return Ok(None);
     }
-    let input = Input { segs: [meta, &[]], args: [0, db, 0, 0, 0], clock: None };
+    let input = Input {
+        segs: [meta, &[]],
+        args: [0, db, 0, 0, 0],
+        clock: None,
+    };
     let out = udf::run(&t.refcnt, Kind::Refcnt, &input)?;
     Ok(Some((out.ret, out.reads)))
 }
@@ -95,19 +119,37 @@ pub struct AclQuery<'a> {
 }
 
 /// acl-uf: does the template allow the operation? An empty acl-uf allows everything.
-pub fn acl(t: &Template, meta: &[u8], q: &AclQuery, clock: Option<&dyn Fn() -> u64>) -> Result<bool, Fault> {
+pub fn acl(
+    t: &Template,
+    meta: &[u8],
+    q: &AclQuery,
+    clock: Option<&dyn Fn() -> u64>,
+) -> Result<bool, Fault> {
     if t.acl.is_empty() {
         return Ok(true);
     }
-    let input = Input { segs: [meta, q.new], args: [q.op as u64, q.cap, q.db, q.target, q.env], clock };
+    let input = Input {
+        segs: [meta, q.new],
+        args: [q.op as u64, q.cap, q.db, q.target, q.env],
+        clock,
+    };
     Ok(udf::run(&t.acl, Kind::Acl, &input)?.ret != 0)
 }
 
 /// size-uf: the structure's size in bytes (a block, if the template has none).
-pub fn size(t: &Template, meta: &[u8], db: Db, clock: Option<&dyn Fn() -> u64>) -> Result<u64, Fault> {
+pub fn size(
+    t: &Template,
+    meta: &[u8],
+    db: Db,
+    clock: Option<&dyn Fn() -> u64>,
+) -> Result<u64, Fault> {
     if t.size.is_empty() {
         return Ok(crate::BLOCK_SIZE as u64);
     }
-    let input = Input { segs: [meta, &[]], args: [0, db, 0, 0, 0], clock };
+    let input = Input {
+        segs: [meta, &[]],
+        args: [0, db, 0, 0, 0],
+        clock,
+    };
     Ok(udf::run(&t.size, Kind::Size, &input)?.ret)
 }

@@ -69,7 +69,9 @@ impl PageStore for VecPageStore {
         self.pages.get(p as usize).and_then(|s| s.as_deref())
     }
     fn page_mut(&mut self, p: PageId) -> Option<&mut Block> {
-        self.pages.get_mut(p as usize).and_then(|s| s.as_deref_mut())
+        self.pages
+            .get_mut(p as usize)
+            .and_then(|s| s.as_deref_mut())
     }
 }
 
@@ -163,10 +165,6 @@ impl Registry {
         n
     }
 
-    pub(crate) fn entry(&self, db: Db) -> Option<&Entry> {
-        self.entries.get(&db)
-    }
-
     pub(crate) fn entry_mut(&mut self, db: Db) -> Option<&mut Entry> {
         self.entries.get_mut(&db)
     }
@@ -184,6 +182,15 @@ impl Registry {
     }
 
     pub(crate) fn new_attr(db: Db, ty: TypeId, state: u16) -> XrAttr {
-        XrAttr { db, parent: NONE, page: NONE, locked_by: 0, ty: ty.0, state, root: u16::MAX, _pad: 0 }
+        XrAttr {
+            db,
+            parent: NONE,
+            page: NONE,
+            locked_by: 0,
+            ty: ty.0,
+            state,
+            root: u16::MAX,
+            _pad: 0,
+        }
     }
 }

@@ -38,7 +38,10 @@ impl Taint {
 
     /// The bad children `b` points to.
     pub fn bad_kids(&self, b: Db) -> Vec<Db> {
-        self.kids.get(&b).map(|k| k.iter().copied().collect()).unwrap_or_default()
+        self.kids
+            .get(&b)
+            .map(|k| k.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     pub fn mark_uninit(&mut self, b: Db) {
@@ -91,7 +94,11 @@ impl Taint {
         for k in self.bad_kids(b) {
             clean.extend(self.remove_pointer(b, k));
         }
-        let parents: Vec<Db> = self.parents.get(&b).map(|p| p.iter().copied().collect()).unwrap_or_default();
+        let parents: Vec<Db> = self
+            .parents
+            .get(&b)
+            .map(|p| p.iter().copied().collect())
+            .unwrap_or_default();
         for p in parents {
             clean.extend(self.remove_pointer(p, b));
         }
@@ -104,7 +111,11 @@ impl Taint {
         let mut work = alloc::vec![b];
         while let Some(x) = work.pop() {
             clean.push(x);
-            let parents: Vec<Db> = self.parents.remove(&x).map(|p| p.into_iter().collect()).unwrap_or_default();
+            let parents: Vec<Db> = self
+                .parents
+                .remove(&x)
+                .map(|p| p.into_iter().collect())
+                .unwrap_or_default();
             for p in parents {
                 let emptied = match self.kids.get_mut(&p) {
                     Some(k) => {

@@ -38,7 +38,11 @@ impl Template {
 
     /// The checks `sys_type_import` makes: UDFs verified for their kind, sane partitions.
     pub fn verify(&self) -> Result<(), VerifyError> {
-        if self.nparts == 0 || self.nparts > MAX_PARTS || self.name.is_empty() || self.name.len() > NAME_LEN {
+        if self.nparts == 0
+            || self.nparts > MAX_PARTS
+            || self.name.is_empty()
+            || self.name.len() > NAME_LEN
+        {
             return Err(VerifyError::BadTemplate);
         }
         udf::verify(&self.owns, Kind::Owns)?;
@@ -83,7 +87,8 @@ impl Template {
         if bytes.len() < HEADER || &bytes[..4] != MAGIC {
             return Err(bad);
         }
-        let u32_at = |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let u32_at =
+            |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
         if u16::from_le_bytes([bytes[4], bytes[5]]) != 1 {
             return Err(bad);
         }
@@ -94,7 +99,9 @@ impl Template {
         }
         let raw_name = &bytes[16..16 + NAME_LEN];
         let nlen = raw_name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
-        let name = core::str::from_utf8(&raw_name[..nlen]).map_err(|_| bad)?.into();
+        let name = core::str::from_utf8(&raw_name[..nlen])
+            .map_err(|_| bad)?
+            .into();
         let code: Vec<Insn> = bytes[HEADER..HEADER + total * INSN_BYTES]
             .chunks_exact(INSN_BYTES)
             .map(|c| {
@@ -113,6 +120,13 @@ impl Template {
             *prog = code[off..end].to_vec();
         }
         let [owns, refcnt, acl, size] = progs;
-        Ok(Template { name, nparts, owns, refcnt, acl, size })
+        Ok(Template {
+            name,
+            nparts,
+            owns,
+            refcnt,
+            acl,
+            size,
+        })
     }
 }

@@ -35,10 +35,6 @@ impl WillFree {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = (Db, u32)> + '_ {
         self.pending.iter().map(|(&b, &n)| (b, n))
     }

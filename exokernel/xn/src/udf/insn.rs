@@ -89,7 +89,24 @@ impl Opcode {
         use Opcode::*;
         matches!(
             self,
-            Li | Lih | Mov | Add | Sub | Mul | Divu | Remu | And | Or | Xor | Shl | Shr | Addi | Ld8 | Ld16 | Ld32 | Ld64 | Time
+            Li | Lih
+                | Mov
+                | Add
+                | Sub
+                | Mul
+                | Divu
+                | Remu
+                | And
+                | Or
+                | Xor
+                | Shl
+                | Shr
+                | Addi
+                | Ld8
+                | Ld16
+                | Ld32
+                | Ld64
+                | Time
         )
     }
 
@@ -122,7 +139,13 @@ pub struct Insn {
 
 impl Insn {
     pub const fn new(op: Opcode, a: u8, b: u8, c: u8, imm: u32) -> Insn {
-        Insn { op: op as u8, a, b, c, imm }
+        Insn {
+            op: op as u8,
+            a,
+            b,
+            c,
+            imm,
+        }
     }
 
     pub fn opcode(&self) -> Option<Opcode> {
@@ -135,7 +158,13 @@ impl Insn {
     }
 
     pub fn decode(b: &[u8; INSN_BYTES]) -> Insn {
-        Insn { op: b[0], a: b[1], b: b[2], c: b[3], imm: u32::from_le_bytes([b[4], b[5], b[6], b[7]]) }
+        Insn {
+            op: b[0],
+            a: b[1],
+            b: b[2],
+            c: b[3],
+            imm: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
     }
 
     /// Loop fields: (max iterations, body length).

@@ -37,7 +37,11 @@ impl Default for ReadSet {
 
 impl core::fmt::Debug for ReadSet {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "ReadSet({} bytes)", self.0.iter().map(|w| w.count_ones()).sum::<u32>())
+        write!(
+            f,
+            "ReadSet({} bytes)",
+            self.0.iter().map(|w| w.count_ones()).sum::<u32>()
+        )
     }
 }
 
@@ -84,7 +88,11 @@ struct LoopState {
 pub fn run(code: &[Insn], kind: Kind, input: &Input) -> Result<Outcome, Fault> {
     let mut r = [0u64; NREGS];
     r[..5].copy_from_slice(&input.args);
-    let mut out = Outcome { ret: 0, emits: Vec::new(), reads: ReadSet::default() };
+    let mut out = Outcome {
+        ret: 0,
+        emits: Vec::new(),
+        reads: ReadSet::default(),
+    };
     let mut lp: Option<LoopState> = None;
     let mut pc = 0usize;
     let mut steps = 0u64;
@@ -113,7 +121,13 @@ pub fn run(code: &[Insn], kind: Kind, input: &Input) -> Result<Outcome, Fault> {
         if a >= NREGS || b >= NREGS {
             return Err(Fault::Unverified);
         }
-        let rc = || if c < NREGS { Ok(r[c]) } else { Err(Fault::Unverified) };
+        let rc = || {
+            if c < NREGS {
+                Ok(r[c])
+            } else {
+                Err(Fault::Unverified)
+            }
+        };
         pc += 1;
         match op {
             Opcode::Li => r[a] = insn.imm as u64,
@@ -174,7 +188,13 @@ pub fn run(code: &[Insn], kind: Kind, input: &Input) -> Result<Outcome, Fault> {
                     pc += len;
                 } else {
                     r[a] = 0;
-                    lp = Some(LoopState { start: pc, end: pc + len, idx: a, count, i: 0 });
+                    lp = Some(LoopState {
+                        start: pc,
+                        end: pc + len,
+                        idx: a,
+                        count,
+                        i: 0,
+                    });
                 }
             }
             Opcode::Emit => {
@@ -182,11 +202,19 @@ pub fn run(code: &[Insn], kind: Kind, input: &Input) -> Result<Outcome, Fault> {
                     return Err(Fault::Unverified);
                 }
                 let (db, n, ty) = (r[a], r[b], rc()?);
-                if n == 0 || n > MAX_EMIT_BLOCKS || ty > u16::MAX as u64 || out.emits.len() >= MAX_EMITS {
+                if n == 0
+                    || n > MAX_EMIT_BLOCKS
+                    || ty > u16::MAX as u64
+                    || out.emits.len() >= MAX_EMITS
+                {
                     return Err(Fault::BadEmit);
                 }
                 db.checked_add(n).ok_or(Fault::BadEmit)?;
-                out.emits.push(Emit { db, n, ty: ty as u16 });
+                out.emits.push(Emit {
+                    db,
+                    n,
+                    ty: ty as u16,
+                });
             }
             Opcode::Ret => {
                 out.ret = r[a];

@@ -95,17 +95,32 @@ pub enum Fault {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerifyError {
     TooLong,
-    BadOpcode { pc: usize },
-    BadRegister { pc: usize },
-    BadSegment { pc: usize },
+    BadOpcode {
+        pc: usize,
+    },
+    BadRegister {
+        pc: usize,
+    },
+    BadSegment {
+        pc: usize,
+    },
     /// A backward or out-of-range jump: unbounded loops are not allowed.
-    BadJump { pc: usize },
+    BadJump {
+        pc: usize,
+    },
     /// A loop that nests, overruns the program, or whose body writes its index.
-    BadLoop { pc: usize },
+    BadLoop {
+        pc: usize,
+    },
     /// An instruction this kind of UDF may not use (emit outside owns, time in owns/refcnt).
-    Forbidden { pc: usize },
+    Forbidden {
+        pc: usize,
+    },
     /// The worst-case step count exceeds [`MAX_STEPS`].
     TooSlow,
     /// Malformed template container.
     BadTemplate,
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,53 @@
+//! What can go wrong booting a guest on KVM, in words a user can act on.
+
+use std::fmt;
+use std::path::PathBuf;
+
+#[derive(Debug)]
+pub enum Error {
+    /// /dev/kvm cannot be opened.
+    NoKvm(std::io::Error),
+    /// A KVM ioctl failed.
+    Kvm(&'static str, kvm_ioctls::Error),
+    /// Guest memory could not be created.
+    Memory(String),
+    /// A file could not be read.
+    File(PathBuf, std::io::Error),
+    /// The kernel image is not loadable.
+    Kernel(PathBuf, String),
+    /// The initrd does not fit.
+    InitrdTooBig { path: PathBuf, size: u64, mem: u64 },
+    /// The command line is too long or malformed.
+    Cmdline(String),
+    /// The guest stopped without an exit status.
+    Guest(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoKvm(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                write!(f, "/dev/kvm not found: this host has no KVM (load kvm_intel/kvm_amd, or use --engine qemu)")
+            }
+            Error::NoKvm(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                write!(f, "/dev/kvm: permission denied (add yourself to the kvm group, or use --engine qemu)")
+            }
+            Error::NoKvm(e) => write!(f, "/dev/kvm cannot be opened: {e}"),
+            Error::Kvm(what, e) => write!(f, "KVM {what} failed: {e}"),
+            Error::Memory(e) => write!(f, "cannot create guest memory: {e}"),
+            Error::File(p, e) => write!(f, "{}: {e}", p.display()),
+            Error::Kernel(p, e) => write!(f, "kernel {}: {e}", p.display()),
+            Error::InitrdTooBig { path, size, mem } => write!(
+                f,
+                "initrd {} ({} KiB) does not fit in {} MiB of guest memory beside the kernel",
+                path.display(),
+                size >> 10,
+                mem >> 20
+            ),
+            Error::Cmdline(e) => write!(f, "kernel command line: {e}"),
+            Error::Guest(e) => write!(f, "guest: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

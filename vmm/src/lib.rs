@@ -1,0 +1,9 @@
+//! The exo virtual machine monitor and host tools, as a library: the `exo`
+//! binary is a thin CLI over it and tests drive it directly.
+
+pub mod config;
+pub mod engine;
+pub mod guest_image;
+pub mod kvm;
+pub mod qemu;
+pub mod tools;
