@@ -38,6 +38,10 @@ impl std::error::Error for MemSizeError {}
 /// Parses a memory size such as `128M`, `1G`, `65536K` or a byte count.
 pub fn parse_mem_size(s: &str) -> Result<u64, MemSizeError> {
     let t = s.trim();
+    let number_part = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if number_part.is_empty() || !number_part.chars().all(|c| c.is_ascii_digit()) || t.len() - number_part.len() > 1 {
+        return Err(MemSizeError(format!("memory size '{s}' is not a number with an optional K/M/G unit")));
+    }
     let (digits, shift) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
             let shift = match c.to_ascii_uppercase() {

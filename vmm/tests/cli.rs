@@ -64,7 +64,8 @@ fn memory_sizes() {
 #[test]
 fn bad_flags() {
     rejects(&["run", "--engine", "vmware"], "invalid value 'vmware'");
-    rejects(&["run", "--timeout", "-3"], "--timeout -3");
+    rejects(&["run", "--timeout", "0"], "--timeout 0: must be a positive");
+    rejects(&["run", "--timeout=-3"], "--timeout -3");
     rejects(&["run", "--init", "/bin/a b"], "without spaces");
     rejects(&["run", "--frobnicate"], "unexpected argument '--frobnicate'");
     rejects(&["run", "--initrd", "x", "--no-initrd"], "cannot be used with");
