@@ -6,22 +6,39 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.parent().unwrap().to_path_buf();
     println!("cargo:rerun-if-env-changed=EXO_SKIP_GUEST_BUILD");
-    for dir in ["exokernel/kernel", "exokernel/abi", "libos", "images/programs", "images/src"] {
+    for dir in [
+        "exokernel/kernel",
+        "exokernel/abi",
+        "libos",
+        "images/programs",
+        "images/src",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let guest = root.join("target/guest");
     if std::env::var_os("EXO_SKIP_GUEST_BUILD").is_some() {
-        println!("cargo:warning=EXO_SKIP_GUEST_BUILD set: using the guest image already in target/guest");
+        println!(
+            "cargo:warning=EXO_SKIP_GUEST_BUILD set: using the guest image already in target/guest"
+        );
     } else {
         let cargo = PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         match exo_images::build(&root, &cargo) {
-            Ok(img) => println!("cargo:rustc-env=EXO_GUEST_PROGRAMS={}", img.programs.join(",")),
+            Ok(img) => println!(
+                "cargo:rustc-env=EXO_GUEST_PROGRAMS={}",
+                img.programs.join(",")
+            ),
             Err(e) => {
                 eprintln!("{e}");
                 std::process::exit(1);
             }
         }
     }
-    println!("cargo:rustc-env=EXO_DEFAULT_KERNEL={}", guest.join("exokernel").display());
-    println!("cargo:rustc-env=EXO_DEFAULT_INITRD={}", guest.join("initrd.cpio").display());
+    println!(
+        "cargo:rustc-env=EXO_DEFAULT_KERNEL={}",
+        guest.join("exokernel").display()
+    );
+    println!(
+        "cargo:rustc-env=EXO_DEFAULT_INITRD={}",
+        guest.join("initrd.cpio").display()
+    );
 }

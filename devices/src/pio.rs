@@ -40,7 +40,12 @@ impl PioBus {
     /// Adds `dev` at ports `[base, base + len)`.
     pub fn insert(&mut self, base: u16, len: u16, dev: Box<dyn PioDevice>) -> Result<(), Overlap> {
         let end = base as u32 + len as u32;
-        if len == 0 || self.devices.iter().any(|e| (base as u32) < e.base as u32 + e.len as u32 && (e.base as u32) < end) {
+        if len == 0
+            || self
+                .devices
+                .iter()
+                .any(|e| (base as u32) < e.base as u32 + e.len as u32 && (e.base as u32) < end)
+        {
             return Err(Overlap);
         }
         self.devices.push(Entry { base, len, dev });

@@ -19,7 +19,8 @@ impl Trigger for IrqTrigger {
 }
 
 /// A UART shared between the vCPU (port I/O) and the input thread.
-pub type SharedSerial = Arc<Mutex<Serial<IrqTrigger, vm_superio::serial::NoEvents, Box<dyn Write + Send>>>>;
+pub type SharedSerial =
+    Arc<Mutex<Serial<IrqTrigger, vm_superio::serial::NoEvents, Box<dyn Write + Send>>>>;
 
 /// Creates the UART writing to `out`, interrupting through `irq`.
 pub fn new_serial(irq: EventFd, out: Box<dyn Write + Send>) -> SharedSerial {

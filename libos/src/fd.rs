@@ -24,12 +24,19 @@ pub struct Fd {
 }
 
 impl Fd {
-    pub const CLOSED: Fd = Fd { kind: kind::CLOSED, idx: 0 };
-    pub const CONSOLE: Fd = Fd { kind: kind::CONSOLE, idx: 0 };
+    pub const CLOSED: Fd = Fd {
+        kind: kind::CLOSED,
+        idx: 0,
+    };
+    pub const CONSOLE: Fd = Fd {
+        kind: kind::CONSOLE,
+        idx: 0,
+    };
 
     /// The address of the pipe page this descriptor uses.
     pub fn pipe_va(&self) -> Option<u64> {
-        matches!(self.kind, kind::PIPE_READ | kind::PIPE_WRITE).then_some(PIPE_BASE + self.idx as u64 % MAX_PIPES * 4096)
+        matches!(self.kind, kind::PIPE_READ | kind::PIPE_WRITE)
+            .then_some(PIPE_BASE + self.idx as u64 % MAX_PIPES * 4096)
     }
 
     fn pipe(&self) -> Option<&'static Pipe> {
@@ -43,7 +50,11 @@ fn table() -> &'static mut [Fd; MAX_FDS] {
 }
 
 fn get(fd: usize) -> Result<Fd, Error> {
-    table().get(fd).copied().filter(|f| f.kind != kind::CLOSED).ok_or(Error::Invalid)
+    table()
+        .get(fd)
+        .copied()
+        .filter(|f| f.kind != kind::CLOSED)
+        .ok_or(Error::Invalid)
 }
 
 /// Reads into `buf`; 0 means end of file. Console reads wait for input.
@@ -107,7 +118,10 @@ pub(crate) fn share(fds: &[Fd; MAX_FDS]) {
 /// Installs `f` in the lowest free descriptor.
 pub fn install(f: Fd) -> Result<usize, Error> {
     let t = table();
-    let fd = t.iter().position(|x| x.kind == kind::CLOSED).ok_or(Error::NoMem)?;
+    let fd = t
+        .iter()
+        .position(|x| x.kind == kind::CLOSED)
+        .ok_or(Error::NoMem)?;
     t[fd] = f;
     Ok(fd)
 }

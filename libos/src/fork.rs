@@ -6,12 +6,12 @@
 //! and pipes stay shared. Page-table changes go to the kernel in batches.
 
 use crate::fd;
+use crate::info;
 use crate::layout::*;
 use crate::process::{self, PInfo};
 use crate::sys::{self, Error};
 use crate::upcall::{self, Resume};
 use crate::vm::{self, map_op, unmap_op, PAGE_SIZE};
-use crate::info;
 use core::sync::atomic::{AtomicBool, Ordering};
 use exo_abi::cap::PERM_ALL;
 use exo_abi::layout::{pte, USER_STACK_TOP};
@@ -42,27 +42,51 @@ pub(crate) fn handle_cow(f: &UTrapFrame) -> bool {
     let exec = e & pte::NO_EXECUTE == 0;
     let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
     // Sole user of a page we own: just make it writable again.
-    if info::page(ppn).is_some_and(|p| p.refs == 1) && vm::apply(&[rw_op(va, exec, SLOT_SELF)]).is_ok() {
+    if info::page(ppn).is_some_and(|p| p.refs == 1)
+        && vm::apply(&[rw_op(va, exec, SLOT_SELF)]).is_ok()
+    {
         return true;
     }
-    let Ok(new) = vm::alloc_page(SLOT_SELF) else { return false };
+    let Ok(new) = vm::alloc_page(SLOT_SELF) else {
+        return false;
+    };
     if vm::apply(&[map_op(SCRATCH, new, true, false, SLOT_SELF)]).is_err() {
         return false;
     }
     // SAFETY: `va` is mapped readable, SCRATCH maps the new page writable.
-    unsafe { core::ptr::copy_nonoverlapping(va as *const u8, SCRATCH as *mut u8, PAGE_SIZE as usize) };
+    unsafe {
+        core::ptr::copy_nonoverlapping(va as *const u8, SCRATCH as *mut u8, PAGE_SIZE as usize)
+    };
     vm::apply(&[unmap_op(SCRATCH), map_op(va, new, true, exec, SLOT_SELF)]).is_ok()
 }
 
 fn rw_op(va: u64, exec: bool, slot: usize) -> VmOp {
-    VmOp { op: OP_PROTECT, cap_slot: slot as u32, va, ppn: 0, flags: MAP_WRITE | if exec { MAP_EXEC } else { 0 } }
+    VmOp {
+        op: OP_PROTECT,
+        cap_slot: slot as u32,
+        va,
+        ppn: 0,
+        flags: MAP_WRITE | if exec { MAP_EXEC } else { 0 },
+    }
 }
 
 fn cow_ops(va: u64, ppn: u64, exec: bool, slot: usize) -> (VmOp, VmOp) {
     let flags = PTE_COW | if exec { MAP_EXEC } else { 0 };
     (
-        VmOp { op: OP_PROTECT, cap_slot: slot as u32, va, ppn: 0, flags },
-        VmOp { op: OP_MAP, cap_slot: slot as u32, va, ppn, flags },
+        VmOp {
+            op: OP_PROTECT,
+            cap_slot: slot as u32,
+            va,
+            ppn: 0,
+            flags,
+        },
+        VmOp {
+            op: OP_MAP,
+            cap_slot: slot as u32,
+            va,
+            ppn,
+            flags,
+        },
     )
 }
 
@@ -125,9 +149,16 @@ pub fn fork() -> Result<u32, Error> {
     let me = sys::env_id();
     let slot = {
         let e = info::env(me).ok_or(Error::NoEnv)?;
-        (SLOT_CHILDREN..e.caps.len()).find(|&s| !e.caps[s].is_valid()).ok_or(Error::NoMem)?
+        (SLOT_CHILDREN..e.caps.len())
+            .find(|&s| !e.caps[s].is_valid())
+            .ok_or(Error::NoMem)?
     };
-    sys::cap_derive(SLOT_SELF, slot, &[b'f' + slot as u8, (me & 0xff) as u8], PERM_ALL)?;
+    sys::cap_derive(
+        SLOT_SELF,
+        slot,
+        &[b'f' + slot as u8, (me & 0xff) as u8],
+        PERM_ALL,
+    )?;
     let child = sys::env_create(slot)?;
     let r = populate(child, slot, &ctx);
     if let Err(e) = r {
@@ -163,16 +194,29 @@ fn populate(child: u32, slot: usize, ctx: &UTrapFrame) -> Result<(), Error> {
                 let copy = vm::alloc_page(slot)?;
                 vm::apply(&[map_op(SCRATCH, copy, true, false, slot)]).map_err(|e| e.1)?;
                 // SAFETY: both mapped.
-                unsafe { core::ptr::copy_nonoverlapping(va as *const u8, SCRATCH as *mut u8, PAGE_SIZE as usize) };
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        va as *const u8,
+                        SCRATCH as *mut u8,
+                        PAGE_SIZE as usize,
+                    )
+                };
                 vm::apply(&[unmap_op(SCRATCH)]).map_err(|e| e.1)?;
-                sys::vm_batch(child, slot, &[map_op(va, copy, true, false, slot)]).map_err(|e| e.1)?;
+                sys::vm_batch(child, slot, &[map_op(va, copy, true, false, slot)])
+                    .map_err(|e| e.1)?;
             } else if e & (pte::WRITABLE | PTE_COW) != 0 {
                 let (p, c) = cow_ops(va, ppn, exec, SLOT_SELF);
                 mine[n] = p;
                 theirs[n] = c;
                 n += 1;
             } else {
-                mine[n] = VmOp { op: OP_PROTECT, cap_slot: SLOT_SELF as u32, va, ppn: 0, flags: if exec { MAP_EXEC } else { 0 } };
+                mine[n] = VmOp {
+                    op: OP_PROTECT,
+                    cap_slot: SLOT_SELF as u32,
+                    va,
+                    ppn: 0,
+                    flags: if exec { MAP_EXEC } else { 0 },
+                };
                 theirs[n] = map_op(va, ppn, false, exec, SLOT_SELF);
                 n += 1;
             }
@@ -190,7 +234,11 @@ fn populate(child: u32, slot: usize, ctx: &UTrapFrame) -> Result<(), Error> {
     vm::apply(&[map_op(SCRATCH, info_ppn, true, false, slot)]).map_err(|e| e.1)?;
     // SAFETY: SCRATCH maps the new page; PInfo fits in a page.
     unsafe {
-        core::ptr::copy_nonoverlapping(PINFO_VA as *const u8, SCRATCH as *mut u8, PAGE_SIZE as usize);
+        core::ptr::copy_nonoverlapping(
+            PINFO_VA as *const u8,
+            SCRATCH as *mut u8,
+            PAGE_SIZE as usize,
+        );
         let p = &mut *(SCRATCH as *mut PInfo);
         p.pid = child;
         p.ppid = process::pid();
@@ -222,7 +270,11 @@ fn populate(child: u32, slot: usize, ctx: &UTrapFrame) -> Result<(), Error> {
     sys::env_set_entries(child, slot, &me.entries)?;
     sys::env_set_context(child, slot, ctx)?;
     process::register_child(child, process::pid(), process::name());
-    let pos = info::sysinfo().slices.iter().position(|&o| o == 0).ok_or(Error::NoMem)?;
+    let pos = info::sysinfo()
+        .slices
+        .iter()
+        .position(|&o| o == 0)
+        .ok_or(Error::NoMem)?;
     sys::slice_alloc(pos, child, slot)?;
     sys::env_run(child, slot)
 }

@@ -23,7 +23,11 @@ unsafe impl Sync for ExoHeap {}
 
 impl ExoHeap {
     pub const fn new() -> Self {
-        ExoHeap { heap: UnsafeCell::new(Heap::empty()), busy: AtomicBool::new(false), brk: UnsafeCell::new(HEAP_BASE) }
+        ExoHeap {
+            heap: UnsafeCell::new(Heap::empty()),
+            busy: AtomicBool::new(false),
+            brk: UnsafeCell::new(HEAP_BASE),
+        }
     }
 
     /// Maps `bytes` more (rounded up to pages); returns how much was added.

@@ -58,9 +58,28 @@ pub fn env_gone_terms(id: u32) -> [WkTerm; 3] {
     let base = env_addr(id);
     let status = base + core::mem::offset_of!(EnvInfo, status) as u64;
     [
-        WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_EQ, addr: status, mask: u64::MAX, value: exo_abi::env::status::FREE as u64, ..WkTerm::default() },
-        WkTerm { kind: TERM_OR, ..WkTerm::default() },
-        WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_NE, addr: base, mask: u64::MAX, value: id as u64, ..WkTerm::default() },
+        WkTerm {
+            kind: TERM_MEM,
+            width: 4,
+            cmp: CMP_EQ,
+            addr: status,
+            mask: u64::MAX,
+            value: exo_abi::env::status::FREE as u64,
+            ..WkTerm::default()
+        },
+        WkTerm {
+            kind: TERM_OR,
+            ..WkTerm::default()
+        },
+        WkTerm {
+            kind: TERM_MEM,
+            width: 4,
+            cmp: CMP_NE,
+            addr: base,
+            mask: u64::MAX,
+            value: id as u64,
+            ..WkTerm::default()
+        },
     ]
 }
 

@@ -7,7 +7,12 @@ use exo_abi::layout::UINITRD;
 pub fn archive() -> &'static [u8] {
     let s = info::sysinfo();
     // SAFETY: the kernel maps `initrd_size` bytes read-only at UINITRD + offset.
-    unsafe { core::slice::from_raw_parts((UINITRD + s.initrd_offset) as *const u8, s.initrd_size as usize) }
+    unsafe {
+        core::slice::from_raw_parts(
+            (UINITRD + s.initrd_offset) as *const u8,
+            s.initrd_size as usize,
+        )
+    }
 }
 
 /// The contents of `path`, if the initrd has it.

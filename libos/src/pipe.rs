@@ -23,10 +23,26 @@ pub struct Pipe {
 }
 
 fn term(addr: u64, width: u8, cmp: u8, value: u64) -> WkTerm {
-    WkTerm { kind: TERM_MEM, width, cmp, addr, mask: u64::MAX, value, ..WkTerm::default() }
+    WkTerm {
+        kind: TERM_MEM,
+        width,
+        cmp,
+        addr,
+        mask: u64::MAX,
+        value,
+        ..WkTerm::default()
+    }
 }
 
-const OR: WkTerm = WkTerm { kind: TERM_OR, width: 0, cmp: 0, _pad: [0; 5], addr: 0, mask: 0, value: 0 };
+const OR: WkTerm = WkTerm {
+    kind: TERM_OR,
+    width: 0,
+    cmp: 0,
+    _pad: [0; 5],
+    addr: 0,
+    mask: 0,
+    value: 0,
+};
 
 impl Pipe {
     fn data_ptr(&self) -> *mut u8 {
@@ -36,7 +52,10 @@ impl Pipe {
     /// Reads what is available, waiting for at least one byte or end of file.
     pub fn read(&self, buf: &mut [u8]) -> usize {
         loop {
-            let (h, t) = (self.head.load(Ordering::Acquire), self.tail.load(Ordering::Relaxed));
+            let (h, t) = (
+                self.head.load(Ordering::Acquire),
+                self.tail.load(Ordering::Relaxed),
+            );
             if h != t {
                 let n = ((h - t) as usize).min(buf.len());
                 for (i, b) in buf.iter_mut().take(n).enumerate() {
@@ -50,7 +69,11 @@ impl Pipe {
                 return 0;
             }
             // Sleep until data arrives or the last writer leaves.
-            let _ = sys::wakeup(&[term(&self.head as *const _ as u64, 8, CMP_NE, t), OR, term(&self.writers as *const _ as u64, 4, CMP_EQ, 0)]);
+            let _ = sys::wakeup(&[
+                term(&self.head as *const _ as u64, 8, CMP_NE, t),
+                OR,
+                term(&self.writers as *const _ as u64, 4, CMP_EQ, 0),
+            ]);
         }
     }
 
@@ -61,16 +84,27 @@ impl Pipe {
             if self.readers.load(Ordering::Acquire) == 0 {
                 return Err(Error::Busy);
             }
-            let (h, t) = (self.head.load(Ordering::Relaxed), self.tail.load(Ordering::Acquire));
+            let (h, t) = (
+                self.head.load(Ordering::Relaxed),
+                self.tail.load(Ordering::Acquire),
+            );
             let room = DATA - (h - t) as usize;
             if room == 0 {
-                let _ = sys::wakeup(&[term(&self.tail as *const _ as u64, 8, CMP_NE, t), OR, term(&self.readers as *const _ as u64, 4, CMP_EQ, 0)]);
+                let _ = sys::wakeup(&[
+                    term(&self.tail as *const _ as u64, 8, CMP_NE, t),
+                    OR,
+                    term(&self.readers as *const _ as u64, 4, CMP_EQ, 0),
+                ]);
                 continue;
             }
             let n = room.min(buf.len() - done);
             for i in 0..n {
                 // SAFETY: index within the ring, in the free part the reader does not read.
-                unsafe { self.data_ptr().add((h as usize + i) % DATA).write_volatile(buf[done + i]) };
+                unsafe {
+                    self.data_ptr()
+                        .add((h as usize + i) % DATA)
+                        .write_volatile(buf[done + i])
+                };
             }
             self.head.store(h + n as u64, Ordering::Release);
             done += n;
@@ -90,7 +124,9 @@ impl Pipe {
 
 /// Creates a pipe; returns its read and write ends (not yet installed).
 pub fn pipe() -> Result<(Fd, Fd), Error> {
-    let idx = (0..MAX_PIPES).find(|i| vm::ppn_of(PIPE_BASE + i * 4096).is_none()).ok_or(Error::NoMem)?;
+    let idx = (0..MAX_PIPES)
+        .find(|i| vm::ppn_of(PIPE_BASE + i * 4096).is_none())
+        .ok_or(Error::NoMem)?;
     let va = PIPE_BASE + idx * 4096;
     let ppn = vm::alloc_page(SLOT_SHARED)?;
     vm::apply(&[map_op(va, ppn, true, false, SLOT_SHARED)]).map_err(|e| e.1)?;
@@ -98,5 +134,14 @@ pub fn pipe() -> Result<(Fd, Fd), Error> {
     let p = unsafe { &*(va as *const Pipe) };
     p.add_end(false);
     p.add_end(true);
-    Ok((Fd { kind: kind::PIPE_READ, idx: idx as u32 }, Fd { kind: kind::PIPE_WRITE, idx: idx as u32 }))
+    Ok((
+        Fd {
+            kind: kind::PIPE_READ,
+            idx: idx as u32,
+        },
+        Fd {
+            kind: kind::PIPE_WRITE,
+            idx: idx as u32,
+        },
+    ))
 }

@@ -88,7 +88,9 @@ pub(crate) fn register_child(pid: u32, ppid: u32, name: &str) {
 /// This process's name in the process table.
 pub fn name() -> &'static str {
     let e = &table()[env_slot(pid())];
-    core::str::from_utf8(&e.name).unwrap_or("").trim_end_matches('\0')
+    core::str::from_utf8(&e.name)
+        .unwrap_or("")
+        .trim_end_matches('\0')
 }
 
 fn set_entry(pid: u32, ppid: u32, name: &str) {
@@ -109,7 +111,11 @@ pub(crate) fn init_first(name: &str) -> Result<(), Error> {
     sys::cap_derive(SLOT_SELF, SLOT_SHARED, b"P", PERM_ALL)?;
     let tab = vm::alloc_page(SLOT_SHARED)?;
     let info_page = vm::alloc_page(SLOT_SELF)?;
-    vm::apply(&[map_op(PROCTAB_VA, tab, true, false, SLOT_SHARED), map_op(PINFO_VA, info_page, true, false, SLOT_SELF)]).map_err(|e| e.1)?;
+    vm::apply(&[
+        map_op(PROCTAB_VA, tab, true, false, SLOT_SHARED),
+        map_op(PINFO_VA, info_page, true, false, SLOT_SELF),
+    ])
+    .map_err(|e| e.1)?;
     let me = sys::env_id();
     let p = pinfo();
     p.magic = PINFO_MAGIC;
@@ -147,7 +153,9 @@ pub fn exit(status: u8) -> ! {
 /// A free capability slot for a new child.
 fn child_slot() -> Result<usize, Error> {
     let me = info::env(sys::env_id()).ok_or(Error::NoEnv)?;
-    (SLOT_CHILDREN..me.caps.len()).find(|&s| !me.caps[s].is_valid()).ok_or(Error::NoMem)
+    (SLOT_CHILDREN..me.caps.len())
+        .find(|&s| !me.caps[s].is_valid())
+        .ok_or(Error::NoMem)
 }
 
 /// A free time slice position.
@@ -200,12 +208,25 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
     let ext = [b'a' + (slot as u8), (pid() & 0xff) as u8];
     sys::cap_derive(SLOT_SELF, slot, &ext, PERM_ALL)?;
     let child = sys::env_create(slot)?;
-    let mut batch = Batch { env: child, slot, ops: [VmOp::default(); 64], n: 0 };
+    let mut batch = Batch {
+        env: child,
+        slot,
+        ops: [VmOp::default(); 64],
+        n: 0,
+    };
     let result = (|| -> Result<(), Error> {
-        for ph in segments.iter().filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0) {
+        for ph in segments
+            .iter()
+            .filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0)
+        {
             let (va, filesz) = (ph.p_vaddr, ph.p_filesz);
-            let end = va.checked_add(ph.p_memsz).filter(|&e| e <= USER_TOP).ok_or(Error::Invalid)?;
-            let data = image.get(ph.p_offset as usize..(ph.p_offset + filesz) as usize).ok_or(Error::Invalid)?;
+            let end = va
+                .checked_add(ph.p_memsz)
+                .filter(|&e| e <= USER_TOP)
+                .ok_or(Error::Invalid)?;
+            let data = image
+                .get(ph.p_offset as usize..(ph.p_offset + filesz) as usize)
+                .ok_or(Error::Invalid)?;
             let mut page = va & !(PAGE_SIZE - 1);
             while page < end {
                 let ppn = vm::alloc_page(slot)?;
@@ -214,17 +235,30 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
                     let lo = page.max(va);
                     let hi = (page + PAGE_SIZE).min(va + filesz);
                     if lo < hi {
-                        buf[(lo - page) as usize..(hi - page) as usize].copy_from_slice(&data[(lo - va) as usize..(hi - va) as usize]);
+                        buf[(lo - page) as usize..(hi - page) as usize]
+                            .copy_from_slice(&data[(lo - va) as usize..(hi - va) as usize]);
                     }
                 })?;
-                batch.push(map_op(page, ppn, ph.p_flags & PF_W != 0, ph.p_flags & PF_X != 0, slot))?;
+                batch.push(map_op(
+                    page,
+                    ppn,
+                    ph.p_flags & PF_W != 0,
+                    ph.p_flags & PF_X != 0,
+                    slot,
+                ))?;
                 page += PAGE_SIZE;
             }
         }
         for i in 1..=STACK_PAGES {
             let ppn = vm::alloc_page(slot)?;
             fill_page(ppn, slot, |b| b.fill(0))?;
-            batch.push(map_op(USER_STACK_TOP - i * PAGE_SIZE, ppn, true, false, slot))?;
+            batch.push(map_op(
+                USER_STACK_TOP - i * PAGE_SIZE,
+                ppn,
+                true,
+                false,
+                slot,
+            ))?;
         }
         let info_ppn = vm::alloc_page(slot)?;
         fill_page(info_ppn, slot, |b| {
@@ -259,7 +293,11 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
         batch.flush()?;
         sys::cap_grant(slot, child, slot, SLOT_SELF, PERM_ALL)?;
         sys::cap_grant(SLOT_SHARED, child, slot, SLOT_SHARED, PERM_ALL)?;
-        let ctx = UTrapFrame { rip: elf.ehdr.e_entry, rsp: USER_STACK_TOP, ..UTrapFrame::default() };
+        let ctx = UTrapFrame {
+            rip: elf.ehdr.e_entry,
+            rsp: USER_STACK_TOP,
+            ..UTrapFrame::default()
+        };
         sys::env_set_context(child, slot, &ctx)?;
         let name = path.rsplit('/').next().unwrap_or(path);
         set_entry(child, pid(), name);
@@ -271,7 +309,9 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
     if let Err(e) = result {
         let _ = sys::env_destroy(child, slot);
         let _ = sys::cap_drop(slot);
-        table()[env_slot(child)].state.store(state::FREE, Ordering::Release);
+        table()[env_slot(child)]
+            .state
+            .store(state::FREE, Ordering::Release);
         return Err(e);
     }
     Ok(child)
@@ -286,8 +326,19 @@ pub fn wait(pid: u32) -> u8 {
     let state_addr = &e.state as *const _ as u64;
     let gone = info::env_gone_terms(pid);
     let terms = [
-        WkTerm { kind: TERM_MEM, width: 4, cmp: CMP_EQ, addr: state_addr, mask: u64::MAX, value: state::ZOMBIE as u64, ..WkTerm::default() },
-        WkTerm { kind: TERM_OR, ..WkTerm::default() },
+        WkTerm {
+            kind: TERM_MEM,
+            width: 4,
+            cmp: CMP_EQ,
+            addr: state_addr,
+            mask: u64::MAX,
+            value: state::ZOMBIE as u64,
+            ..WkTerm::default()
+        },
+        WkTerm {
+            kind: TERM_OR,
+            ..WkTerm::default()
+        },
         gone[0],
         gone[1],
         gone[2],
@@ -316,7 +367,8 @@ pub fn wait(pid: u32) -> u8 {
 pub fn child_cap_slot(pid: u32) -> Option<usize> {
     let child = info::env(pid)?;
     let me = info::env(sys::env_id())?;
-    (SLOT_CHILDREN..me.caps.len()).find(|&s| me.caps[s].is_valid() && me.caps[s].dominates(&child.guard))
+    (SLOT_CHILDREN..me.caps.len())
+        .find(|&s| me.caps[s].is_valid() && me.caps[s].dominates(&child.guard))
 }
 
 /// Starts `path` and waits for it (exec followed by the caller's wait).

@@ -7,7 +7,12 @@ use exo_abi::wakeup::{WkTerm, CMP_GE, TERM_TICKS};
 pub fn sleep_ticks(n: u64) {
     let until = sys::ticks() + n;
     while sys::ticks() < until {
-        let _ = sys::wakeup(&[WkTerm { kind: TERM_TICKS, cmp: CMP_GE, value: until, ..WkTerm::default() }]);
+        let _ = sys::wakeup(&[WkTerm {
+            kind: TERM_TICKS,
+            cmp: CMP_GE,
+            value: until,
+            ..WkTerm::default()
+        }]);
     }
 }
 

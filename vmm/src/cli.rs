@@ -1,12 +1,16 @@
 //! The `exo` command line.
 
+use clap::{Args, Parser, Subcommand};
 use exo::config::{parse_mem_size, DEFAULT_MEM};
 use exo::engine::EngineChoice;
-use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "exo", version, about = "The exo exokernel's virtual machine monitor and tools")]
+#[command(
+    name = "exo",
+    version,
+    about = "The exo exokernel's virtual machine monitor and tools"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -39,8 +39,13 @@ impl std::error::Error for MemSizeError {}
 pub fn parse_mem_size(s: &str) -> Result<u64, MemSizeError> {
     let t = s.trim();
     let number_part = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    if number_part.is_empty() || !number_part.chars().all(|c| c.is_ascii_digit()) || t.len() - number_part.len() > 1 {
-        return Err(MemSizeError(format!("memory size '{s}' is not a number with an optional K/M/G unit")));
+    if number_part.is_empty()
+        || !number_part.chars().all(|c| c.is_ascii_digit())
+        || t.len() - number_part.len() > 1
+    {
+        return Err(MemSizeError(format!(
+            "memory size '{s}' is not a number with an optional K/M/G unit"
+        )));
     }
     let (digits, shift) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
@@ -58,9 +63,11 @@ pub fn parse_mem_size(s: &str) -> Result<u64, MemSizeError> {
         }
         _ => (t, 0),
     };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| MemSizeError(format!("memory size '{s}' is not a number with an optional K/M/G unit")))?;
+    let n: u64 = digits.parse().map_err(|_| {
+        MemSizeError(format!(
+            "memory size '{s}' is not a number with an optional K/M/G unit"
+        ))
+    })?;
     let bytes = n
         .checked_shl(shift)
         .filter(|b| b >> shift == n)
@@ -78,7 +85,9 @@ pub fn parse_mem_size(s: &str) -> Result<u64, MemSizeError> {
         )));
     }
     if bytes % 4096 != 0 {
-        return Err(MemSizeError(format!("memory size '{s}' is not a multiple of 4 KiB")));
+        return Err(MemSizeError(format!(
+            "memory size '{s}' is not a multiple of 4 KiB"
+        )));
     }
     Ok(bytes)
 }
@@ -97,7 +106,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_sizes() {
-        for bad in ["", "M", "12X", "-5M", "1M", "8G", "99999999999999999999G", "16777217"] {
+        for bad in [
+            "",
+            "M",
+            "12X",
+            "-5M",
+            "1M",
+            "8G",
+            "99999999999999999999G",
+            "16777217",
+        ] {
             assert!(parse_mem_size(bad).is_err(), "{bad} accepted");
         }
         assert!(parse_mem_size("1M").unwrap_err().0.contains("too small"));

@@ -87,7 +87,9 @@ pub fn qemu_binary() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("qemu-system-x86_64")).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join("qemu-system-x86_64"))
+        .find(|p| p.is_file())
 }
 
 /// The engine decision with anything the user should be told about it.
@@ -105,11 +107,17 @@ const QEMU_MISSING: &str =
 pub fn select(choice: EngineChoice, kvm: &Kvm, qemu: Option<&Path>) -> Result<Selection, String> {
     match choice {
         EngineChoice::Qemu => match qemu {
-            Some(_) => Ok(Selection { engine: Engine::Qemu, notes: vec![] }),
+            Some(_) => Ok(Selection {
+                engine: Engine::Qemu,
+                notes: vec![],
+            }),
             None => Err(QEMU_MISSING.into()),
         },
         EngineChoice::Kvm => match kvm {
-            Kvm::Hardware => Ok(Selection { engine: Engine::Kvm, notes: vec![] }),
+            Kvm::Hardware => Ok(Selection {
+                engine: Engine::Kvm,
+                notes: vec![],
+            }),
             Kvm::Unavailable(why) => Err(why.clone()),
             other => Ok(Selection {
                 engine: Engine::Kvm,
@@ -121,12 +129,17 @@ pub fn select(choice: EngineChoice, kvm: &Kvm, qemu: Option<&Path>) -> Result<Se
             }),
         },
         EngineChoice::Auto => match (kvm.limitation(), qemu) {
-            (None, _) => Ok(Selection { engine: Engine::Kvm, notes: vec![] }),
+            (None, _) => Ok(Selection {
+                engine: Engine::Kvm,
+                notes: vec![],
+            }),
             (Some(why), Some(_)) => Ok(Selection {
                 engine: Engine::Qemu,
                 notes: vec![format!("{why}; using QEMU (TCG) instead")],
             }),
-            (Some(why), None) => Err(format!("no engine can run the guest: {why}, and {QEMU_MISSING}")),
+            (Some(why), None) => Err(format!(
+                "no engine can run the guest: {why}, and {QEMU_MISSING}"
+            )),
         },
     }
 }
@@ -141,8 +154,18 @@ mod tests {
 
     #[test]
     fn auto_prefers_hardware_kvm() {
-        assert_eq!(select(EngineChoice::Auto, &Kvm::Hardware, q()).unwrap().engine, Engine::Kvm);
-        assert_eq!(select(EngineChoice::Auto, &Kvm::Hardware, None).unwrap().engine, Engine::Kvm);
+        assert_eq!(
+            select(EngineChoice::Auto, &Kvm::Hardware, q())
+                .unwrap()
+                .engine,
+            Engine::Kvm
+        );
+        assert_eq!(
+            select(EngineChoice::Auto, &Kvm::Hardware, None)
+                .unwrap()
+                .engine,
+            Engine::Kvm
+        );
     }
 
     #[test]
@@ -150,14 +173,29 @@ mod tests {
         let s = select(EngineChoice::Auto, &Kvm::Pvm, q()).unwrap();
         assert_eq!(s.engine, Engine::Qemu);
         assert!(s.notes[0].contains("kvm_pvm"), "{:?}", s.notes);
-        let e = select(EngineChoice::Auto, &Kvm::Unavailable("/dev/kvm not found".into()), None).unwrap_err();
-        assert!(e.contains("/dev/kvm not found") && e.contains("qemu-system-x86_64 not found"), "{e}");
+        let e = select(
+            EngineChoice::Auto,
+            &Kvm::Unavailable("/dev/kvm not found".into()),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("/dev/kvm not found") && e.contains("qemu-system-x86_64 not found"),
+            "{e}"
+        );
     }
 
     #[test]
     fn explicit_choices() {
-        assert!(select(EngineChoice::Qemu, &Kvm::Hardware, None).unwrap_err().contains("apt-get install"));
-        assert!(select(EngineChoice::Kvm, &Kvm::Unavailable("no /dev/kvm".into()), q()).is_err());
+        assert!(select(EngineChoice::Qemu, &Kvm::Hardware, None)
+            .unwrap_err()
+            .contains("apt-get install"));
+        assert!(select(
+            EngineChoice::Kvm,
+            &Kvm::Unavailable("no /dev/kvm".into()),
+            q()
+        )
+        .is_err());
         let s = select(EngineChoice::Kvm, &Kvm::Pvm, q()).unwrap();
         assert_eq!(s.engine, Engine::Kvm);
         assert!(s.notes[0].starts_with("warning"));

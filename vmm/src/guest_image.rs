@@ -24,7 +24,9 @@ impl fmt::Display for ImageError {
             ImageError::Unreadable(e) => write!(f, "cannot read it: {e}"),
             ImageError::NotElf => f.write_str("not an ELF file (bad magic number)"),
             ImageError::Not64BitX86 => f.write_str("not a 64-bit little-endian x86-64 ELF"),
-            ImageError::Truncated => f.write_str("truncated ELF (headers point past the end of the file)"),
+            ImageError::Truncated => {
+                f.write_str("truncated ELF (headers point past the end of the file)")
+            }
             ImageError::NoPvhNote => f.write_str(
                 "no Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); exo boots PVH kernels",
             ),
@@ -54,13 +56,18 @@ pub fn pvh_entry(elf: &[u8]) -> Result<u32, ImageError> {
     let phentsize = u16_at(elf, 54).ok_or(ImageError::Truncated)? as usize;
     let phnum = u16_at(elf, 56).ok_or(ImageError::Truncated)? as usize;
     for i in 0..phnum {
-        let ph = phoff.checked_add(i * phentsize).ok_or(ImageError::Truncated)?;
+        let ph = phoff
+            .checked_add(i * phentsize)
+            .ok_or(ImageError::Truncated)?;
         if u32_at(elf, ph).ok_or(ImageError::Truncated)? != PT_NOTE {
             continue;
         }
         let off = u64_at(elf, ph + 8).ok_or(ImageError::Truncated)? as usize;
         let size = u64_at(elf, ph + 32).ok_or(ImageError::Truncated)? as usize;
-        let notes = off.checked_add(size).and_then(|end| elf.get(off..end)).ok_or(ImageError::Truncated)?;
+        let notes = off
+            .checked_add(size)
+            .and_then(|end| elf.get(off..end))
+            .ok_or(ImageError::Truncated)?;
         if let Some(entry) = find_pvh_note(notes) {
             return Ok(entry);
         }
@@ -129,7 +136,11 @@ mod tests {
     #[test]
     fn finds_the_pvh_entry_among_other_notes() {
         let mut notes = note(b"GNU\0", 3, &[1, 2, 3, 4, 5]);
-        notes.extend(note(b"Xen\0", XEN_ELFNOTE_PHYS32_ENTRY, &0x100000u32.to_le_bytes()));
+        notes.extend(note(
+            b"Xen\0",
+            XEN_ELFNOTE_PHYS32_ENTRY,
+            &0x100000u32.to_le_bytes(),
+        ));
         assert_eq!(pvh_entry(&elf_with_notes(&notes)), Ok(0x100000));
     }
 

@@ -38,14 +38,21 @@ fn default_image(path: &str, what: &str) -> Result<PathBuf, (i32, String)> {
     if p.is_file() {
         Ok(p)
     } else {
-        Err((EXIT_EXO_ERROR, format!("the default {what} {path} is missing: build it with `cargo build --release`")))
+        Err((
+            EXIT_EXO_ERROR,
+            format!("the default {what} {path} is missing: build it with `cargo build --release`"),
+        ))
     }
 }
 
 fn file_size(path: &Path, what: &str) -> Result<u64, (i32, String)> {
-    let meta = std::fs::metadata(path).map_err(|e| (EXIT_EXO_ERROR, format!("{what} {}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| (EXIT_EXO_ERROR, format!("{what} {}: {e}", path.display())))?;
     if !meta.is_file() {
-        return Err((EXIT_EXO_ERROR, format!("{what} {}: not a regular file", path.display())));
+        return Err((
+            EXIT_EXO_ERROR,
+            format!("{what} {}: not a regular file", path.display()),
+        ));
     }
     Ok(meta.len())
 }
@@ -57,7 +64,8 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
         None => default_image(env!("EXO_DEFAULT_KERNEL"), "kernel")?,
     };
     let kernel_size = file_size(&kernel, "kernel")?;
-    guest_image::check_kernel(&kernel).map_err(|e| err(format!("kernel {}: {e}", kernel.display())))?;
+    guest_image::check_kernel(&kernel)
+        .map_err(|e| err(format!("kernel {}: {e}", kernel.display())))?;
     let initrd = match (args.initrd, args.no_initrd) {
         (_, true) => None,
         (Some(i), _) => Some(i),
@@ -77,15 +85,26 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
     let mut cmdline = args.cmdline.trim().to_string();
     if let Some(init) = &args.init {
         if init.is_empty() || init.contains(char::is_whitespace) {
-            return Err(err(format!("--init '{init}': a program path without spaces is needed")));
+            return Err(err(format!(
+                "--init '{init}': a program path without spaces is needed"
+            )));
         }
         cmdline = format!("{cmdline} exo.init={init}").trim().to_string();
     }
     let timeout = match args.timeout {
-        Some(t) if !(t > 0.0 && t.is_finite()) => return Err(err(format!("--timeout {t}: must be a positive number of seconds"))),
+        Some(t) if !(t > 0.0 && t.is_finite()) => {
+            return Err(err(format!(
+                "--timeout {t}: must be a positive number of seconds"
+            )))
+        }
         t => t.map(Duration::from_secs_f64),
     };
-    let cfg = RunConfig { kernel, initrd, mem_bytes: args.mem, cmdline };
+    let cfg = RunConfig {
+        kernel,
+        initrd,
+        mem_bytes: args.mem,
+        cmdline,
+    };
 
     let qemu_bin = engine::qemu_binary();
     let kvm_kind = engine::probe_kvm();
@@ -97,7 +116,13 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
     match sel.engine {
         Engine::Qemu => {
             let q = qemu_bin.expect("selected only when present");
-            qemu::run(&q, &cfg, timeout).map_err(|m| if m.starts_with("timed out") { (EXIT_TIMEOUT, m) } else { err(m) })
+            qemu::run(&q, &cfg, timeout).map_err(|m| {
+                if m.starts_with("timed out") {
+                    (EXIT_TIMEOUT, m)
+                } else {
+                    err(m)
+                }
+            })
         }
         Engine::Kvm => {
             if let Some(t) = timeout {

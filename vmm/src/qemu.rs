@@ -13,14 +13,32 @@ use std::time::{Duration, Instant};
 /// The QEMU command line for `cfg`.
 pub fn command(qemu: &Path, cfg: &RunConfig) -> Command {
     let mut c = Command::new(qemu);
-    c.args(["-M", "microvm", "-accel", "tcg", "-cpu", "qemu64,+nx", "-smp", "1"])
-        .args(["-m", &format!("{}K", cfg.mem_bytes >> 10)])
-        .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
-        .args(["-serial", "stdio", "-monitor", "none"])
-        .args(["-device", &format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=1")])
-        .arg("-kernel")
-        .arg(&cfg.kernel)
-        .args(["-append", &cfg.cmdline]);
+    c.args([
+        "-M",
+        "microvm",
+        "-accel",
+        "tcg",
+        "-cpu",
+        "qemu64,+nx",
+        "-smp",
+        "1",
+    ])
+    .args(["-m", &format!("{}K", cfg.mem_bytes >> 10)])
+    .args([
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ])
+    .args(["-serial", "stdio", "-monitor", "none"])
+    .args([
+        "-device",
+        &format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=1"),
+    ])
+    .arg("-kernel")
+    .arg(&cfg.kernel)
+    .args(["-append", &cfg.cmdline]);
     if let Some(initrd) = &cfg.initrd {
         c.arg("-initrd").arg(initrd);
     }
@@ -41,7 +59,9 @@ pub fn guest_status(code: i32, qemu_complained: bool) -> Result<u8, String> {
 /// Runs the guest to completion and returns its exit status; `timeout` kills it.
 pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8, String> {
     let mut cmd = command(qemu, cfg);
-    cmd.stdout(Stdio::inherit()).stdin(Stdio::inherit()).stderr(Stdio::piped());
+    cmd.stdout(Stdio::inherit())
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::piped());
     // SAFETY: prctl in the child before exec; it only asks for SIGKILL when
     // exo dies, so no orphaned QEMU outlives it.
     unsafe {
@@ -50,7 +70,9 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
     // Forward QEMU's own messages, remembering whether it complained.
     let stderr = child.stderr.take().expect("piped");
     let forward = std::thread::spawn(move || {
@@ -63,13 +85,19 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
     });
     let start = Instant::now();
     let status = loop {
-        if let Some(s) = child.try_wait().map_err(|e| format!("waiting for QEMU: {e}"))? {
+        if let Some(s) = child
+            .try_wait()
+            .map_err(|e| format!("waiting for QEMU: {e}"))?
+        {
             break s;
         }
         if timeout.is_some_and(|t| start.elapsed() >= t) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("timed out after {:?}; guest killed", timeout.unwrap()));
+            return Err(format!(
+                "timed out after {:?}; guest killed",
+                timeout.unwrap()
+            ));
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -77,7 +105,10 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
     let _ = std::io::stdout().flush();
     match status.code() {
         Some(code) => guest_status(code, complained),
-        None => Err(format!("QEMU was killed by signal {}", status.signal().unwrap_or(0))),
+        None => Err(format!(
+            "QEMU was killed by signal {}",
+            status.signal().unwrap_or(0)
+        )),
     }
 }
 
@@ -91,7 +122,9 @@ mod tests {
         assert_eq!(guest_status(85, false), Ok(42));
         assert_eq!(guest_status((0x7f << 1) | 1, false), Ok(0x7f));
         assert!(guest_status(1, true).unwrap_err().contains("QEMU failed"));
-        assert!(guest_status(0, false).unwrap_err().contains("without an exit status"));
+        assert!(guest_status(0, false)
+            .unwrap_err()
+            .contains("without an exit status"));
         assert!(guest_status(2, false).is_err());
     }
 
@@ -104,10 +137,19 @@ mod tests {
             cmdline: "exo.init=/bin/x".into(),
         };
         let c = command(Path::new("qemu"), &cfg);
-        let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let args: Vec<_> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let s = args.join(" ");
         assert!(s.contains("-M microvm -accel tcg"), "{s}");
-        assert!(s.contains("-m 65536K") && s.contains("-kernel k") && s.contains("-initrd i"), "{s}");
-        assert!(s.contains("-append exo.init=/bin/x") && s.contains("isa-debug-exit,iobase=0xf4"), "{s}");
+        assert!(
+            s.contains("-m 65536K") && s.contains("-kernel k") && s.contains("-initrd i"),
+            "{s}"
+        );
+        assert!(
+            s.contains("-append exo.init=/bin/x") && s.contains("isa-debug-exit,iobase=0xf4"),
+            "{s}"
+        );
     }
 }

@@ -8,7 +8,11 @@ use common::exo;
 fn rejects(args: &[&str], needle: &str) {
     let o = exo(args);
     assert_ne!(o.status, Some(0), "accepted: {args:?}\n{}", o.show());
-    assert!(o.stderr.contains(needle), "expected {needle:?} for {args:?}\n{}", o.show());
+    assert!(
+        o.stderr.contains(needle),
+        "expected {needle:?} for {args:?}\n{}",
+        o.show()
+    );
     assert!(!o.stderr.contains("panicked"), "exo panicked\n{}", o.show());
 }
 
@@ -20,7 +24,10 @@ fn temp_file(name: &str, data: &[u8]) -> String {
 
 #[test]
 fn missing_kernel_file() {
-    rejects(&["run", "--kernel", "/nonexistent/kernel"], "kernel /nonexistent/kernel: No such file");
+    rejects(
+        &["run", "--kernel", "/nonexistent/kernel"],
+        "kernel /nonexistent/kernel: No such file",
+    );
 }
 
 #[test]
@@ -41,7 +48,10 @@ fn kernel_that_is_a_directory() {
 
 #[test]
 fn missing_initrd_file() {
-    rejects(&["run", "--initrd", "/nonexistent/initrd"], "initrd /nonexistent/initrd: No such file");
+    rejects(
+        &["run", "--initrd", "/nonexistent/initrd"],
+        "initrd /nonexistent/initrd: No such file",
+    );
 }
 
 #[test]
@@ -49,7 +59,10 @@ fn initrd_larger_than_memory() {
     let big = std::env::temp_dir().join(format!("exo-cli-{}-big-initrd", std::process::id()));
     let f = std::fs::File::create(&big).unwrap();
     f.set_len(40 << 20).unwrap();
-    rejects(&["run", "--mem", "32M", "--initrd", big.to_str().unwrap()], "do not fit in 32 MiB");
+    rejects(
+        &["run", "--mem", "32M", "--initrd", big.to_str().unwrap()],
+        "do not fit in 32 MiB",
+    );
     let _ = std::fs::remove_file(big);
 }
 
@@ -64,15 +77,28 @@ fn memory_sizes() {
 #[test]
 fn bad_flags() {
     rejects(&["run", "--engine", "vmware"], "invalid value 'vmware'");
-    rejects(&["run", "--timeout", "0"], "--timeout 0: must be a positive");
+    rejects(
+        &["run", "--timeout", "0"],
+        "--timeout 0: must be a positive",
+    );
     rejects(&["run", "--timeout=-3"], "--timeout -3");
     rejects(&["run", "--init", "/bin/a b"], "without spaces");
-    rejects(&["run", "--frobnicate"], "unexpected argument '--frobnicate'");
-    rejects(&["run", "--initrd", "x", "--no-initrd"], "cannot be used with");
+    rejects(
+        &["run", "--frobnicate"],
+        "unexpected argument '--frobnicate'",
+    );
+    rejects(
+        &["run", "--initrd", "x", "--no-initrd"],
+        "cannot be used with",
+    );
 }
 
 #[test]
 fn engines_reports_this_host() {
     let o = exo(&["engines"]);
-    assert!(o.stdout.contains("kvm:") && o.stdout.contains("qemu:") && o.stdout.contains("auto:"), "{}", o.show());
+    assert!(
+        o.stdout.contains("kvm:") && o.stdout.contains("qemu:") && o.stdout.contains("auto:"),
+        "{}",
+        o.show()
+    );
 }

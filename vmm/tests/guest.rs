@@ -6,10 +6,10 @@
 mod common;
 
 use common::{exo, exo_typing, Outcome};
-use std::time::Duration;
 use exo::engine::{self, Kvm};
 use exo_abi::boot::exit;
 use libtest_mimic::{Arguments, Failed, Trial};
+use std::time::Duration;
 
 /// Seconds any one guest may take before it is killed (QEMU TCG is slow).
 const TIMEOUT: &str = "120";
@@ -38,242 +38,377 @@ fn expect(o: &Outcome, status: i32, needles: &[&str]) -> Result<(), String> {
 const FAULT_PF: i32 = (exit::FAULT_BASE + 14) as i32;
 const FAULT_GP: i32 = (exit::FAULT_BASE + 13) as i32;
 
-const CASES: &[Case] = &[
-    Case {
-        name: "default_image_runs_init_in_ring3",
-        args: &[],
-        input: &["exit"],
-        check: |o| {
-            expect(o, 0, &[
-                "exo: exokernel booting",
-                "init: hello from ring 3",
-                "init: timer ticks reach user mode",
-                "exo shell:",
-                "exo$ ",
-                "exo: /bin/init exited with status 0",
-            ])
+const CASES: &[Case] =
+    &[
+        Case {
+            name: "default_image_runs_init_in_ring3",
+            args: &[],
+            input: &["exit"],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "exo: exokernel booting",
+                        "init: hello from ring 3",
+                        "init: timer ticks reach user mode",
+                        "exo shell:",
+                        "exo$ ",
+                        "exo: /bin/init exited with status 0",
+                    ],
+                )
+            },
         },
-    },
-    Case {
-        name: "exit_status_becomes_exo_status",
-        args: &["--init", "/bin/exit_status"],
-        input: &[],
-        check: |o| expect(o, 42, &["exit_status: exiting with 42"]),
-    },
-    Case {
-        name: "bad_syscall_arguments_are_refused",
-        args: &["--init", "/bin/syscall_check"],
-        input: &[],
-        check: |o| expect(o, 0, &["syscall_check: all bad calls refused"]),
-    },
-    Case {
-        name: "null_read_is_a_reported_page_fault",
-        args: &["--init", "/bin/fault_null"],
-        input: &[],
-        check: |o| expect(o, FAULT_PF, &["user exception #PF page fault (vector 14)", "err=0x4 cr2=0x0"]),
-    },
-    Case {
-        name: "user_cannot_write_kernel_memory",
-        args: &["--init", "/bin/fault_kernel"],
-        input: &[],
-        check: |o| {
-            expect(o, FAULT_PF, &["user exception #PF page fault (vector 14)", "cr2=0x7f8000100000"])?;
-            if o.stdout.contains("the write went through") {
-                return Err(format!("kernel memory writable from ring 3\n{}", o.show()));
-            }
-            Ok(())
+        Case {
+            name: "exit_status_becomes_exo_status",
+            args: &["--init", "/bin/exit_status"],
+            input: &[],
+            check: |o| expect(o, 42, &["exit_status: exiting with 42"]),
         },
-    },
-    Case {
-        name: "user_cannot_use_the_debug_exit_port",
-        args: &["--init", "/bin/fault_privileged"],
-        input: &[],
-        check: |o| expect(o, FAULT_GP, &["user exception #GP general protection (vector 13)"]),
-    },
-    Case {
-        name: "program_panic_is_reported",
-        args: &["--init", "/bin/panic"],
-        input: &[],
-        check: |o| expect(o, 101, &["panic: panicked at", "index out of bounds"]),
-    },
-    Case {
-        name: "missing_program_is_reported",
-        args: &["--init", "/bin/no_such_program"],
-        input: &[],
-        check: |o| expect(o, exit::NO_INIT as i32, &["/bin/no_such_program not found in the initrd"]),
-    },
-    Case {
-        name: "boot_without_initrd_is_reported",
-        args: &["--no-initrd"],
-        input: &[],
-        check: |o| expect(o, exit::NO_INIT as i32, &["no initrd: nothing to run"]),
-    },
-    Case {
-        name: "command_line_and_memory_reach_the_kernel",
-        args: &["--mem", "48M", "--cmdline", "exo.hz=250 exo.stop=boot"],
-        input: &[],
-        check: |o| {
-            expect(o, 0, &["timer 250 Hz", "exo.stop=boot", "stopping after boot"])?;
-            let line = o.stdout.lines().find(|l| l.contains("usable RAM")).unwrap_or("");
-            let mib: u64 = line.split_whitespace().nth(1).and_then(|w| w.parse().ok()).unwrap_or(0);
-            if !(40..48).contains(&mib) {
-                return Err(format!("48M guest reports {mib} MiB usable\n{}", o.show()));
-            }
-            Ok(())
+        Case {
+            name: "bad_syscall_arguments_are_refused",
+            args: &["--init", "/bin/syscall_check"],
+            input: &[],
+            check: |o| expect(o, 0, &["syscall_check: all bad calls refused"]),
         },
-    },
-    Case {
-        name: "environments_cannot_break_secure_bindings",
-        args: &["--init", "/bin/caps_attack"],
-        input: &[],
-        check: |o| {
-            expect(o, 0, &["caps_attack: read-only share readable: ok", "caps_attack: mallory done, 0 wrong", "caps_attack: init still intact"])?;
-            let refused = o.stdout.lines().filter(|l| l.ends_with(')') && l.contains(": refused (")).count();
-            if o.stdout.contains("WRONG") || refused < 30 {
-                return Err(format!("{refused} attacks refused, some not\n{}", o.show()));
-            }
-            Ok(())
+        Case {
+            name: "null_read_is_a_reported_page_fault",
+            args: &["--init", "/bin/fault_null"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    FAULT_PF,
+                    &[
+                        "user exception #PF page fault (vector 14)",
+                        "err=0x4 cr2=0x0",
+                    ],
+                )
+            },
         },
-    },
-    Case {
-        name: "exceptions_are_handled_at_user_level",
-        args: &["--init", "/bin/upcalls"],
-        input: &[],
-        check: |o| {
-            expect(o, 0, &[
-                "upcalls: demand page fault handled, read 0",
-                "read back 42, dirty bit false -> true",
-                "upcalls: int3 and ud2 handled (2 upcalls)",
-                "upcalls: slice end and slice start upcalls arrive",
-                "exited with status 78",
-                "upcalls: faulting child ended alone; all upcall checks passed",
-            ])
+        Case {
+            name: "user_cannot_write_kernel_memory",
+            args: &["--init", "/bin/fault_kernel"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    FAULT_PF,
+                    &[
+                        "user exception #PF page fault (vector 14)",
+                        "cr2=0x7f8000100000",
+                    ],
+                )?;
+                if o.stdout.contains("the write went through") {
+                    return Err(format!("kernel memory writable from ring 3\n{}", o.show()));
+                }
+                Ok(())
+            },
         },
-    },
-    Case {
-        name: "pct_and_wakeup_predicates",
-        args: &["--init", "/bin/pct"],
-        input: &[],
-        check: |o| {
-            expect(o, 0, &[
-                "pct: synchronous call, all 9 message registers came back +100: ok",
-                "pct: asynchronous message answered with 42",
-                "pct: slept on the clock until tick",
-            ])?;
-            if o.stdout.contains("WRONG") {
-                return Err(o.show());
-            }
-            Ok(())
+        Case {
+            name: "user_cannot_use_the_debug_exit_port",
+            args: &["--init", "/bin/fault_privileged"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    FAULT_GP,
+                    &["user exception #GP general protection (vector 13)"],
+                )
+            },
         },
-    },
-    Case {
-        name: "revocation_and_abort_protocol",
-        args: &["--init", "/bin/revoke"],
-        input: &[],
-        check: |o| {
-            expect(o, 0, &[
+        Case {
+            name: "program_panic_is_reported",
+            args: &["--init", "/bin/panic"],
+            input: &[],
+            check: |o| expect(o, 101, &["panic: panicked at", "index out of bounds"]),
+        },
+        Case {
+            name: "missing_program_is_reported",
+            args: &["--init", "/bin/no_such_program"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    exit::NO_INIT as i32,
+                    &["/bin/no_such_program not found in the initrd"],
+                )
+            },
+        },
+        Case {
+            name: "boot_without_initrd_is_reported",
+            args: &["--no-initrd"],
+            input: &[],
+            check: |o| expect(o, exit::NO_INIT as i32, &["no initrd: nothing to run"]),
+        },
+        Case {
+            name: "command_line_and_memory_reach_the_kernel",
+            args: &["--mem", "48M", "--cmdline", "exo.hz=250 exo.stop=boot"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &["timer 250 Hz", "exo.stop=boot", "stopping after boot"],
+                )?;
+                let line = o
+                    .stdout
+                    .lines()
+                    .find(|l| l.contains("usable RAM"))
+                    .unwrap_or("");
+                let mib: u64 = line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(0);
+                if !(40..48).contains(&mib) {
+                    return Err(format!("48M guest reports {mib} MiB usable\n{}", o.show()));
+                }
+                Ok(())
+            },
+        },
+        Case {
+            name: "environments_cannot_break_secure_bindings",
+            args: &["--init", "/bin/caps_attack"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "caps_attack: read-only share readable: ok",
+                        "caps_attack: mallory done, 0 wrong",
+                        "caps_attack: init still intact",
+                    ],
+                )?;
+                let refused = o
+                    .stdout
+                    .lines()
+                    .filter(|l| l.ends_with(')') && l.contains(": refused ("))
+                    .count();
+                if o.stdout.contains("WRONG") || refused < 30 {
+                    return Err(format!("{refused} attacks refused, some not\n{}", o.show()));
+                }
+                Ok(())
+            },
+        },
+        Case {
+            name: "exceptions_are_handled_at_user_level",
+            args: &["--init", "/bin/upcalls"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "upcalls: demand page fault handled, read 0",
+                        "read back 42, dirty bit false -> true",
+                        "upcalls: int3 and ud2 handled (2 upcalls)",
+                        "upcalls: slice end and slice start upcalls arrive",
+                        "exited with status 78",
+                        "upcalls: faulting child ended alone; all upcall checks passed",
+                    ],
+                )
+            },
+        },
+        Case {
+            name: "pct_and_wakeup_predicates",
+            args: &["--init", "/bin/pct"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "pct: synchronous call, all 9 message registers came back +100: ok",
+                        "pct: asynchronous message answered with 42",
+                        "pct: slept on the clock until tick",
+                    ],
+                )?;
+                if o.stdout.contains("WRONG") {
+                    return Err(o.show());
+                }
+                Ok(())
+            },
+        },
+        Case {
+            name: "revocation_and_abort_protocol",
+            args: &["--init", "/bin/revoke"],
+            input: &[],
+            check: |o| {
+                expect(o, 0, &[
                 "revoke: cooperative child gave back 2 page(s) in its upcall",
                 "exo: abort protocol: took 2 page(s)",
                 "revoke: stubborn child reads its record: 2 page(s) taken, 2 no longer mapped",
                 "revoke: cooperative child returned 2 page(s), 0 taken: ok",
             ])
+            },
         },
-    },
-    Case {
-        name: "time_slices_yield_and_excess_time",
-        args: &["--init", "/bin/sched"],
-        input: &[],
-        check: |o| {
-            expect(o, 0, &[
-                "sched: both workers got their slices round robin",
-                "sched: directed yield ran a child",
-                "excess tick(s): ok",
-            ])
+        Case {
+            name: "time_slices_yield_and_excess_time",
+            args: &["--init", "/bin/sched"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "sched: both workers got their slices round robin",
+                        "sched: directed yield ran a child",
+                        "excess tick(s): ok",
+                    ],
+                )
+            },
         },
-    },
-    Case {
-        name: "core_benchmarks_report",
-        args: &["--init", "/bin/bench_core"],
-        input: &[],
-        check: |o| expect(o, 0, &["bench: null_syscall", "bench: pct_round_trip", "bench-json: {"]),
-    },
-    Case {
-        name: "shell_runs_programs_and_pipelines",
-        args: &[],
-        input: &["echo hello from the shell", "ls | cat", "echo one two three | cat | cat", "ps", "no_such_cmd", "exit 7"],
-        check: |o| {
-            expect(o, 7, &[
-                "hello from the shell",
-                "/bin/sh",
-                "one two three",
-                "PID   PPID STATE",
-                "running",
-                "  sh\n",
-                "sh: no_such_cmd: command not found",
-                "exo: /bin/init exited with status 7",
-            ])
+        Case {
+            name: "core_benchmarks_report",
+            args: &["--init", "/bin/bench_core"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "bench: null_syscall",
+                        "bench: pct_round_trip",
+                        "bench-json: {",
+                    ],
+                )
+            },
         },
-    },
-    Case {
-        name: "shell_reports_failing_programs",
-        args: &[],
-        input: &["fault_null", "exit_status", "exit"],
-        check: |o| expect(o, 0, &["user exception #PF", "sh: exit status 78", "sh: exit status 42"]),
-    },
-    Case {
-        name: "fork_is_copy_on_write_and_isolated",
-        args: &["--init", "/bin/fork_cow"],
-        input: &[],
-        check: |o| expect(o, 0, &["fork_cow: child sees parent's memory: true, write made private: true", "fork_cow: isolation holds"]),
-    },
-    Case {
-        name: "signals_over_pct",
-        args: &["--init", "/bin/signals"],
-        input: &[],
-        check: |o| {
-            expect(o, 0, &[
-                "signals: child caught signal 10",
-                "signals: SIGTERM ended the child with status 143",
-                "signals: SIGKILL ended the spinning child with status 137",
-                "signals: ok",
-            ])
+        Case {
+            name: "shell_runs_programs_and_pipelines",
+            args: &[],
+            input: &[
+                "echo hello from the shell",
+                "ls | cat",
+                "echo one two three | cat | cat",
+                "ps",
+                "no_such_cmd",
+                "exit 7",
+            ],
+            check: |o| {
+                expect(
+                    o,
+                    7,
+                    &[
+                        "hello from the shell",
+                        "/bin/sh",
+                        "one two three",
+                        "PID   PPID STATE",
+                        "running",
+                        "  sh\n",
+                        "sh: no_such_cmd: command not found",
+                        "exo: /bin/init exited with status 7",
+                    ],
+                )
+            },
         },
-    },
-    Case {
-        name: "misbehaving_program_cannot_harm_siblings",
-        args: &["--init", "/bin/harm"],
-        input: &[],
-        check: |o| {
-            expect(o, 0, &[
-                "harm: misbehaving sibling refused 6 of 6 attacks",
-                "harm: well-behaved sibling exited with 0",
-                "harm: parent ended the hog (status 137)",
-            ])
+        Case {
+            name: "shell_reports_failing_programs",
+            args: &[],
+            input: &["fault_null", "exit_status", "exit"],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "user exception #PF",
+                        "sh: exit status 78",
+                        "sh: exit status 42",
+                    ],
+                )
+            },
         },
-    },
-];
+        Case {
+            name: "fork_is_copy_on_write_and_isolated",
+            args: &["--init", "/bin/fork_cow"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "fork_cow: child sees parent's memory: true, write made private: true",
+                        "fork_cow: isolation holds",
+                    ],
+                )
+            },
+        },
+        Case {
+            name: "signals_over_pct",
+            args: &["--init", "/bin/signals"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "signals: child caught signal 10",
+                        "signals: SIGTERM ended the child with status 143",
+                        "signals: SIGKILL ended the spinning child with status 137",
+                        "signals: ok",
+                    ],
+                )
+            },
+        },
+        Case {
+            name: "misbehaving_program_cannot_harm_siblings",
+            args: &["--init", "/bin/harm"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "harm: misbehaving sibling refused 6 of 6 attacks",
+                        "harm: well-behaved sibling exited with 0",
+                        "harm: parent ended the hog (status 137)",
+                    ],
+                )
+            },
+        },
+    ];
 
 /// Guest tests that build their own bad initrd.
 fn bad_initrd_case(engine: &'static str) -> Trial {
-    Trial::test(format!("{engine}::malformed_programs_are_refused"), move || {
-        let dir = std::env::temp_dir().join(format!("exo-test-initrd-{}-{engine}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let mut elf_bad_segment = std::fs::read(env!("EXO_DEFAULT_KERNEL")).map_err(|e| e.to_string())?;
-        elf_bad_segment.truncate(4096); // program headers point past the end
-        let rd = exo_images::cpio::archive(&[
-            ("bin/text".into(), b"#!/bin/sh\necho not an ELF\n".to_vec()),
-            ("bin/kernel".into(), elf_bad_segment),
-        ]);
-        let path = dir.join("initrd.cpio");
-        std::fs::write(&path, rd).map_err(|e| e.to_string())?;
-        let p = path.to_str().unwrap();
-        for (prog, msg) in [("/bin/text", "cannot load /bin/text: NotElf"), ("/bin/kernel", "cannot load /bin/kernel")] {
-            let o = exo(&["run", "--engine", engine, "--timeout", TIMEOUT, "--initrd", p, "--init", prog]);
-            expect(&o, exit::NO_INIT as i32, &[msg])?;
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        Ok(())
-    })
+    Trial::test(
+        format!("{engine}::malformed_programs_are_refused"),
+        move || {
+            let dir = std::env::temp_dir()
+                .join(format!("exo-test-initrd-{}-{engine}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let mut elf_bad_segment =
+                std::fs::read(env!("EXO_DEFAULT_KERNEL")).map_err(|e| e.to_string())?;
+            elf_bad_segment.truncate(4096); // program headers point past the end
+            let rd = exo_images::cpio::archive(&[
+                ("bin/text".into(), b"#!/bin/sh\necho not an ELF\n".to_vec()),
+                ("bin/kernel".into(), elf_bad_segment),
+            ]);
+            let path = dir.join("initrd.cpio");
+            std::fs::write(&path, rd).map_err(|e| e.to_string())?;
+            let p = path.to_str().unwrap();
+            for (prog, msg) in [
+                ("/bin/text", "cannot load /bin/text: NotElf"),
+                ("/bin/kernel", "cannot load /bin/kernel"),
+            ] {
+                let o = exo(&[
+                    "run",
+                    "--engine",
+                    engine,
+                    "--timeout",
+                    TIMEOUT,
+                    "--initrd",
+                    p,
+                    "--init",
+                    prog,
+                ]);
+                expect(&o, exit::NO_INIT as i32, &[msg])?;
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(())
+        },
+    )
 }
 
 fn run_case(engine: &'static str, case: &'static Case) -> Result<(), Failed> {
@@ -282,7 +417,12 @@ fn run_case(engine: &'static str, case: &'static Case) -> Result<(), Failed> {
     let o = if case.input.is_empty() {
         exo(&args)
     } else {
-        exo_typing(&args, "exo$ ", case.input, Duration::from_secs(TIMEOUT.parse::<u64>().unwrap() + 10))
+        exo_typing(
+            &args,
+            "exo$ ",
+            case.input,
+            Duration::from_secs(TIMEOUT.parse::<u64>().unwrap() + 10),
+        )
     };
     if !o.stderr.contains(&format!("exo: engine: {engine}")) {
         return Err(format!("engine {engine} was not the one that ran\n{}", o.show()).into());
@@ -295,7 +435,12 @@ fn main() {
     let kvm = engine::probe_kvm();
     let engines: [(&'static str, Option<String>); 2] = [
         ("kvm", kvm.limitation()),
-        ("qemu", engine::qemu_binary().is_none().then(|| "qemu-system-x86_64 not found".to_string())),
+        (
+            "qemu",
+            engine::qemu_binary()
+                .is_none()
+                .then(|| "qemu-system-x86_64 not found".to_string()),
+        ),
     ];
     let mut trials = Vec::new();
     for (name, unavailable) in engines {
@@ -305,8 +450,10 @@ fn main() {
         }
         for case in CASES {
             trials.push(
-                Trial::test(format!("{name}::{}", case.name), move || run_case(name, case))
-                    .with_ignored_flag(unavailable.is_some()),
+                Trial::test(format!("{name}::{}", case.name), move || {
+                    run_case(name, case)
+                })
+                .with_ignored_flag(unavailable.is_some()),
             );
         }
         trials.push(bad_initrd_case(name).with_ignored_flag(unavailable.is_some()));
@@ -314,7 +461,15 @@ fn main() {
     // On a PVM host our VMM still runs the kernel's ring-0 boot (emulated):
     // check that path for real, since the full suite cannot use it here.
     let pvm_boot = Trial::test("kvm_pvm::vmm_boots_kernel_to_ring0_checkpoint", || {
-        let o = exo(&["run", "--engine", "kvm", "--timeout", "600", "--cmdline", "exo.stop=boot"]);
+        let o = exo(&[
+            "run",
+            "--engine",
+            "kvm",
+            "--timeout",
+            "600",
+            "--cmdline",
+            "exo.stop=boot",
+        ]);
         expect(&o, 0, &["exo: exokernel booting", "stopping after boot"]).map_err(Failed::from)
     });
     let on_pvm = matches!(kvm, Kvm::Pvm);

@@ -238,7 +238,12 @@ impl Kernel {
         }
         self.envs[slot] = Env::EMPTY;
         // Keep the id and status visible until the slot is reused.
-        *self.info(slot) = EnvInfo { id, status: status::FREE, exit_status: exit_status as u32, ..EnvInfo::default() };
+        *self.info(slot) = EnvInfo {
+            id,
+            status: status::FREE,
+            exit_status: exit_status as u32,
+            ..EnvInfo::default()
+        };
         self.publish_slices();
     }
 

@@ -9,7 +9,9 @@ use crate::config::RunConfig;
 use linux_loader::cmdline::Cmdline;
 use linux_loader::configurator::pvh::PvhBootConfigurator;
 use linux_loader::configurator::{BootConfigurator, BootParams};
-use linux_loader::loader::elf::start_info::{hvm_modlist_entry, hvm_start_info, XEN_HVM_START_MAGIC_VALUE};
+use linux_loader::loader::elf::start_info::{
+    hvm_modlist_entry, hvm_start_info, XEN_HVM_START_MAGIC_VALUE,
+};
 use linux_loader::loader::elf::{Elf, Error as ElfError, PvhBootCapability};
 use linux_loader::loader::{load_cmdline, Error as LoaderError, KernelLoader};
 use std::fs::File;
@@ -25,12 +27,22 @@ pub struct Entry {
 }
 
 /// The initial PVH GDT: null, null, 32-bit code (0x10), data (0x18), TSS (0x20).
-pub const GDT: [u64; 5] = [0, 0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 0x0080_8b00_0000_0067];
+pub const GDT: [u64; 5] = [
+    0,
+    0,
+    0x00cf_9b00_0000_ffff,
+    0x00cf_9300_0000_ffff,
+    0x0080_8b00_0000_0067,
+];
 
 fn kernel_error(cfg: &RunConfig, e: LoaderError) -> Error {
     let msg = match e {
-        LoaderError::Elf(ElfError::InvalidElfMagicNumber) => "not an ELF file (bad magic number)".to_string(),
-        LoaderError::Elf(ElfError::BigEndianElfOnLittle) => "a big-endian ELF; exo boots x86-64 kernels".to_string(),
+        LoaderError::Elf(ElfError::InvalidElfMagicNumber) => {
+            "not an ELF file (bad magic number)".to_string()
+        }
+        LoaderError::Elf(ElfError::BigEndianElfOnLittle) => {
+            "a big-endian ELF; exo boots x86-64 kernels".to_string()
+        }
         LoaderError::Elf(ElfError::InvalidPvhNote) => "its Xen PVH note is malformed".to_string(),
         LoaderError::Elf(ElfError::ReadElfHeader) => "too short for an ELF header".to_string(),
         LoaderError::Elf(ElfError::InvalidProgramHeaderAddress) => {
@@ -47,7 +59,8 @@ fn kernel_error(cfg: &RunConfig, e: LoaderError) -> Error {
 /// Loads everything `cfg` names into `mem` (sized `cfg.mem_bytes`).
 pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
     let mut file = File::open(&cfg.kernel).map_err(|e| Error::File(cfg.kernel.clone(), e))?;
-    let loaded = Elf::load(mem, None, &mut file, Some(GuestAddress(HIGHMEM))).map_err(|e| kernel_error(cfg, e))?;
+    let loaded = Elf::load(mem, None, &mut file, Some(GuestAddress(HIGHMEM)))
+        .map_err(|e| kernel_error(cfg, e))?;
     let rip = match loaded.pvh_boot_cap {
         PvhBootCapability::PvhEntryPresent(a) => a.0,
         _ => {
@@ -62,20 +75,30 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
     if let Some(path) = &cfg.initrd {
         let data = std::fs::read(path).map_err(|e| Error::File(path.clone(), e))?;
         let size = data.len() as u64;
-        let addr = initrd_addr(cfg.mem_bytes, loaded.kernel_end, size).ok_or(Error::InitrdTooBig {
-            path: path.clone(),
+        let addr =
+            initrd_addr(cfg.mem_bytes, loaded.kernel_end, size).ok_or(Error::InitrdTooBig {
+                path: path.clone(),
+                size,
+                mem: cfg.mem_bytes,
+            })?;
+        mem.write_slice(&data, GuestAddress(addr))
+            .map_err(|e| Error::Memory(e.to_string()))?;
+        modules.push(hvm_modlist_entry {
+            paddr: addr,
             size,
-            mem: cfg.mem_bytes,
-        })?;
-        mem.write_slice(&data, GuestAddress(addr)).map_err(|e| Error::Memory(e.to_string()))?;
-        modules.push(hvm_modlist_entry { paddr: addr, size, cmdline_paddr: 0, reserved: 0 });
+            cmdline_paddr: 0,
+            reserved: 0,
+        });
     }
 
     let mut cmdline = Cmdline::new(CMDLINE_MAX).map_err(|e| Error::Cmdline(e.to_string()))?;
     if !cfg.cmdline.trim().is_empty() {
-        cmdline.insert_str(&cfg.cmdline).map_err(|e| Error::Cmdline(e.to_string()))?;
+        cmdline
+            .insert_str(&cfg.cmdline)
+            .map_err(|e| Error::Cmdline(e.to_string()))?;
     }
-    load_cmdline(mem, GuestAddress(CMDLINE), &cmdline).map_err(|e| Error::Cmdline(e.to_string()))?;
+    load_cmdline(mem, GuestAddress(CMDLINE), &cmdline)
+        .map_err(|e| Error::Cmdline(e.to_string()))?;
 
     let map = memmap(cfg.mem_bytes);
     let start_info = hvm_start_info {
@@ -93,11 +116,16 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
     if !modules.is_empty() {
         params.set_modules(&modules, GuestAddress(MODLIST));
     }
-    PvhBootConfigurator::write_bootparams::<GuestMemoryMmap>(&params, mem).map_err(|e| Error::Memory(e.to_string()))?;
+    PvhBootConfigurator::write_bootparams::<GuestMemoryMmap>(&params, mem)
+        .map_err(|e| Error::Memory(e.to_string()))?;
     for (i, d) in GDT.iter().enumerate() {
-        mem.write_obj(*d, GuestAddress(BOOT_GDT + 8 * i as u64)).map_err(|e| Error::Memory(e.to_string()))?;
+        mem.write_obj(*d, GuestAddress(BOOT_GDT + 8 * i as u64))
+            .map_err(|e| Error::Memory(e.to_string()))?;
     }
-    Ok(Entry { rip, start_info: START_INFO })
+    Ok(Entry {
+        rip,
+        start_info: START_INFO,
+    })
 }
 
 #[cfg(test)]
@@ -131,17 +159,26 @@ pub(crate) mod tests {
         e[52..54].copy_from_slice(&64u16.to_le_bytes());
         e[54..56].copy_from_slice(&56u16.to_le_bytes());
         e[56..58].copy_from_slice(&phnum.to_le_bytes());
-        let ph = |e: &mut Vec<u8>, at: usize, kind: u32, off: u64, addr: u64, size: u64, align: u64| {
-            e[at..at + 4].copy_from_slice(&kind.to_le_bytes());
-            e[at + 4..at + 8].copy_from_slice(&5u32.to_le_bytes());
-            e[at + 8..at + 16].copy_from_slice(&off.to_le_bytes());
-            e[at + 16..at + 24].copy_from_slice(&addr.to_le_bytes());
-            e[at + 24..at + 32].copy_from_slice(&addr.to_le_bytes());
-            e[at + 32..at + 40].copy_from_slice(&size.to_le_bytes());
-            e[at + 40..at + 48].copy_from_slice(&size.to_le_bytes());
-            e[at + 48..at + 56].copy_from_slice(&align.to_le_bytes());
-        };
-        ph(&mut e, 64, 1, code_off, 0x10_0000, code.len() as u64, 0x1000);
+        let ph =
+            |e: &mut Vec<u8>, at: usize, kind: u32, off: u64, addr: u64, size: u64, align: u64| {
+                e[at..at + 4].copy_from_slice(&kind.to_le_bytes());
+                e[at + 4..at + 8].copy_from_slice(&5u32.to_le_bytes());
+                e[at + 8..at + 16].copy_from_slice(&off.to_le_bytes());
+                e[at + 16..at + 24].copy_from_slice(&addr.to_le_bytes());
+                e[at + 24..at + 32].copy_from_slice(&addr.to_le_bytes());
+                e[at + 32..at + 40].copy_from_slice(&size.to_le_bytes());
+                e[at + 40..at + 48].copy_from_slice(&size.to_le_bytes());
+                e[at + 48..at + 56].copy_from_slice(&align.to_le_bytes());
+            };
+        ph(
+            &mut e,
+            64,
+            1,
+            code_off,
+            0x10_0000,
+            code.len() as u64,
+            0x1000,
+        );
         ph(&mut e, 120, 4, note_off, 0, note.len() as u64, 4);
         e[note_off as usize..note_off as usize + note.len()].copy_from_slice(&note);
         e.extend_from_slice(code);
@@ -155,7 +192,12 @@ pub(crate) mod tests {
     }
 
     fn cfg(kernel: PathBuf, initrd: Option<PathBuf>, mem: u64, cmdline: &str) -> RunConfig {
-        RunConfig { kernel, initrd, mem_bytes: mem, cmdline: cmdline.into() }
+        RunConfig {
+            kernel,
+            initrd,
+            mem_bytes: mem,
+            cmdline: cmdline.into(),
+        }
     }
 
     fn memory(size: u64) -> GuestMemoryMmap {
@@ -167,13 +209,27 @@ pub(crate) mod tests {
         let k = temp("k1", &pvh_elf(&[0xf4; 16]));
         let rd = temp("rd1", b"initrd-bytes");
         let mem = memory(32 << 20);
-        let entry = load(&mem, &cfg(k, Some(rd), 32 << 20, "exo.init=/bin/x exo.hz=50")).unwrap();
-        assert_eq!(entry, Entry { rip: 0x10_0000, start_info: START_INFO });
+        let entry = load(
+            &mem,
+            &cfg(k, Some(rd), 32 << 20, "exo.init=/bin/x exo.hz=50"),
+        )
+        .unwrap();
+        assert_eq!(
+            entry,
+            Entry {
+                rip: 0x10_0000,
+                start_info: START_INFO
+            }
+        );
         assert_eq!(mem.read_obj::<u8>(GuestAddress(0x10_0000)).unwrap(), 0xf4);
         let si: hvm_start_info = mem.read_obj(GuestAddress(START_INFO)).unwrap();
-        assert_eq!((si.magic, si.version, si.nr_modules), (XEN_HVM_START_MAGIC_VALUE, 1, 1));
+        assert_eq!(
+            (si.magic, si.version, si.nr_modules),
+            (XEN_HVM_START_MAGIC_VALUE, 1, 1)
+        );
         let mut cl = [0u8; 26];
-        mem.read_slice(&mut cl, GuestAddress(si.cmdline_paddr)).unwrap();
+        mem.read_slice(&mut cl, GuestAddress(si.cmdline_paddr))
+            .unwrap();
         assert_eq!(&cl, b"exo.init=/bin/x exo.hz=50\0");
         let m: hvm_modlist_entry = mem.read_obj(GuestAddress(si.modlist_paddr)).unwrap();
         assert_eq!(m.size, 12);
@@ -182,28 +238,51 @@ pub(crate) mod tests {
         mem.read_slice(&mut rd_back, GuestAddress(m.paddr)).unwrap();
         assert_eq!(&rd_back, b"initrd-bytes");
         assert_eq!(si.memmap_entries, 3);
-        let top: hvm_memmap_table_entry = mem.read_obj(GuestAddress(si.memmap_paddr + 2 * 24)).unwrap();
+        let top: hvm_memmap_table_entry = mem
+            .read_obj(GuestAddress(si.memmap_paddr + 2 * 24))
+            .unwrap();
         assert_eq!(top.addr + top.size, 32 << 20);
-        assert_eq!(mem.read_obj::<u64>(GuestAddress(BOOT_GDT + 16)).unwrap(), GDT[2]);
+        assert_eq!(
+            mem.read_obj::<u64>(GuestAddress(BOOT_GDT + 16)).unwrap(),
+            GDT[2]
+        );
     }
 
     #[test]
     fn rejects_bad_kernels_and_initrds() {
         let mem = memory(16 << 20);
-        let text = temp("text", b"hello, not an elf at all, definitely not\n".repeat(4).as_slice());
-        let e = load(&mem, &cfg(text, None, 16 << 20, "")).unwrap_err().to_string();
+        let text = temp(
+            "text",
+            b"hello, not an elf at all, definitely not\n"
+                .repeat(4)
+                .as_slice(),
+        );
+        let e = load(&mem, &cfg(text, None, 16 << 20, ""))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not an ELF"), "{e}");
-        let e = load(&mem, &cfg("/nonexistent/kernel".into(), None, 16 << 20, "")).unwrap_err().to_string();
+        let e = load(&mem, &cfg("/nonexistent/kernel".into(), None, 16 << 20, ""))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/kernel"), "{e}");
         if std::path::Path::new("/bin/true").exists() {
-            let e = load(&mem, &cfg("/bin/true".into(), None, 16 << 20, "")).unwrap_err().to_string();
-            assert!(e.contains("PVH") || e.contains("outside guest memory"), "{e}");
+            let e = load(&mem, &cfg("/bin/true".into(), None, 16 << 20, ""))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("PVH") || e.contains("outside guest memory"),
+                "{e}"
+            );
         }
         let k = temp("k2", &pvh_elf(&[0xf4]));
         let big = temp("bigrd", &vec![0u8; 17 << 20]);
-        let e = load(&mem, &cfg(k.clone(), Some(big), 16 << 20, "")).unwrap_err().to_string();
+        let e = load(&mem, &cfg(k.clone(), Some(big), 16 << 20, ""))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not fit"), "{e}");
-        let e = load(&mem, &cfg(k, None, 16 << 20, &"x".repeat(5000))).unwrap_err().to_string();
+        let e = load(&mem, &cfg(k, None, 16 << 20, &"x".repeat(5000)))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("command line"), "{e}");
     }
 }

@@ -39,20 +39,31 @@ fn set_lapic_reg(regs: &mut [i8; 1024], off: usize, v: u32) {
 
 /// Puts vCPU 0 in the PVH initial state for `entry`.
 pub fn setup(kvm: &Kvm, vcpu: &VcpuFd, entry: Entry) -> Result<(), Error> {
-    let mut cpuid = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(|e| Error::Kvm("GET_SUPPORTED_CPUID", e))?;
+    let mut cpuid = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(|e| Error::Kvm("GET_SUPPORTED_CPUID", e))?;
     for e in cpuid.as_mut_slice() {
         if e.function == 1 {
             e.ebx &= 0x00ff_ffff; // initial APIC id 0
             e.ecx |= 1 << 31; // running under a hypervisor
         }
     }
-    vcpu.set_cpuid2(&cpuid).map_err(|e| Error::Kvm("SET_CPUID2", e))?;
+    vcpu.set_cpuid2(&cpuid)
+        .map_err(|e| Error::Kvm("SET_CPUID2", e))?;
 
     let mut s = vcpu.get_sregs().map_err(|e| Error::Kvm("GET_SREGS", e))?;
     s.cs = segment(0x10, 0xb, 1);
     let data = segment(0x18, 0x3, 1);
     (s.ds, s.es, s.fs, s.gs, s.ss) = (data, data, data, data, data);
-    s.tr = kvm_segment { limit: 0x67, selector: 0x20, type_: 0xb, s: 0, db: 0, g: 0, ..segment(0x20, 0xb, 0) };
+    s.tr = kvm_segment {
+        limit: 0x67,
+        selector: 0x20,
+        type_: 0xb,
+        s: 0,
+        db: 0,
+        g: 0,
+        ..segment(0x20, 0xb, 0)
+    };
     s.gdt.base = BOOT_GDT;
     s.gdt.limit = (GDT.len() * 8 - 1) as u16;
     s.idt.base = 0;
@@ -63,14 +74,25 @@ pub fn setup(kvm: &Kvm, vcpu: &VcpuFd, entry: Entry) -> Result<(), Error> {
     s.efer = 0;
     vcpu.set_sregs(&s).map_err(|e| Error::Kvm("SET_SREGS", e))?;
 
-    let regs = kvm_regs { rip: entry.rip, rbx: entry.start_info, rflags: 0x2, ..Default::default() };
-    vcpu.set_regs(&regs).map_err(|e| Error::Kvm("SET_REGS", e))?;
-    let fpu = kvm_fpu { fcw: 0x37f, mxcsr: 0x1f80, ..Default::default() };
+    let regs = kvm_regs {
+        rip: entry.rip,
+        rbx: entry.start_info,
+        rflags: 0x2,
+        ..Default::default()
+    };
+    vcpu.set_regs(&regs)
+        .map_err(|e| Error::Kvm("SET_REGS", e))?;
+    let fpu = kvm_fpu {
+        fcw: 0x37f,
+        mxcsr: 0x1f80,
+        ..Default::default()
+    };
     vcpu.set_fpu(&fpu).map_err(|e| Error::Kvm("SET_FPU", e))?;
 
     let mut lapic = vcpu.get_lapic().map_err(|e| Error::Kvm("GET_LAPIC", e))?;
     set_lapic_reg(&mut lapic.regs, APIC_LVT0, DELIVERY_EXTINT);
     set_lapic_reg(&mut lapic.regs, APIC_LVT1, DELIVERY_NMI);
-    vcpu.set_lapic(&lapic).map_err(|e| Error::Kvm("SET_LAPIC", e))?;
+    vcpu.set_lapic(&lapic)
+        .map_err(|e| Error::Kvm("SET_LAPIC", e))?;
     Ok(())
 }

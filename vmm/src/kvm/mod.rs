@@ -25,7 +25,12 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 /// Checks that /dev/kvm can be opened.
 pub fn kvm_available() -> Result<(), Error> {
-    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map(drop).map_err(Error::NoKvm)
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map(drop)
+        .map_err(Error::NoKvm)
 }
 
 /// Boots `cfg` with the console on this terminal; returns the guest's exit status.
@@ -41,10 +46,16 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
     kvm_available()?;
     let kvm = Kvm::new().map_err(|e| Error::NoKvm(std::io::Error::from_raw_os_error(e.errno())))?;
     let vm = kvm.create_vm().map_err(|e| Error::Kvm("CREATE_VM", e))?;
-    vm.set_tss_address(0xfffb_d000).map_err(|e| Error::Kvm("SET_TSS_ADDR", e))?;
-    vm.create_irq_chip().map_err(|e| Error::Kvm("CREATE_IRQCHIP", e))?;
-    let pit = kvm_pit_config { flags: KVM_PIT_SPEAKER_DUMMY, ..Default::default() };
-    vm.create_pit2(pit).map_err(|e| Error::Kvm("CREATE_PIT2", e))?;
+    vm.set_tss_address(0xfffb_d000)
+        .map_err(|e| Error::Kvm("SET_TSS_ADDR", e))?;
+    vm.create_irq_chip()
+        .map_err(|e| Error::Kvm("CREATE_IRQCHIP", e))?;
+    let pit = kvm_pit_config {
+        flags: KVM_PIT_SPEAKER_DUMMY,
+        ..Default::default()
+    };
+    vm.create_pit2(pit)
+        .map_err(|e| Error::Kvm("CREATE_PIT2", e))?;
 
     let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), cfg.mem_bytes as usize)])
         .map_err(|e| Error::Memory(e.to_string()))?;
@@ -58,17 +69,23 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
             userspace_addr: host,
         };
         // SAFETY: the region is a live mmap owned by `mem`, which outlives the VM.
-        unsafe { vm.set_user_memory_region(r) }.map_err(|e| Error::Kvm("SET_USER_MEMORY_REGION", e))?;
+        unsafe { vm.set_user_memory_region(r) }
+            .map_err(|e| Error::Kvm("SET_USER_MEMORY_REGION", e))?;
     }
     let entry = boot::load(&mem, cfg)?;
-    let mut vcpu = vm.create_vcpu(0).map_err(|e| Error::Kvm("CREATE_VCPU", e))?;
+    let mut vcpu = vm
+        .create_vcpu(0)
+        .map_err(|e| Error::Kvm("CREATE_VCPU", e))?;
     cpu::setup(&kvm, &vcpu, entry)?;
 
     let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| Error::Memory(e.to_string()))?;
-    vm.register_irqfd(&irq, COM1_IRQ).map_err(|e| Error::Kvm("IRQFD", e))?;
+    vm.register_irqfd(&irq, COM1_IRQ)
+        .map_err(|e| Error::Kvm("IRQFD", e))?;
     let serial = new_serial(irq, out);
     let mut bus = PioBus::new();
-    let placed = bus.insert(COM1_PORT, 8, Box::new(SerialPort(serial.clone()))).is_ok()
+    let placed = bus
+        .insert(COM1_PORT, 8, Box::new(SerialPort(serial.clone())))
+        .is_ok()
         && bus.insert(DEBUG_EXIT_PORT, 1, Box::new(DebugExit)).is_ok();
     debug_assert!(placed, "fixed device ports overlap");
     if input {
@@ -85,19 +102,31 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
             Ok(VcpuExit::IoIn(port, data)) => bus.read(port, data),
             Ok(VcpuExit::MmioRead(_, data)) => data.fill(0xff),
             Ok(VcpuExit::MmioWrite(..)) | Ok(VcpuExit::Intr) | Ok(VcpuExit::IrqWindowOpen) => {}
-            Ok(VcpuExit::Hlt) => return Err(Error::Guest("halted with no way to wake (HLT exit)".into())),
+            Ok(VcpuExit::Hlt) => {
+                return Err(Error::Guest("halted with no way to wake (HLT exit)".into()))
+            }
             Ok(VcpuExit::Shutdown) => {
                 let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
-                return Err(Error::Guest(format!("shut down (triple fault?) near rip={rip:#x}")));
+                return Err(Error::Guest(format!(
+                    "shut down (triple fault?) near rip={rip:#x}"
+                )));
             }
             Ok(VcpuExit::FailEntry(reason, cpu)) => {
-                return Err(Error::Guest(format!("KVM could not enter the vCPU {cpu}: hardware reason {reason:#x}")))
+                return Err(Error::Guest(format!(
+                    "KVM could not enter the vCPU {cpu}: hardware reason {reason:#x}"
+                )))
             }
             Ok(VcpuExit::InternalError) => {
                 let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
-                return Err(Error::Guest(format!("KVM internal error near rip={rip:#x}")));
+                return Err(Error::Guest(format!(
+                    "KVM internal error near rip={rip:#x}"
+                )));
             }
-            Ok(VcpuExit::SystemEvent(kind, _)) => return Err(Error::Guest(format!("system event {kind} (reset or power-off)"))),
+            Ok(VcpuExit::SystemEvent(kind, _)) => {
+                return Err(Error::Guest(format!(
+                    "system event {kind} (reset or power-off)"
+                )))
+            }
             Ok(other) => return Err(Error::Guest(format!("unexpected VM exit {other:?}"))),
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}
             Err(e) => return Err(Error::Kvm("RUN", e)),
@@ -128,7 +157,7 @@ mod tests {
         0xb0, b'K', // mov al, 'K'
         0xee, // out dx, al
         0x66, 0xba, 0xf4, 0x00, // mov dx, 0xf4
-        0xb0, 42, // mov al, 42
+        0xb0, 42,   // mov al, 42
         0xee, // out dx, al
         0xf4, // hlt
     ];
@@ -140,7 +169,12 @@ mod tests {
             return;
         }
         let k = boot::tests::temp("tiny", &boot::tests::pvh_elf(TINY));
-        let cfg = RunConfig { kernel: k, initrd: None, mem_bytes: 16 << 20, cmdline: String::new() };
+        let cfg = RunConfig {
+            kernel: k,
+            initrd: None,
+            mem_bytes: 16 << 20,
+            cmdline: String::new(),
+        };
         let sink = Sink::default();
         let status = run_with(&cfg, Box::new(sink.clone()), false).expect("tiny guest runs");
         assert_eq!(status, 42);

@@ -16,7 +16,10 @@ pub struct Outcome {
 impl Outcome {
     /// A description for assertion messages.
     pub fn show(&self) -> String {
-        format!("status {:?}\n--- stdout\n{}\n--- stderr\n{}", self.status, self.stdout, self.stderr)
+        format!(
+            "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
     }
 }
 
@@ -64,7 +67,11 @@ pub fn exo_typing(args: &[&str], prompt: &str, input: &[&str], timeout: Duration
     });
     let start = Instant::now();
     let mut stdin = child.stdin.take().unwrap();
-    let prompts = |o: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&o.lock().unwrap()).matches(prompt).count();
+    let prompts = |o: &Arc<Mutex<Vec<u8>>>| {
+        String::from_utf8_lossy(&o.lock().unwrap())
+            .matches(prompt)
+            .count()
+    };
     for (i, line) in input.iter().enumerate() {
         while prompts(&out) < i + 1 && start.elapsed() < timeout {
             if let Ok(Some(_)) = child.try_wait() {
@@ -90,5 +97,9 @@ pub fn exo_typing(args: &[&str], prompt: &str, input: &[&str], timeout: Duration
     drop(stdin);
     let _ = reader.join();
     let stdout = String::from_utf8_lossy(&out.lock().unwrap()).replace('\r', "");
-    Outcome { status, stdout, stderr: err_reader.join().unwrap_or_default() }
+    Outcome {
+        status,
+        stdout,
+        stderr: err_reader.join().unwrap_or_default(),
+    }
 }

@@ -31,7 +31,10 @@ fn main() -> u8 {
         on_stack[0] = 99;
         core::hint::black_box(&on_stack);
         let cow_resolved = info::pte(core::ptr::addr_of!(GLOBAL) as u64 & !0xfff) & PTE_COW == 0;
-        println!("fork_cow: child sees parent's memory: {}, write made private: {}", ok, cow_resolved);
+        println!(
+            "fork_cow: child sees parent's memory: {}, write made private: {}",
+            ok, cow_resolved
+        );
         return if ok && cow_resolved { 0 } else { 1 };
     }
     // Parent: writes after fork do not reach the child, and vice versa.

@@ -26,7 +26,9 @@ fn main() -> u8 {
     }
     let bad = fork().unwrap();
     if bad == 0 {
-        let victim_page = (0..info::sysinfo().npages).find(|&p| info::page(p).is_some_and(|r| r.owner == good)).unwrap_or(0);
+        let victim_page = (0..info::sysinfo().npages)
+            .find(|&p| info::page(p).is_some_and(|r| r.owner == good))
+            .unwrap_or(0);
         let mut refused = 0;
         let mut check = |what: &str, r: Result<(), Error>| {
             if r.is_err() {
@@ -36,10 +38,23 @@ fn main() -> u8 {
             }
         };
         check("destroy the sibling", sys::env_destroy(good, 0));
-        check("map the sibling's page", vm::apply(&[vm::map_op(0x7100_0000, victim_page, true, false, 0)]).map_err(|e| e.1));
+        check(
+            "map the sibling's page",
+            vm::apply(&[vm::map_op(0x7100_0000, victim_page, true, false, 0)]).map_err(|e| e.1),
+        );
         check("free the sibling's page", sys::p_free(victim_page, 0));
-        check("take the sibling's slices", info::sysinfo().slices.iter().position(|&o| o == good).map_or(Ok(()), |p| sys::slice_free(p, 0)));
-        check("set the sibling's registers", sys::env_set_context(good, 0, &Default::default()));
+        check(
+            "take the sibling's slices",
+            info::sysinfo()
+                .slices
+                .iter()
+                .position(|&o| o == good)
+                .map_or(Ok(()), |p| sys::slice_free(p, 0)),
+        );
+        check(
+            "set the sibling's registers",
+            sys::env_set_context(good, 0, &Default::default()),
+        );
         check("kill the sibling", signal::kill(good, signal::SIGKILL));
         println!("harm: misbehaving sibling refused {refused} of 6 attacks; now hogging the CPU");
         loop {

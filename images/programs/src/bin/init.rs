@@ -13,7 +13,10 @@ fn main() -> u8 {
     while sys::ticks() < start + 2 {
         core::hint::spin_loop();
     }
-    println!("init: timer ticks reach user mode ({} so far)", sys::ticks());
+    println!(
+        "init: timer ticks reach user mode ({} so far)",
+        sys::ticks()
+    );
     match process::run("/bin/sh", &["sh"]) {
         Ok(status) => status,
         Err(e) => {

@@ -10,17 +10,29 @@ use libos::{info, println};
 libos::entry!(main);
 
 fn main() -> u8 {
-    println!("{:>6} {:>6} {:<8} {:>6} {:>8}  NAME", "PID", "PPID", "STATE", "SLICES", "TICKS");
+    println!(
+        "{:>6} {:>6} {:<8} {:>6} {:>8}  NAME",
+        "PID", "PPID", "STATE", "SLICES", "TICKS"
+    );
     for e in table().iter() {
         let st = e.state.load(Ordering::Acquire);
         if st == state::FREE {
             continue;
         }
         let pid = e.pid.load(Ordering::Relaxed);
-        let name = core::str::from_utf8(&e.name).unwrap_or("?").trim_end_matches('\0');
+        let name = core::str::from_utf8(&e.name)
+            .unwrap_or("?")
+            .trim_end_matches('\0');
         let (slices, ticks) = info::env(pid).map_or((0, 0), |i| (i.slices, i.ticks_run));
-        let s = if st == state::ZOMBIE { "zombie" } else { "running" };
-        println!("{pid:>#6x} {:>#6x} {s:<8} {slices:>6} {ticks:>8}  {name}", e.ppid.load(Ordering::Relaxed));
+        let s = if st == state::ZOMBIE {
+            "zombie"
+        } else {
+            "running"
+        };
+        println!(
+            "{pid:>#6x} {:>#6x} {s:<8} {slices:>6} {ticks:>8}  {name}",
+            e.ppid.load(Ordering::Relaxed)
+        );
     }
     0
 }

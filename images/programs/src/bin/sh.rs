@@ -29,11 +29,7 @@ fn read_line() -> Option<String> {
                 return Some(line);
             }
             4 if line.is_empty() => return None,
-            8 | 127 => {
-                if line.pop().is_some() {
-                    print!("\x08 \x08");
-                }
-            }
+            8 | 127 if line.pop().is_some() => print!("\x08 \x08"),
             c if c.is_ascii_graphic() || c == b' ' => {
                 line.push(c as char);
                 print!("{}", c as char);
@@ -64,7 +60,10 @@ fn kill(args: &[&str]) -> u8 {
 
 /// Runs one pipeline; returns the last stage's status.
 fn run_pipeline(line: &str) -> u8 {
-    let stages: Vec<Vec<&str>> = line.split('|').map(|s| s.split_whitespace().collect()).collect();
+    let stages: Vec<Vec<&str>> = line
+        .split('|')
+        .map(|s| s.split_whitespace().collect())
+        .collect();
     if stages.iter().any(|s| s.is_empty()) {
         println!("sh: empty command in pipeline");
         return 2;
@@ -91,7 +90,15 @@ fn run_pipeline(line: &str) -> u8 {
         let path = alloc::format!("/bin/{}", argv[0]);
         match process::spawn(&path, argv, &fds) {
             Ok(pid) => pids.push(pid),
-            Err(e) => println!("sh: {}: {}", argv[0], if e == libos::sys::Error::NoEnv { "command not found" } else { "cannot start" }),
+            Err(e) => println!(
+                "sh: {}: {}",
+                argv[0],
+                if e == libos::sys::Error::NoEnv {
+                    "command not found"
+                } else {
+                    "cannot start"
+                }
+            ),
         }
         // The children hold their ends now; drop ours.
         for f in [stdin, stdout] {

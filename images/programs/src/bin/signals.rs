@@ -23,7 +23,10 @@ fn main() -> u8 {
         while GOT.load(Ordering::Relaxed) == 0 {
             time::sleep_ticks(1);
         }
-        println!("signals: child caught signal {}", GOT.load(Ordering::Relaxed));
+        println!(
+            "signals: child caught signal {}",
+            GOT.load(Ordering::Relaxed)
+        );
         loop {
             time::sleep_ticks(1); // until SIGTERM
         }
