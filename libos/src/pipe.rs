@@ -18,7 +18,10 @@ pub struct Pipe {
     tail: AtomicU64,
     readers: AtomicU32,
     writers: AtomicU32,
-    _pad: u64,
+    /// Environment sleeping for data (0: none): the writer yields to it.
+    reader_waiting: AtomicU32,
+    /// Environment sleeping for room (0: none): the reader yields to it.
+    writer_waiting: AtomicU32,
     data: [u8; DATA],
 }
 
@@ -44,6 +47,15 @@ const OR: WkTerm = WkTerm {
     value: 0,
 };
 
+/// Directed yield to the other end if it sleeps on this pipe: it runs now
+/// instead of at its next time slice.
+fn hand_over(waiting: &AtomicU32) {
+    let env = waiting.swap(0, Ordering::AcqRel);
+    if env != 0 && env != sys::env_id() {
+        let _ = sys::yield_to(Some(env));
+    }
+}
+
 impl Pipe {
     fn data_ptr(&self) -> *mut u8 {
         self.data.as_ptr() as *mut u8
@@ -63,12 +75,14 @@ impl Pipe {
                     *b = unsafe { self.data_ptr().add((t as usize + i) % DATA).read_volatile() };
                 }
                 self.tail.store(t + n as u64, Ordering::Release);
+                hand_over(&self.writer_waiting);
                 return n;
             }
             if self.writers.load(Ordering::Acquire) == 0 || buf.is_empty() {
                 return 0;
             }
             // Sleep until data arrives or the last writer leaves.
+            self.reader_waiting.store(sys::env_id(), Ordering::Release);
             let _ = sys::wakeup(&[
                 term(&self.head as *const _ as u64, 8, CMP_NE, t),
                 OR,
@@ -90,6 +104,7 @@ impl Pipe {
             );
             let room = DATA - (h - t) as usize;
             if room == 0 {
+                self.writer_waiting.store(sys::env_id(), Ordering::Release);
                 let _ = sys::wakeup(&[
                     term(&self.tail as *const _ as u64, 8, CMP_NE, t),
                     OR,
@@ -108,6 +123,7 @@ impl Pipe {
             }
             self.head.store(h + n as u64, Ordering::Release);
             done += n;
+            hand_over(&self.reader_waiting);
         }
         Ok(done)
     }
