@@ -271,6 +271,8 @@ const CASES: &[Case] =
                     &[
                         "bench: null_syscall",
                         "bench: pct_round_trip",
+                        "bench: pipe_round_trip",
+                        "bench: fork_exit_wait",
                         "bench-json: {",
                     ],
                 )
