@@ -13,24 +13,30 @@ pub mod kind {
     pub const CONSOLE: u32 = 1;
     pub const PIPE_READ: u32 = 2;
     pub const PIPE_WRITE: u32 = 3;
+    /// A read-only initrd file: `idx` is its index in the archive.
+    pub const INITRD_FILE: u32 = 4;
 }
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fd {
     pub kind: u32,
-    /// Pipe index for pipe ends.
+    /// Pipe index for pipe ends; file index for initrd files.
     pub idx: u32,
+    /// Read position in a file.
+    pub pos: u64,
 }
 
 impl Fd {
     pub const CLOSED: Fd = Fd {
         kind: kind::CLOSED,
         idx: 0,
+        pos: 0,
     };
     pub const CONSOLE: Fd = Fd {
         kind: kind::CONSOLE,
         idx: 0,
+        pos: 0,
     };
 
     /// The address of the pipe page this descriptor uses.
@@ -69,6 +75,16 @@ pub fn read(fd: usize, buf: &mut [u8]) -> Result<usize, Error> {
             crate::time::sleep_ticks(1);
         },
         kind::PIPE_READ => Ok(f.pipe().ok_or(Error::Invalid)?.read(buf)),
+        kind::INITRD_FILE => {
+            let (_, data) = crate::initrd::files()
+                .nth(f.idx as usize)
+                .ok_or(Error::Invalid)?;
+            let rest = data.get(f.pos as usize..).unwrap_or(&[]);
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            table()[fd].pos += n as u64;
+            Ok(n)
+        }
         _ => Err(Error::Invalid),
     }
 }

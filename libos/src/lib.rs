@@ -15,6 +15,7 @@ pub mod initrd;
 pub mod ipc;
 pub mod layout;
 pub mod pipe;
+pub mod posix;
 pub mod process;
 pub mod rt;
 pub mod signal;

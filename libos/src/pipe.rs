@@ -154,10 +154,12 @@ pub fn pipe() -> Result<(Fd, Fd), Error> {
         Fd {
             kind: kind::PIPE_READ,
             idx: idx as u32,
+            pos: 0,
         },
         Fd {
             kind: kind::PIPE_WRITE,
             idx: idx as u32,
+            pos: 0,
         },
     ))
 }

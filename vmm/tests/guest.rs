@@ -177,6 +177,7 @@ const CASES: &[Case] =
                     0,
                     &[
                         "caps_attack: read-only share readable: ok",
+                        "caps_attack: a freed page comes back zeroed: ok",
                         "caps_attack: mallory done, 0 wrong",
                         "caps_attack: init still intact",
                     ],

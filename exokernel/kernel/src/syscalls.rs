@@ -186,6 +186,16 @@ fn p_alloc(k: &mut Kernel, ppn: u64, slot: u64) -> R {
         .as_mut()
         .expect("records")
         .alloc(ppn, id, &guard)?;
+    // A page may come back from another environment: it never sees old contents.
+    // SAFETY: the page is RAM (the records said so), now owned by the caller
+    // and not mapped anywhere; the kernel region maps all RAM.
+    unsafe {
+        core::ptr::write_bytes(
+            crate::mem::phys_to_virt(ppn * PAGE_SIZE),
+            0,
+            PAGE_SIZE as usize,
+        )
+    };
     val(0)
 }
 

@@ -233,6 +233,23 @@ extern "C" fn mallory() -> u8 {
         Error::Fault,
     );
 
+    // The page init filled with a secret and freed: mallory may take it by
+    // name, but must find it zeroed.
+    let secret_ppn = secret_ppn();
+    let leak = sys::p_alloc(secret_ppn, 0)
+        .and_then(|()| {
+            libos::vm::apply(&[map_op(0x7200_0000, secret_ppn, false, false, 0)]).map_err(|e| e.1)
+        })
+        // SAFETY: mapped just above.
+        .map(|()| unsafe { (0x7200_0000 as *const u64).read_volatile() });
+    if leak == Ok(0) {
+        println!("caps_attack: a freed page comes back zeroed: ok");
+    } else {
+        println!("caps_attack: a freed page comes back zeroed: WRONG ({leak:?})");
+        // SAFETY: one thread of control.
+        unsafe { FAILURES += 1 };
+    }
+
     // The page init shared read-only: readable, not writable, not freeable.
     let shared = libos::vm::apply(&[map_op(SHARED_VA, shared_ppn(), false, false, 2)]);
     // SAFETY: mapped just above if `shared` is Ok.
@@ -271,6 +288,12 @@ extern "C" fn mallory() -> u8 {
 }
 
 static mut SHARED_PPN: u64 = 0;
+static mut SECRET_PPN: u64 = 0;
+
+fn secret_ppn() -> u64 {
+    // SAFETY: written by init before spawning.
+    unsafe { SECRET_PPN }
+}
 
 fn shared_ppn() -> u64 {
     // SAFETY: written by init before spawning; the child has its own copy.
@@ -287,6 +310,16 @@ fn main() -> u8 {
         (SHARED_VA as *mut u64).write_volatile(MAGIC);
         SHARED_PPN = ppn;
     }
+    // A secret in a page that init then frees.
+    let secret = vm::alloc_page(0).unwrap();
+    vm::apply(&[map_op(0x7300_0000, secret, true, false, 0)]).unwrap();
+    // SAFETY: just mapped writable.
+    unsafe {
+        (0x7300_0000 as *mut u64).write_volatile(0x5ec2e7);
+        SECRET_PPN = secret;
+    }
+    vm::unmap(0x7300_0000).unwrap();
+    sys::p_free(secret, 0).unwrap();
     sys::cap_derive(1, 2, b"", PERM_READ).unwrap();
     let child = spawn::spawn(mallory, b"m", 5, None).unwrap();
     sys::cap_grant(2, child.id, 5, 2, PERM_READ)

@@ -1,34 +1,39 @@
-//! Copies files from the initrd, or standard input, to standard output.
+//! Copies files (from the initrd, through the posix-flavoured API), or
+//! standard input, to standard output.
 #![no_std]
 #![no_main]
 
-use libos::{fd, initrd, println, process};
+use libos::{posix, println, process};
 
 libos::entry!(main);
+
+fn copy(fd: usize) {
+    let mut buf = [0u8; 512];
+    while let Ok(n) = posix::read(fd, &mut buf) {
+        if n == 0 || posix::write(1, &buf[..n]).is_err() {
+            break;
+        }
+    }
+}
 
 fn main() -> u8 {
     let mut status = 0;
     let mut any = false;
     for path in process::args().skip(1) {
         any = true;
-        match initrd::open(path) {
-            Some(data) => {
-                let _ = fd::write(1, data);
+        match posix::open(path) {
+            Ok(fd) => {
+                copy(fd);
+                posix::close(fd);
             }
-            None => {
+            Err(_) => {
                 println!("cat: {path}: no such file");
                 status = 1;
             }
         }
     }
     if !any {
-        let mut buf = [0u8; 512];
-        while let Ok(n) = fd::read(0, &mut buf) {
-            if n == 0 {
-                break;
-            }
-            let _ = fd::write(1, &buf[..n]);
-        }
+        copy(0);
     }
     status
 }
