@@ -51,3 +51,19 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error as IoError, ErrorKind};
+
+    #[test]
+    fn missing_or_forbidden_kvm_is_explained() {
+        let none = Error::NoKvm(IoError::from(ErrorKind::NotFound)).to_string();
+        assert!(none.contains("/dev/kvm not found") && none.contains("--engine qemu"), "{none}");
+        let denied = Error::NoKvm(IoError::from(ErrorKind::PermissionDenied)).to_string();
+        assert!(denied.contains("permission denied") && denied.contains("kvm group"), "{denied}");
+        let big = Error::InitrdTooBig { path: "rd".into(), size: 40 << 20, mem: 32 << 20 }.to_string();
+        assert!(big.contains("rd (40960 KiB) does not fit in 32 MiB"), "{big}");
+    }
+}
