@@ -239,3 +239,39 @@ pub fn revoke(env: u32, slot: usize, npages: u32, ticks: u64) -> Result<(), Erro
 pub fn my_cap(i: usize) -> Cap {
     crate::info::env(env_id()).map_or(Cap::NONE, |e| e.caps.get(i).copied().unwrap_or(Cap::NONE))
 }
+
+/// Size of the disk in 512-byte sectors.
+pub fn blk_info() -> Result<u64, Error> {
+    call(nr::BLK_INFO, 0, 0, 0, 0, 0)
+}
+
+/// Reads whole sectors (at most 4 KiB) at `sector` into `buf` (raw disk
+/// access; needs the root capability in `slot`).
+pub fn blk_read(sector: u64, buf: &mut [u8], slot: usize) -> Result<(), Error> {
+    call(
+        nr::BLK_READ,
+        sector,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+        slot as u64,
+        0,
+    )
+    .map(drop)
+}
+
+/// Writes whole sectors (at most 4 KiB) from `buf` at `sector`.
+pub fn blk_write(sector: u64, buf: &[u8], slot: usize) -> Result<(), Error> {
+    call(
+        nr::BLK_WRITE,
+        sector,
+        buf.as_ptr() as u64,
+        buf.len() as u64,
+        slot as u64,
+        0,
+    )
+    .map(drop)
+}
+
+pub fn blk_flush(slot: usize) -> Result<(), Error> {
+    call(nr::BLK_FLUSH, slot as u64, 0, 0, 0, 0).map(drop)
+}

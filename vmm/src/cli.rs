@@ -1,7 +1,7 @@
 //! The `exo` command line.
 
 use clap::{Args, Parser, Subcommand};
-use exo::config::{parse_mem_size, DEFAULT_MEM};
+use exo::config::{parse_disk, parse_mem_size, Disk, DEFAULT_MEM};
 use exo::engine::EngineChoice;
 use std::path::PathBuf;
 
@@ -49,9 +49,16 @@ pub struct RunArgs {
     /// Engine: our VMM on KVM, QEMU TCG, or the best available.
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
     pub engine: EngineChoice,
+    /// A raw disk image for virtio-blk (repeatable); `,readonly` refuses writes.
+    #[arg(long, value_name = "PATH[,readonly]", value_parser = parse_disk_arg)]
+    pub disk: Vec<Disk>,
     /// Kill the guest after this many seconds (exit status 124).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+}
+
+fn parse_disk_arg(s: &str) -> Result<Disk, String> {
+    parse_disk(s)
 }
 
 fn parse_mem_size_arg(s: &str) -> Result<u64, String> {

@@ -21,6 +21,39 @@ pub struct RunConfig {
     pub mem_bytes: u64,
     /// Kernel command line.
     pub cmdline: String,
+    /// Raw disk images for virtio-blk.
+    pub disks: Vec<Disk>,
+}
+
+/// A `--disk PATH[,readonly]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disk {
+    pub path: PathBuf,
+    pub readonly: bool,
+}
+
+/// Parses `PATH[,readonly]`.
+pub fn parse_disk(s: &str) -> Result<Disk, String> {
+    let mut parts = s.split(',');
+    let path = parts
+        .next()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| format!("--disk '{s}': a path is needed"))?;
+    let mut readonly = false;
+    for opt in parts {
+        match opt {
+            "readonly" | "ro" => readonly = true,
+            other => {
+                return Err(format!(
+                    "--disk '{s}': unknown option '{other}' (known: readonly)"
+                ))
+            }
+        }
+    }
+    Ok(Disk {
+        path: PathBuf::from(path),
+        readonly,
+    })
 }
 
 /// A `--mem` value that cannot be used.
@@ -102,6 +135,28 @@ mod tests {
         assert_eq!(parse_mem_size("1g"), Ok(1 << 30));
         assert_eq!(parse_mem_size("32768K"), Ok(32 << 20));
         assert_eq!(parse_mem_size("16777216"), Ok(16 << 20));
+    }
+
+    #[test]
+    fn parses_disks() {
+        assert_eq!(
+            parse_disk("a.img"),
+            Ok(Disk {
+                path: "a.img".into(),
+                readonly: false
+            })
+        );
+        assert_eq!(
+            parse_disk("a.img,readonly"),
+            Ok(Disk {
+                path: "a.img".into(),
+                readonly: true
+            })
+        );
+        assert!(parse_disk("").unwrap_err().contains("a path is needed"));
+        assert!(parse_disk("a.img,rw")
+            .unwrap_err()
+            .contains("unknown option 'rw'"));
     }
 
     #[test]

@@ -99,11 +99,21 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
         }
         t => t.map(Duration::from_secs_f64),
     };
+    for d in &args.disk {
+        let size = file_size(&d.path, "disk")?;
+        if size == 0 || size % 512 != 0 {
+            return Err(err(format!(
+                "disk {}: its size ({size} bytes) is not a positive multiple of 512",
+                d.path.display()
+            )));
+        }
+    }
     let cfg = RunConfig {
         kernel,
         initrd,
         mem_bytes: args.mem,
         cmdline,
+        disks: args.disk,
     };
 
     let qemu_bin = engine::qemu_binary();
@@ -125,6 +135,18 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
             })
         }
         Engine::Kvm => {
+            if !cfg.disks.is_empty() {
+                return Err(err(
+                    "--disk: our VMM's virtio devices are not wired in yet; use --engine qemu"
+                        .into(),
+                ));
+            }
+            if !cfg.disks.is_empty() {
+                return Err(err(
+                    "--disk: our VMM's virtio devices are not wired in yet; use --engine qemu"
+                        .into(),
+                ));
+            }
             if let Some(t) = timeout {
                 // The vCPU runs on this thread; a watchdog ends the process.
                 std::thread::spawn(move || {

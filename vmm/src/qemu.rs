@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 /// The QEMU command line for `cfg`.
 pub fn command(qemu: &Path, cfg: &RunConfig) -> Command {
     let mut c = Command::new(qemu);
+    // No ACPI: devices are announced on the command line (virtio_mmio.device=),
+    // and virtio-mmio in its modern (1.x) form, as our VMM does.
+    c.args(["-global", "virtio-mmio.force-legacy=false"]);
     c.args([
         "-M",
-        "microvm",
+        "microvm,acpi=off",
         "-accel",
         "tcg",
         "-cpu",
@@ -41,6 +44,16 @@ pub fn command(qemu: &Path, cfg: &RunConfig) -> Command {
     .args(["-append", &cfg.cmdline]);
     if let Some(initrd) = &cfg.initrd {
         c.arg("-initrd").arg(initrd);
+    }
+    for (i, d) in cfg.disks.iter().enumerate() {
+        let ro = if d.readonly { ",readonly=on" } else { "" };
+        // QEMU's -drive syntax treats ',' specially: double it in paths.
+        let path = d.path.display().to_string().replace(',', ",,");
+        c.args([
+            "-drive",
+            &format!("file={path},format=raw,if=none,id=disk{i}{ro}"),
+        ]);
+        c.args(["-device", &format!("virtio-blk-device,drive=disk{i}")]);
     }
     c
 }
@@ -135,6 +148,10 @@ mod tests {
             initrd: Some("i".into()),
             mem_bytes: 64 << 20,
             cmdline: "exo.init=/bin/x".into(),
+            disks: vec![crate::config::Disk {
+                path: "d,1.img".into(),
+                readonly: true,
+            }],
         };
         let c = command(Path::new("qemu"), &cfg);
         let args: Vec<_> = c
@@ -142,7 +159,11 @@ mod tests {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let s = args.join(" ");
-        assert!(s.contains("-M microvm -accel tcg"), "{s}");
+        assert!(s.contains("-M microvm,acpi=off -accel tcg"), "{s}");
+        assert!(
+            s.contains("file=d,,1.img,format=raw,if=none,id=disk0,readonly=on"),
+            "{s}"
+        );
         assert!(
             s.contains("-m 65536K") && s.contains("-kernel k") && s.contains("-initrd i"),
             "{s}"

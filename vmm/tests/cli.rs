@@ -102,3 +102,32 @@ fn engines_reports_this_host() {
         o.show()
     );
 }
+
+#[test]
+fn bad_disks() {
+    rejects(
+        &["run", "--disk", "/nonexistent/disk.img"],
+        "disk /nonexistent/disk.img: No such file",
+    );
+    let odd = temp_file("odd-disk", b"123");
+    rejects(&["run", "--disk", &odd], "not a positive multiple of 512");
+    rejects(
+        &["run", "--disk", "x.img,writeback"],
+        "unknown option 'writeback'",
+    );
+    let ok = temp_file("disk", &[0u8; 1024]);
+    rejects(
+        &[
+            "run",
+            "--engine",
+            "kvm",
+            "--disk",
+            &ok,
+            "--cmdline",
+            "exo.stop=boot",
+        ],
+        "--disk",
+    );
+    let _ = std::fs::remove_file(odd);
+    let _ = std::fs::remove_file(ok);
+}

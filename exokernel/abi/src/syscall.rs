@@ -61,6 +61,17 @@ pub const REVOKE: u64 = 22;
 /// `cap_drop(slot)`: empty a slot of the caller's list.
 pub const CAP_DROP: u64 = 23;
 
+/// `blk_info() -> sectors`: size of the disk in 512-byte sectors (NoEnv: no disk).
+pub const BLK_INFO: u64 = 24;
+/// `blk_read(sector, ptr, len, slot)`: read `len` bytes (whole sectors, at
+/// most 4 KiB) into user memory. Raw disk access needs a capability that
+/// dominates the disk's (the root capability) until XN guards the disk.
+pub const BLK_READ: u64 = 25;
+/// `blk_write(sector, ptr, len, slot)`: write `len` bytes from user memory.
+pub const BLK_WRITE: u64 = 26;
+/// `blk_flush(slot)`: make written data durable.
+pub const BLK_FLUSH: u64 = 27;
+
 /// PCT flags.
 pub mod pct {
     /// Run the target now with the rest of the caller's slice; the caller
@@ -92,6 +103,8 @@ pub enum Error {
     NoEnv = 7,
     /// The resource is in use (e.g. a page still mapped, a message pending).
     Busy = 8,
+    /// The device reported an error.
+    Io = 9,
 }
 
 impl Error {
@@ -106,6 +119,7 @@ impl Error {
             6 => Error::NoMem,
             7 => Error::NoEnv,
             8 => Error::Busy,
+            9 => Error::Io,
             _ => return None,
         })
     }
@@ -126,6 +140,7 @@ mod tests {
             Error::NoMem,
             Error::NoEnv,
             Error::Busy,
+            Error::Io,
         ] {
             assert_eq!(Error::from_result(-(e as i64)), Some(e));
         }

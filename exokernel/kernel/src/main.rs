@@ -5,6 +5,7 @@
 
 mod arch;
 mod console;
+mod drivers;
 mod env;
 mod machine;
 mod mem;
@@ -90,6 +91,22 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         clock.tsc_per_ms / 1000,
         boot.cmdline
     );
+    for dev in drivers::devices(boot.cmdline) {
+        match drivers::virtio_blk::Blk::probe(dev) {
+            Ok(blk) => {
+                kprintln!(
+                    "exo: virtio-blk at {:#x} (irq {}): {} sectors ({} MiB)",
+                    dev.base,
+                    dev.irq,
+                    blk.capacity,
+                    blk.capacity >> 11
+                );
+                *drivers::virtio_blk::BLK.lock() = Some(blk);
+            }
+            Err(drivers::virtio_mmio::SetupError::WrongDevice(_)) => {}
+            Err(e) => kprintln!("exo: virtio device at {:#x} not usable: {e:?}", dev.base),
+        }
+    }
     if pvh::cmdline_value(boot.cmdline, "exo.stop") == Some("boot") {
         kprintln!("exo: stopping after boot (exo.stop=boot)");
         machine::exit(0);

@@ -146,8 +146,71 @@ fn dispatch(k: &mut Kernel, f: &mut TrapFrame) -> R {
             k.envs[slot].revoke_pending = k.info(slot).entries.revoke != 0;
             val(0)
         }
+        nr::BLK_INFO => match crate::drivers::virtio_blk::BLK.lock().as_ref() {
+            Some(b) => val(b.capacity),
+            None => Err(Error::NoEnv),
+        },
+        nr::BLK_READ | nr::BLK_WRITE => blk_io(k, f.rax == nr::BLK_WRITE, a0, a1, a2, a3),
+        nr::BLK_FLUSH => {
+            disk_cap(k, a0, PERM_WRITE)?;
+            let mut blk = crate::drivers::virtio_blk::BLK.lock();
+            blk.as_mut()
+                .ok_or(Error::NoEnv)?
+                .flush()
+                .map_err(|_| Error::Io)?;
+            val(0)
+        }
         _ => Err(Error::NoSys),
     }
+}
+
+/// Raw disk access needs a capability dominating the disk's guard (the
+/// root name) with `need`; XN will replace this with per-block bindings.
+fn disk_cap(k: &Kernel, slot: u64, need: u8) -> Result<(), Error> {
+    let cap = k.cap(k.current, slot)?;
+    if cap.allows(&exo_abi::cap::Cap::ROOT, need) {
+        Ok(())
+    } else {
+        Err(Error::Denied)
+    }
+}
+
+fn blk_io(k: &mut Kernel, write: bool, sector: u64, ptr: u64, len: u64, slot: u64) -> R {
+    use crate::drivers::virtio_blk::{BlkError, BLK};
+    disk_cap(
+        k,
+        slot,
+        if write {
+            PERM_WRITE
+        } else {
+            exo_abi::cap::PERM_READ
+        },
+    )?;
+    if len > PAGE_SIZE || !len.is_multiple_of(512) {
+        return Err(Error::Invalid);
+    }
+    let mut buf = [0u8; 4096];
+    let buf = &mut buf[..len as usize];
+    let mut guard = BLK.lock();
+    let blk = guard.as_mut().ok_or(Error::NoEnv)?;
+    let io = |e: BlkError| {
+        if e == BlkError::Range {
+            Error::Invalid
+        } else {
+            Error::Io
+        }
+    };
+    if write {
+        user::copy_in(ptr, buf).map_err(|_| Error::Fault)?;
+        blk.write(sector, buf).map_err(io)?;
+    } else {
+        // Check the destination first so a bad pointer costs no disk I/O.
+        user::copy_out(ptr, buf).map_err(|_| Error::Fault)?;
+        let data = blk.read(sector, len).map_err(io)?;
+        buf.copy_from_slice(data);
+        user::copy_out(ptr, buf).map_err(|_| Error::Fault)?;
+    }
+    val(len)
 }
 
 fn console_write(ptr: u64, len: u64) -> R {

@@ -197,6 +197,7 @@ pub(crate) mod tests {
             initrd,
             mem_bytes: mem,
             cmdline: cmdline.into(),
+            disks: vec![],
         }
     }
 

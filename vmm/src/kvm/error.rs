@@ -60,10 +60,24 @@ mod tests {
     #[test]
     fn missing_or_forbidden_kvm_is_explained() {
         let none = Error::NoKvm(IoError::from(ErrorKind::NotFound)).to_string();
-        assert!(none.contains("/dev/kvm not found") && none.contains("--engine qemu"), "{none}");
+        assert!(
+            none.contains("/dev/kvm not found") && none.contains("--engine qemu"),
+            "{none}"
+        );
         let denied = Error::NoKvm(IoError::from(ErrorKind::PermissionDenied)).to_string();
-        assert!(denied.contains("permission denied") && denied.contains("kvm group"), "{denied}");
-        let big = Error::InitrdTooBig { path: "rd".into(), size: 40 << 20, mem: 32 << 20 }.to_string();
-        assert!(big.contains("rd (40960 KiB) does not fit in 32 MiB"), "{big}");
+        assert!(
+            denied.contains("permission denied") && denied.contains("kvm group"),
+            "{denied}"
+        );
+        let big = Error::InitrdTooBig {
+            path: "rd".into(),
+            size: 40 << 20,
+            mem: 32 << 20,
+        }
+        .to_string();
+        assert!(
+            big.contains("rd (40960 KiB) does not fit in 32 MiB"),
+            "{big}"
+        );
     }
 }

@@ -174,6 +174,7 @@ mod tests {
             initrd: None,
             mem_bytes: 16 << 20,
             cmdline: String::new(),
+            disks: vec![],
         };
         let sink = Sink::default();
         let status = run_with(&cfg, Box::new(sink.clone()), false).expect("tiny guest runs");

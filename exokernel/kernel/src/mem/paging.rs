@@ -124,6 +124,26 @@ pub fn map_info_window(va: u64, pa: u64, len: u64) -> Result<(), MapError> {
     Ok(())
 }
 
+/// Maps device registers at physical `[pa, pa + len)` uncached in the kernel
+/// region (shared by every address space). Only for addresses outside RAM.
+pub fn map_mmio(pa: u64, len: u64) -> Result<(), MapError> {
+    let inner = F::PRESENT | F::WRITABLE;
+    let mut page = pa & !(PAGE_SIZE - 1);
+    while page < pa + len {
+        let [i4, i3, i2, i1] = indices(KERNEL_BASE + page);
+        let pdpt = next(table(kernel_pml4()), i4, inner)?;
+        let pd = next(table(pdpt), i3, inner)?;
+        let pt = next(table(pd), i2, inner)?;
+        table(pt)[i1].set_addr(
+            PhysAddr::new(page),
+            inner | F::NO_CACHE | F::WRITE_THROUGH | F::GLOBAL | nx(),
+        );
+        x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(KERNEL_BASE + page));
+        page += PAGE_SIZE;
+    }
+    Ok(())
+}
+
 /// Switches to the kernel's own address space (no environment mapped).
 pub fn activate_kernel() {
     // SAFETY: the kernel PML4 maps the kernel region.
