@@ -34,6 +34,7 @@ fn missing_kernel_file() {
 fn kernel_that_is_not_an_elf() {
     let k = temp_file("text-kernel", b"just some text\n");
     rejects(&["run", "--kernel", &k], "not an ELF file");
+    let _ = std::fs::remove_file(k);
 }
 
 #[test]

@@ -285,5 +285,6 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("command line"), "{e}");
+        cleanup(&["text", "k2", "bigrd"]);
     }
 }

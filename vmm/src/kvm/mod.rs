@@ -178,6 +178,7 @@ mod tests {
         };
         let sink = Sink::default();
         let status = run_with(&cfg, Box::new(sink.clone()), false).expect("tiny guest runs");
+        boot::tests::cleanup(&["tiny"]);
         assert_eq!(status, 42);
         assert_eq!(&*sink.0.lock().unwrap(), b"K");
     }
