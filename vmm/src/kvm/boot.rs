@@ -185,6 +185,14 @@ pub(crate) mod tests {
         e
     }
 
+    /// Removes the files `temp` made.
+    pub fn cleanup(names: &[&str]) {
+        for n in names {
+            let p = std::env::temp_dir().join(format!("exo-kvm-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
     pub fn temp(name: &str, data: &[u8]) -> PathBuf {
         let p = std::env::temp_dir().join(format!("exo-kvm-{}-{name}", std::process::id()));
         std::fs::File::create(&p).unwrap().write_all(data).unwrap();
@@ -247,6 +255,7 @@ pub(crate) mod tests {
             mem.read_obj::<u64>(GuestAddress(BOOT_GDT + 16)).unwrap(),
             GDT[2]
         );
+        cleanup(&["k1", "rd1"]);
     }
 
     #[test]
