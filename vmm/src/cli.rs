@@ -22,6 +22,8 @@ pub enum Command {
     Run(RunArgs),
     /// Show which engines can run guests on this host, and why.
     Engines,
+    /// Benchmarks: the guest's figures against the Linux host doing the same jobs, in one run.
+    Bench(BenchArgs),
     /// Offline XN disk tools: mkfs, fsck, ls, cat.
     Xn(exo::tools::xn::XnArgs),
 }
@@ -55,6 +57,16 @@ pub struct RunArgs {
     /// Kill the guest after this many seconds (exit status 124).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Which figures: micro (calls, upcalls, PCT, pipes, fork), vm (Appel-Li) or all.
+    #[arg(long, value_enum, default_value_t = exo::bench::Suite::All)]
+    pub suite: exo::bench::Suite,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 fn parse_disk_arg(s: &str) -> Result<Disk, String> {

@@ -1,6 +1,7 @@
 //! The exo virtual machine monitor and host tools, as a library: the `exo`
 //! binary is a thin CLI over it and tests drive it directly.
 
+pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod guest_image;

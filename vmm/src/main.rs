@@ -29,6 +29,7 @@ fn main() {
         },
         Command::Engines => engines(),
         Command::Xn(args) => exo::tools::xn::main(args),
+        Command::Bench(args) => bench(args),
     };
     std::process::exit(code);
 }
@@ -157,6 +158,25 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
                 });
             }
             kvm::run(&cfg).map_err(|e| err(e.to_string()))
+        }
+    }
+}
+
+fn bench(args: cli::BenchArgs) -> i32 {
+    match exo::bench::run(args.suite) {
+        Ok(report) => {
+            print!("{}", report.table());
+            if let Some(path) = &args.json {
+                if let Err(e) = std::fs::write(path, report.json()) {
+                    eprintln!("exo: error: {}: {e}", path.display());
+                    return EXIT_EXO_ERROR;
+                }
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("exo: error: bench: {e}");
+            EXIT_EXO_ERROR
         }
     }
 }

@@ -503,6 +503,7 @@ fn main() {
                 .then(|| "qemu-system-x86_64 not found".to_string()),
         ),
     ];
+    let any_engine = engines.iter().any(|(_, unavailable)| unavailable.is_none());
     let mut trials = Vec::new();
     for (name, unavailable) in engines {
         match &unavailable {
@@ -521,6 +522,40 @@ fn main() {
         // Our VMM's virtio devices are not wired in yet (issue 6).
         trials.push(disk_case(name).with_ignored_flag(unavailable.is_some() || name == "kvm"));
     }
+    // `exo bench` on whichever engine is chosen: every figure, with Linux's.
+    trials.push(
+        Trial::test("bench::every_figure_has_a_linux_baseline", || {
+            let json = std::env::temp_dir().join(format!("exo-bench-{}.json", std::process::id()));
+            let o = exo(&["bench", "--json", json.to_str().unwrap()]);
+            let text = std::fs::read_to_string(&json).unwrap_or_default();
+            let _ = std::fs::remove_file(&json);
+            if o.status != Some(0) {
+                return Err(Failed::from(o.show()));
+            }
+            for name in [
+                "null_syscall",
+                "upcall_round_trip",
+                "pct_round_trip",
+                "pipe_round_trip",
+                "fork_exit_wait",
+                "appel_trap",
+                "appel_prot1",
+                "appel_prot100",
+                "appel_dirty",
+                "appel1",
+                "appel2",
+            ] {
+                if !o.stdout.contains(name) || !text.contains(&format!("\"name\":\"{name}\"")) {
+                    return Err(format!("{name} missing\n{}\n{text}", o.show()).into());
+                }
+            }
+            if !o.stdout.contains("exo/linux") || !text.contains("\"ratio\":") {
+                return Err(o.show().into());
+            }
+            Ok(())
+        })
+        .with_ignored_flag(!any_engine),
+    );
     // On a PVM host our VMM still runs the kernel's ring-0 boot (emulated):
     // check that path for real, since the full suite cannot use it here.
     let pvm_boot = Trial::test("kvm_pvm::vmm_boots_kernel_to_ring0_checkpoint", || {

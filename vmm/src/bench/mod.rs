@@ -1,0 +1,295 @@
+//! `exo bench`: runs the guest's benchmark programs and, in the same run, the
+//! Linux host doing the same jobs; reports each figure with the ratio, the
+//! engine and the machine (DESIGN.md §9: ratios, never absolute claims).
+
+pub mod linux;
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+/// Which figures to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// Null call, upcall, PCT, yield, pipe, fork+exit+wait.
+    Micro,
+    /// The Appel-Li virtual-memory benchmarks.
+    Vm,
+    All,
+}
+
+/// One figure: the guest's and Linux's cost of the same job, in ns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    pub name: String,
+    pub exo_ns: f64,
+    pub linux_ns: f64,
+    /// What Linux did for this figure.
+    pub linux_job: &'static str,
+}
+
+impl Figure {
+    pub fn ratio(&self) -> f64 {
+        self.exo_ns / self.linux_ns
+    }
+}
+
+/// A whole run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub engine: String,
+    pub machine: String,
+    pub figures: Vec<Figure>,
+}
+
+/// Parses a flat `{"key":number,...}` object (what the guest prints).
+pub fn parse_flat_json(s: &str) -> Vec<(String, f64)> {
+    s.trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(',')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once(':')?;
+            Some((
+                k.trim().trim_matches('"').to_string(),
+                v.trim().parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Runs guest program `prog`; returns its figures in ns and the engine line.
+fn run_guest(prog: &str) -> Result<(Vec<(String, f64)>, String), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(exe)
+        .args(["run", "--init", prog, "--timeout", "600"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run the guest: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let engine = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("exo: engine: "))
+        .unwrap_or("unknown")
+        .to_string();
+    let json = stdout
+        .lines()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix("bench-json: "))
+        .ok_or_else(|| {
+            format!(
+                "{prog} printed no results (status {:?}):\n{stdout}{stderr}",
+                out.status.code()
+            )
+        })?;
+    let raw = parse_flat_json(json);
+    let mhz = raw
+        .iter()
+        .find(|(k, _)| k == "tsc_mhz")
+        .map(|(_, v)| *v)
+        .filter(|&v| v > 0.0)
+        .ok_or("the guest did not report its TSC frequency")?;
+    let ns = raw
+        .into_iter()
+        .filter(|(k, _)| k != "tsc_mhz")
+        .map(|(k, cycles)| (k, cycles * 1000.0 / mhz))
+        .collect();
+    Ok((ns, engine))
+}
+
+/// What this machine is.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "{cpu}, {} CPUs",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    )
+}
+
+fn pair(
+    guest: &[(String, f64)],
+    name: &str,
+    linux_ns: f64,
+    linux_job: &'static str,
+) -> Option<Figure> {
+    let exo_ns = guest.iter().find(|(k, _)| k == name)?.1;
+    Some(Figure {
+        name: name.into(),
+        exo_ns,
+        linux_ns,
+        linux_job,
+    })
+}
+
+/// Runs `suite`: the guest first, then Linux, on this machine.
+pub fn run(suite: Suite) -> Result<Report, String> {
+    let mut figures = Vec::new();
+    let mut engine = String::new();
+    let machine = machine();
+    linux::pin_to_one_cpu();
+    if matches!(suite, Suite::Micro | Suite::All) {
+        let (g, e) = run_guest("/bin/bench_core")?;
+        engine = e;
+        let pipe = linux::pipe_round_trip();
+        figures.extend(
+            [
+                pair(
+                    &g,
+                    "null_syscall",
+                    linux::null_syscall(),
+                    "syscall(SYS_getpid)",
+                ),
+                pair(
+                    &g,
+                    "upcall_round_trip",
+                    linux::upcall_round_trip(),
+                    "int3 -> SIGTRAP handler -> resume",
+                ),
+                pair(&g, "pct_round_trip", pipe, "pipe RPC between two processes"),
+                pair(
+                    &g,
+                    "yield_round_trip",
+                    linux::yield_round_trip(),
+                    "sched_yield ping-pong",
+                ),
+                pair(&g, "pipe_round_trip", pipe, "1-byte pipe ping-pong"),
+                pair(
+                    &g,
+                    "fork_exit_wait",
+                    linux::fork_exit_wait(),
+                    "fork + _exit + waitpid",
+                ),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+    }
+    if matches!(suite, Suite::Vm | Suite::All) {
+        let (g, e) = run_guest("/bin/appel_li")?;
+        engine = e;
+        for (name, ns) in linux::appel_li() {
+            let job = if name == "appel_dirty" {
+                "pread of /proc/self/pagemap"
+            } else {
+                "mprotect + SIGSEGV"
+            };
+            figures.extend(pair(&g, name, ns, job));
+        }
+    }
+    Ok(Report {
+        engine,
+        machine,
+        figures,
+    })
+}
+
+impl Report {
+    /// The table for a terminal.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let soft = if self.engine == "qemu" {
+            " (QEMU TCG: software emulation, not hardware speed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "engine: {}{soft}\nmachine: {}\n",
+            self.engine, self.machine
+        );
+        let _ = writeln!(
+            s,
+            "{:<20} {:>12} {:>12} {:>10}  linux job",
+            "figure", "exo ns", "linux ns", "exo/linux"
+        );
+        for f in &self.figures {
+            let _ = writeln!(
+                s,
+                "{:<20} {:>12.1} {:>12.1} {:>10.2}  {}",
+                f.name,
+                f.exo_ns,
+                f.linux_ns,
+                f.ratio(),
+                f.linux_job
+            );
+        }
+        s
+    }
+
+    /// The report as JSON.
+    pub fn json(&self) -> String {
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let num = |v: f64, digits: usize| {
+            if v.is_finite() {
+                format!("{v:.digits$}")
+            } else {
+                "null".into()
+            }
+        };
+        let figs: Vec<String> = self
+            .figures
+            .iter()
+            .map(|f| {
+                format!(
+                    "{{\"name\":\"{}\",\"exo_ns\":{},\"linux_ns\":{},\"ratio\":{},\"linux_job\":\"{}\"}}",
+                    esc(&f.name),
+                    num(f.exo_ns, 1),
+                    num(f.linux_ns, 1),
+                    num(f.ratio(), 3),
+                    esc(f.linux_job)
+                )
+            })
+            .collect();
+        format!(
+            "{{\"engine\":\"{}\",\"machine\":\"{}\",\"figures\":[{}]}}\n",
+            esc(&self.engine),
+            esc(&self.machine),
+            figs.join(",")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_guest_results() {
+        let v = parse_flat_json(r#"{"null_syscall":351,"pct_round_trip":31963,"tsc_mhz":2607}"#);
+        assert_eq!(
+            v,
+            vec![
+                ("null_syscall".into(), 351.0),
+                ("pct_round_trip".into(), 31963.0),
+                ("tsc_mhz".into(), 2607.0)
+            ]
+        );
+        assert!(parse_flat_json("garbage").is_empty());
+    }
+
+    #[test]
+    fn report_formats() {
+        let r = Report {
+            engine: "qemu".into(),
+            machine: "m".into(),
+            figures: vec![Figure {
+                name: "null_syscall".into(),
+                exo_ns: 100.0,
+                linux_ns: 200.0,
+                linux_job: "getpid",
+            }],
+        };
+        assert!(r.table().contains("0.50") && r.table().contains("software emulation"));
+        assert_eq!(
+            r.json(),
+            "{\"engine\":\"qemu\",\"machine\":\"m\",\"figures\":[{\"name\":\"null_syscall\",\"exo_ns\":100.0,\"linux_ns\":200.0,\"ratio\":0.500,\"linux_job\":\"getpid\"}]}\n"
+        );
+    }
+}
