@@ -67,6 +67,12 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Compare with a stored report (e.g. ci/baselines/qemu.json); exit 1 on a regression.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Allowed growth of each exo/linux ratio over the baseline, in percent.
+    #[arg(long, value_name = "PCT", default_value_t = 25.0)]
+    pub tolerance: f64,
 }
 
 fn parse_disk_arg(s: &str) -> Result<Disk, String> {

@@ -163,22 +163,61 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
 }
 
 fn bench(args: cli::BenchArgs) -> i32 {
-    match exo::bench::run(args.suite) {
-        Ok(report) => {
-            print!("{}", report.table());
-            if let Some(path) = &args.json {
-                if let Err(e) = std::fs::write(path, report.json()) {
-                    eprintln!("exo: error: {}: {e}", path.display());
-                    return EXIT_EXO_ERROR;
-                }
+    let baseline = match &args.baseline {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| exo::bench::Report::from_json(&t))
+        {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("exo: error: baseline {}: {e}", p.display());
+                return EXIT_EXO_ERROR;
             }
-            0
-        }
+        },
+    };
+    if !(args.tolerance >= 0.0 && args.tolerance.is_finite()) {
+        eprintln!(
+            "exo: error: --tolerance {}: must be a non-negative percentage",
+            args.tolerance
+        );
+        return EXIT_EXO_ERROR;
+    }
+    let report = match exo::bench::run(args.suite) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("exo: error: bench: {e}");
-            EXIT_EXO_ERROR
+            return EXIT_EXO_ERROR;
+        }
+    };
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        if let Err(e) = std::fs::write(path, report.json()) {
+            eprintln!("exo: error: {}: {e}", path.display());
+            return EXIT_EXO_ERROR;
         }
     }
+    if let Some(base) = baseline {
+        if base.engine != report.engine {
+            println!(
+                "\nnote: the baseline was measured on engine {}, this run on {}",
+                base.engine, report.engine
+            );
+        }
+        let regressions = report.regressions(&base, args.tolerance);
+        if !regressions.is_empty() {
+            println!("\nregressions beyond {}%:", args.tolerance);
+            for r in &regressions {
+                println!("  {r}");
+            }
+            return 1;
+        }
+        println!(
+            "\nno regression beyond {}% against the baseline",
+            args.tolerance
+        );
+    }
+    0
 }
 
 fn engines() -> i32 {

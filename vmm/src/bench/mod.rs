@@ -18,23 +18,19 @@ pub enum Suite {
 }
 
 /// One figure: the guest's and Linux's cost of the same job, in ns.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Figure {
     pub name: String,
     pub exo_ns: f64,
     pub linux_ns: f64,
+    /// exo_ns / linux_ns.
+    pub ratio: f64,
     /// What Linux did for this figure.
-    pub linux_job: &'static str,
-}
-
-impl Figure {
-    pub fn ratio(&self) -> f64 {
-        self.exo_ns / self.linux_ns
-    }
+    pub linux_job: String,
 }
 
 /// A whole run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     pub engine: String,
     pub machine: String,
@@ -113,18 +109,14 @@ fn machine() -> String {
     )
 }
 
-fn pair(
-    guest: &[(String, f64)],
-    name: &str,
-    linux_ns: f64,
-    linux_job: &'static str,
-) -> Option<Figure> {
+fn pair(guest: &[(String, f64)], name: &str, linux_ns: f64, linux_job: &str) -> Option<Figure> {
     let exo_ns = guest.iter().find(|(k, _)| k == name)?.1;
     Some(Figure {
         name: name.into(),
         exo_ns,
         linux_ns,
-        linux_job,
+        ratio: exo_ns / linux_ns,
+        linux_job: linux_job.into(),
     })
 }
 
@@ -213,52 +205,59 @@ impl Report {
             let _ = writeln!(
                 s,
                 "{:<20} {:>12.1} {:>12.1} {:>10.2}  {}",
-                f.name,
-                f.exo_ns,
-                f.linux_ns,
-                f.ratio(),
-                f.linux_job
+                f.name, f.exo_ns, f.linux_ns, f.ratio, f.linux_job
             );
         }
         s
     }
 
-    /// The report as JSON.
+    /// The report as JSON (the format `--baseline` reads back).
     pub fn json(&self) -> String {
-        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-        let num = |v: f64, digits: usize| {
-            if v.is_finite() {
-                format!("{v:.digits$}")
-            } else {
-                "null".into()
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// Reads a report written by `json`.
+    pub fn from_json(text: &str) -> Result<Report, String> {
+        serde_json::from_str(text).map_err(|e| format!("not an exo bench report: {e}"))
+    }
+
+    /// Figures whose exo/linux ratio grew by more than `tolerance_pct`
+    /// percent over `baseline`'s (ratios, so a slower or faster machine as
+    /// a whole does not count as a regression).
+    pub fn regressions(&self, baseline: &Report, tolerance_pct: f64) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in &self.figures {
+            let Some(b) = baseline.figures.iter().find(|b| b.name == f.name) else {
+                continue;
+            };
+            if !(f.ratio.is_finite() && b.ratio.is_finite()) {
+                continue;
             }
-        };
-        let figs: Vec<String> = self
-            .figures
-            .iter()
-            .map(|f| {
-                format!(
-                    "{{\"name\":\"{}\",\"exo_ns\":{},\"linux_ns\":{},\"ratio\":{},\"linux_job\":\"{}\"}}",
-                    esc(&f.name),
-                    num(f.exo_ns, 1),
-                    num(f.linux_ns, 1),
-                    num(f.ratio(), 3),
-                    esc(f.linux_job)
-                )
-            })
-            .collect();
-        format!(
-            "{{\"engine\":\"{}\",\"machine\":\"{}\",\"figures\":[{}]}}\n",
-            esc(&self.engine),
-            esc(&self.machine),
-            figs.join(",")
-        )
+            let limit = b.ratio * (1.0 + tolerance_pct / 100.0);
+            if f.ratio > limit {
+                out.push(format!(
+                    "{}: exo/linux {:.2} > baseline {:.2} + {tolerance_pct}%",
+                    f.name, f.ratio, b.ratio
+                ));
+            }
+        }
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fig(name: &str, exo: f64, linux: f64) -> Figure {
+        Figure {
+            name: name.into(),
+            exo_ns: exo,
+            linux_ns: linux,
+            ratio: exo / linux,
+            linux_job: "j".into(),
+        }
+    }
 
     #[test]
     fn parses_guest_results() {
@@ -275,21 +274,41 @@ mod tests {
     }
 
     #[test]
-    fn report_formats() {
+    fn report_round_trips_and_formats() {
         let r = Report {
             engine: "qemu".into(),
             machine: "m".into(),
-            figures: vec![Figure {
-                name: "null_syscall".into(),
-                exo_ns: 100.0,
-                linux_ns: 200.0,
-                linux_job: "getpid",
-            }],
+            figures: vec![fig("null_syscall", 100.0, 200.0)],
         };
         assert!(r.table().contains("0.50") && r.table().contains("software emulation"));
-        assert_eq!(
-            r.json(),
-            "{\"engine\":\"qemu\",\"machine\":\"m\",\"figures\":[{\"name\":\"null_syscall\",\"exo_ns\":100.0,\"linux_ns\":200.0,\"ratio\":0.500,\"linux_job\":\"getpid\"}]}\n"
+        let back = Report::from_json(&r.json()).unwrap();
+        assert_eq!(back.figures, r.figures);
+        assert!(Report::from_json("{}")
+            .unwrap_err()
+            .contains("not an exo bench report"));
+    }
+
+    #[test]
+    fn regressions_compare_ratios_with_tolerance() {
+        let base = Report {
+            engine: "qemu".into(),
+            machine: "m".into(),
+            figures: vec![fig("a", 100.0, 100.0), fig("b", 100.0, 100.0)],
+        };
+        let now = Report {
+            engine: "qemu".into(),
+            machine: "m".into(),
+            figures: vec![
+                fig("a", 109.0, 100.0),
+                fig("b", 130.0, 100.0),
+                fig("new", 1.0, 1.0),
+            ],
+        };
+        let r = now.regressions(&base, 10.0);
+        assert_eq!(r.len(), 1);
+        assert!(
+            r[0].starts_with("b: exo/linux 1.30 > baseline 1.00"),
+            "{r:?}"
         );
     }
 }
