@@ -54,6 +54,9 @@ pub struct RunArgs {
     /// A raw disk image for virtio-blk (repeatable); `,readonly` refuses writes.
     #[arg(long, value_name = "PATH[,readonly]", value_parser = parse_disk_arg)]
     pub disk: Vec<Disk>,
+    /// Start a gdb remote stub on ADDR:PORT and halt the guest until gdb continues it.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub gdb: Option<std::net::SocketAddr>,
     /// Kill the guest after this many seconds (exit status 124).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,

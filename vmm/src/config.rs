@@ -23,6 +23,8 @@ pub struct RunConfig {
     pub cmdline: String,
     /// Raw disk images for virtio-blk.
     pub disks: Vec<Disk>,
+    /// Where a gdb remote stub listens; the guest then waits for gdb at start.
+    pub gdb: Option<std::net::SocketAddr>,
 }
 
 /// A `--disk PATH[,readonly]`.

@@ -115,6 +115,7 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
         mem_bytes: args.mem,
         cmdline,
         disks: args.disk,
+        gdb: args.gdb,
     };
 
     let qemu_bin = engine::qemu_binary();
@@ -124,6 +125,12 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
         eprintln!("exo: {note}");
     }
     eprintln!("exo: engine: {}", sel.engine);
+    if let Some(addr) = cfg.gdb {
+        eprintln!(
+            "exo: gdb stub on {addr}, guest halted at start: gdb {} -ex 'target remote {addr}' -ex 'hbreak kernel_main' -ex continue",
+            cfg.kernel.display()
+        );
+    }
     match sel.engine {
         Engine::Qemu => {
             let q = qemu_bin.expect("selected only when present");
@@ -136,6 +143,12 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
             })
         }
         Engine::Kvm => {
+            if cfg.gdb.is_some() {
+                return Err(err(
+                    "--gdb: our VMM's gdb stub is not there yet; use --engine qemu (QEMU's stub)"
+                        .into(),
+                ));
+            }
             if !cfg.disks.is_empty() {
                 return Err(err(
                     "--disk: our VMM's virtio devices are not wired in yet; use --engine qemu"

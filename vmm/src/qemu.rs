@@ -45,6 +45,10 @@ pub fn command(qemu: &Path, cfg: &RunConfig) -> Command {
     if let Some(initrd) = &cfg.initrd {
         c.arg("-initrd").arg(initrd);
     }
+    if let Some(addr) = cfg.gdb {
+        // QEMU's own gdb stub, the guest halted until gdb continues it.
+        c.args(["-gdb", &format!("tcp:{addr}"), "-S"]);
+    }
     for (i, d) in cfg.disks.iter().enumerate() {
         let ro = if d.readonly { ",readonly=on" } else { "" };
         // QEMU's -drive syntax treats ',' specially: double it in paths.
@@ -152,6 +156,7 @@ mod tests {
                 path: "d,1.img".into(),
                 readonly: true,
             }],
+            gdb: Some("127.0.0.1:1234".parse().unwrap()),
         };
         let c = command(Path::new("qemu"), &cfg);
         let args: Vec<_> = c
@@ -160,6 +165,7 @@ mod tests {
             .collect();
         let s = args.join(" ");
         assert!(s.contains("-M microvm,acpi=off -accel tcg"), "{s}");
+        assert!(s.contains("-gdb tcp:127.0.0.1:1234 -S"), "{s}");
         assert!(
             s.contains("file=d,,1.img,format=raw,if=none,id=disk0,readonly=on"),
             "{s}"

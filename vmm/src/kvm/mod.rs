@@ -175,6 +175,7 @@ mod tests {
             mem_bytes: 16 << 20,
             cmdline: String::new(),
             disks: vec![],
+            gdb: None,
         };
         let sink = Sink::default();
         let status = run_with(&cfg, Box::new(sink.clone()), false).expect("tiny guest runs");
