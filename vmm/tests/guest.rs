@@ -425,7 +425,7 @@ fn gdb_case(engine: &'static str) -> Trial {
                 .map_err(|e| e.to_string())?
                 .port();
             let addr = format!("127.0.0.1:{port}");
-            let mut vm = std::process::Command::new(env!("CARGO_BIN_EXE_exo"))
+            let vm = std::process::Command::new(env!("CARGO_BIN_EXE_exo"))
                 .args([
                     "run",
                     "--engine",
