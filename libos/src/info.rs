@@ -4,7 +4,7 @@
 use exo_abi::env::{env_slot, EnvInfo, SysInfo, NENV};
 use exo_abi::layout::{pde_addr, pdpte_addr, pml4e_addr, pte, pte_addr, UENVS, UPAGES, USYSINFO};
 use exo_abi::pages::PageInfo;
-use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE, TERM_MEM, TERM_OR};
+use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE};
 
 pub fn sysinfo() -> &'static SysInfo {
     // SAFETY: the kernel maps the system page read-only at USYSINFO in every environment.
@@ -58,28 +58,9 @@ pub fn env_gone_terms(id: u32) -> [WkTerm; 3] {
     let base = env_addr(id);
     let status = base + core::mem::offset_of!(EnvInfo, status) as u64;
     [
-        WkTerm {
-            kind: TERM_MEM,
-            width: 4,
-            cmp: CMP_EQ,
-            addr: status,
-            mask: u64::MAX,
-            value: exo_abi::env::status::FREE as u64,
-            ..WkTerm::default()
-        },
-        WkTerm {
-            kind: TERM_OR,
-            ..WkTerm::default()
-        },
-        WkTerm {
-            kind: TERM_MEM,
-            width: 4,
-            cmp: CMP_NE,
-            addr: base,
-            mask: u64::MAX,
-            value: id as u64,
-            ..WkTerm::default()
-        },
+        WkTerm::mem(status, 4, CMP_EQ, exo_abi::env::status::FREE as u64),
+        WkTerm::OR,
+        WkTerm::mem(base, 4, CMP_NE, id as u64),
     ]
 }
 

@@ -7,7 +7,7 @@ use crate::layout::{MAX_PIPES, PIPE_BASE, SLOT_SHARED};
 use crate::sys::{self, Error};
 use crate::vm::{self, map_op};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE, TERM_MEM, TERM_OR};
+use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE};
 
 const DATA: usize = 4096 - 32;
 
@@ -24,28 +24,6 @@ pub struct Pipe {
     writer_waiting: AtomicU32,
     data: [u8; DATA],
 }
-
-fn term(addr: u64, width: u8, cmp: u8, value: u64) -> WkTerm {
-    WkTerm {
-        kind: TERM_MEM,
-        width,
-        cmp,
-        addr,
-        mask: u64::MAX,
-        value,
-        ..WkTerm::default()
-    }
-}
-
-const OR: WkTerm = WkTerm {
-    kind: TERM_OR,
-    width: 0,
-    cmp: 0,
-    _pad: [0; 5],
-    addr: 0,
-    mask: 0,
-    value: 0,
-};
 
 /// Directed yield to the other end if it sleeps on this pipe: it runs now
 /// instead of at its next time slice.
@@ -84,9 +62,9 @@ impl Pipe {
             // Sleep until data arrives or the last writer leaves.
             self.reader_waiting.store(sys::env_id(), Ordering::Release);
             let _ = sys::wakeup(&[
-                term(&self.head as *const _ as u64, 8, CMP_NE, t),
-                OR,
-                term(&self.writers as *const _ as u64, 4, CMP_EQ, 0),
+                WkTerm::mem(&self.head as *const _ as u64, 8, CMP_NE, t),
+                WkTerm::OR,
+                WkTerm::mem(&self.writers as *const _ as u64, 4, CMP_EQ, 0),
             ]);
         }
     }
@@ -106,9 +84,9 @@ impl Pipe {
             if room == 0 {
                 self.writer_waiting.store(sys::env_id(), Ordering::Release);
                 let _ = sys::wakeup(&[
-                    term(&self.tail as *const _ as u64, 8, CMP_NE, t),
-                    OR,
-                    term(&self.readers as *const _ as u64, 4, CMP_EQ, 0),
+                    WkTerm::mem(&self.tail as *const _ as u64, 8, CMP_NE, t),
+                    WkTerm::OR,
+                    WkTerm::mem(&self.readers as *const _ as u64, 4, CMP_EQ, 0),
                 ]);
                 continue;
             }

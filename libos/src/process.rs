@@ -18,7 +18,7 @@ use exo_abi::env::{env_slot, NENV};
 use exo_abi::layout::{USER_STACK_TOP, USER_TOP};
 use exo_abi::trap::UTrapFrame;
 use exo_abi::vm::VmOp;
-use exo_abi::wakeup::{WkTerm, CMP_EQ, TERM_MEM, TERM_OR};
+use exo_abi::wakeup::{WkTerm, CMP_EQ};
 
 pub const ARGS_LEN: usize = 1024;
 const PINFO_MAGIC: u64 = 0x6f66_6e69_5f6f_7865;
@@ -326,19 +326,8 @@ pub fn wait(pid: u32) -> u8 {
     let state_addr = &e.state as *const _ as u64;
     let gone = info::env_gone_terms(pid);
     let terms = [
-        WkTerm {
-            kind: TERM_MEM,
-            width: 4,
-            cmp: CMP_EQ,
-            addr: state_addr,
-            mask: u64::MAX,
-            value: state::ZOMBIE as u64,
-            ..WkTerm::default()
-        },
-        WkTerm {
-            kind: TERM_OR,
-            ..WkTerm::default()
-        },
+        WkTerm::mem(state_addr, 4, CMP_EQ, state::ZOMBIE as u64),
+        WkTerm::OR,
         gone[0],
         gone[1],
         gone[2],

@@ -31,3 +31,44 @@ pub struct WkTerm {
     pub mask: u64,
     pub value: u64,
 }
+
+impl WkTerm {
+    /// The empty term (fills unused slots).
+    pub const NONE: WkTerm = WkTerm {
+        kind: TERM_MEM,
+        width: 0,
+        cmp: 0,
+        _pad: [0; 5],
+        addr: 0,
+        mask: 0,
+        value: 0,
+    };
+    /// Separates products: the predicate holds if any product does.
+    pub const OR: WkTerm = WkTerm {
+        kind: TERM_OR,
+        ..WkTerm::NONE
+    };
+
+    /// `(*addr & mask) CMP value` on `width` bytes of user-visible memory.
+    pub const fn mem(addr: u64, width: u8, cmp: u8, value: u64) -> WkTerm {
+        WkTerm {
+            kind: TERM_MEM,
+            width,
+            cmp,
+            addr,
+            mask: u64::MAX,
+            value,
+            ..WkTerm::NONE
+        }
+    }
+
+    /// `ticks CMP value`.
+    pub const fn ticks(cmp: u8, value: u64) -> WkTerm {
+        WkTerm {
+            kind: TERM_TICKS,
+            cmp,
+            value,
+            ..WkTerm::NONE
+        }
+    }
+}

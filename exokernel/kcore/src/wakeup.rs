@@ -86,25 +86,9 @@ mod tests {
     use super::*;
 
     fn mem(addr: u64, width: u8, cmp: u8, value: u64) -> WkTerm {
-        WkTerm {
-            kind: TERM_MEM,
-            width,
-            cmp,
-            addr,
-            mask: u64::MAX,
-            value,
-            ..Default::default()
-        }
+        WkTerm::mem(addr, width, cmp, value)
     }
-    const OR: WkTerm = WkTerm {
-        kind: TERM_OR,
-        width: 0,
-        cmp: 0,
-        _pad: [0; 5],
-        addr: 0,
-        mask: 0,
-        value: 0,
-    };
+    const OR: WkTerm = WkTerm::OR;
 
     #[test]
     fn verifier_rejects_malformed_predicates() {
