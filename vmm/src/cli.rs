@@ -70,6 +70,9 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Also draw the ratios as an SVG chart in this file.
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
     /// Compare with a stored report (e.g. ci/baselines/qemu.json); exit 1 on a regression.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,

@@ -210,6 +210,12 @@ fn bench(args: cli::BenchArgs) -> i32 {
             return EXIT_EXO_ERROR;
         }
     }
+    if let Some(path) = &args.chart {
+        if let Err(e) = std::fs::write(path, exo::bench::chart::svg(&report)) {
+            eprintln!("exo: error: {}: {e}", path.display());
+            return EXIT_EXO_ERROR;
+        }
+    }
     if let Some(base) = baseline {
         if base.engine != report.engine {
             println!(

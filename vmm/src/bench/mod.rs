@@ -2,6 +2,7 @@
 //! Linux host doing the same jobs; reports each figure with the ratio, the
 //! engine and the machine (DESIGN.md §9: ratios, never absolute claims).
 
+pub mod chart;
 pub mod linux;
 
 use std::fmt::Write as _;
