@@ -180,10 +180,10 @@ fn populate(child: u32, slot: usize, ctx: &UTrapFrame) -> Result<(), Error> {
     };
     for (lo, hi) in regions() {
         let mut va = lo;
-        while va < hi {
+        while let Some(at) = info::next_candidate(va, hi) {
+            va = at;
             let e = info::pte(va);
             if e & pte::PRESENT == 0 {
-                // Skip whole unmapped page tables quickly.
                 va += PAGE_SIZE;
                 continue;
             }

@@ -70,6 +70,26 @@ fn read(addr: u64) -> u64 {
     unsafe { (addr as *const u64).read_volatile() }
 }
 
+/// The first page at or after `va` (and before `end`) whose page tables
+/// exist, skipping 512 GiB, 1 GiB or 2 MiB at a time where a whole table is
+/// missing; walks of a sparse address space stay cheap.
+pub fn next_candidate(mut va: u64, end: u64) -> Option<u64> {
+    const SPANS: [u64; 3] = [1 << 39, 1 << 30, 1 << 21];
+    'outer: while va < end {
+        for (up, span) in [pml4e_addr(va), pdpte_addr(va), pde_addr(va)]
+            .into_iter()
+            .zip(SPANS)
+        {
+            if read(up) & pte::PRESENT == 0 {
+                va = (va | (span - 1)) + 1;
+                continue 'outer;
+            }
+        }
+        return Some(va);
+    }
+    None
+}
+
 /// The PTE mapping `va` in this environment (0 if none), read without a call.
 pub fn pte(va: u64) -> u64 {
     for up in [pml4e_addr(va), pdpte_addr(va), pde_addr(va)] {

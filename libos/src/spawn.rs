@@ -43,7 +43,8 @@ fn populate(child: Child, lo: u64, hi: u64) -> Result<(), Error> {
     let mut child_ops = [VmOp::default(); 64];
     let mut n = 0;
     let mut va = lo;
-    while va < hi {
+    while let Some(at) = info::next_candidate(va, hi) {
+        va = at;
         let e = info::pte(va);
         if e & pte::PRESENT != 0 {
             let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
