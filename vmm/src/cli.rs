@@ -64,7 +64,7 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Which figures: micro (calls, upcalls, PCT, pipes, fork), vm (Appel-Li) or all.
+    /// Which figures: micro (calls, upcalls, fork), ipc (PCT, yield, pipes), vm (Appel-Li) or all.
     #[arg(long, value_enum, default_value_t = exo::bench::Suite::All)]
     pub suite: exo::bench::Suite,
     /// Also write the results as JSON to this file.

@@ -11,8 +11,10 @@ use std::process::Command;
 /// Which figures to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Suite {
-    /// Null call, upcall, PCT, yield, pipe, fork+exit+wait.
+    /// Null call, upcall, fork+exit+wait.
     Micro,
+    /// Protected control transfer, directed yield, pipes.
+    Ipc,
     /// The Appel-Li virtual-memory benchmarks.
     Vm,
     All,
@@ -127,42 +129,52 @@ pub fn run(suite: Suite) -> Result<Report, String> {
     let mut engine = String::new();
     let machine = machine();
     linux::pin_to_one_cpu();
-    if matches!(suite, Suite::Micro | Suite::All) {
+    if matches!(suite, Suite::Micro | Suite::Ipc | Suite::All) {
         let (g, e) = run_guest("/bin/bench_core")?;
         engine = e;
-        let pipe = linux::pipe_round_trip();
-        figures.extend(
-            [
-                pair(
-                    &g,
-                    "null_syscall",
-                    linux::null_syscall(),
-                    "syscall(SYS_getpid)",
-                ),
-                pair(
-                    &g,
-                    "upcall_round_trip",
-                    linux::upcall_round_trip(),
-                    "int3 -> SIGTRAP handler -> resume",
-                ),
-                pair(&g, "pct_round_trip", pipe, "pipe RPC between two processes"),
-                pair(
-                    &g,
-                    "yield_round_trip",
-                    linux::yield_round_trip(),
-                    "sched_yield ping-pong",
-                ),
-                pair(&g, "pipe_round_trip", pipe, "1-byte pipe ping-pong"),
-                pair(
-                    &g,
-                    "fork_exit_wait",
-                    linux::fork_exit_wait(),
-                    "fork + _exit + waitpid",
-                ),
-            ]
-            .into_iter()
-            .flatten(),
-        );
+        if matches!(suite, Suite::Micro | Suite::All) {
+            figures.extend(
+                [
+                    pair(
+                        &g,
+                        "null_syscall",
+                        linux::null_syscall(),
+                        "syscall(SYS_getpid)",
+                    ),
+                    pair(
+                        &g,
+                        "upcall_round_trip",
+                        linux::upcall_round_trip(),
+                        "int3 -> SIGTRAP handler -> resume",
+                    ),
+                    pair(
+                        &g,
+                        "fork_exit_wait",
+                        linux::fork_exit_wait(),
+                        "fork + _exit + waitpid",
+                    ),
+                ]
+                .into_iter()
+                .flatten(),
+            );
+        }
+        if matches!(suite, Suite::Ipc | Suite::All) {
+            let pipe = linux::pipe_round_trip();
+            figures.extend(
+                [
+                    pair(&g, "pct_round_trip", pipe, "pipe RPC between two processes"),
+                    pair(
+                        &g,
+                        "yield_round_trip",
+                        linux::yield_round_trip(),
+                        "sched_yield ping-pong",
+                    ),
+                    pair(&g, "pipe_round_trip", pipe, "1-byte pipe ping-pong"),
+                ]
+                .into_iter()
+                .flatten(),
+            );
+        }
     }
     if matches!(suite, Suite::Vm | Suite::All) {
         let (g, e) = run_guest("/bin/appel_li")?;
