@@ -194,6 +194,22 @@ const CASES: &[Case] =
             },
         },
         Case {
+            name: "random_system_calls_cannot_crash_the_kernel",
+            args: &["--init", "/bin/syscall_fuzz"],
+            input: &[],
+            check: |o| {
+                expect(
+                    o,
+                    0,
+                    &[
+                        "syscall_fuzz: child made 20000 random calls",
+                        "syscall_fuzz: kernel survived",
+                        "parent memory intact",
+                    ],
+                )
+            },
+        },
+        Case {
             name: "exceptions_are_handled_at_user_level",
             args: &["--init", "/bin/upcalls"],
             input: &[],
