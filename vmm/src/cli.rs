@@ -24,6 +24,8 @@ pub enum Command {
     Engines,
     /// Benchmarks: the guest's figures against the Linux host doing the same jobs, in one run.
     Bench(BenchArgs),
+    /// Read kernel traces written by `exo run --trace`.
+    Trace(exo::trace::tool::TraceArgs),
     /// Offline XN disk tools: mkfs, fsck, ls, cat.
     Xn(exo::tools::xn::XnArgs),
 }
@@ -57,6 +59,12 @@ pub struct RunArgs {
     /// Start a gdb remote stub on ADDR:PORT and halt the guest until gdb continues it.
     #[arg(long, value_name = "ADDR:PORT")]
     pub gdb: Option<std::net::SocketAddr>,
+    /// Write the kernel's trace records to FILE (read it with `exo trace`).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Trace classes: sched, pct, fault, syscall, mem (dpf, xn to come), all.
+    #[arg(long, value_name = "LIST", default_value = "all", requires = "trace")]
+    pub trace_events: String,
     /// Kill the guest after this many seconds (exit status 124).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,

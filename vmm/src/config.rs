@@ -25,6 +25,8 @@ pub struct RunConfig {
     pub disks: Vec<Disk>,
     /// Where a gdb remote stub listens; the guest then waits for gdb at start.
     pub gdb: Option<std::net::SocketAddr>,
+    /// Where to write the kernel's trace records, if tracing.
+    pub trace: Option<PathBuf>,
 }
 
 /// A `--disk PATH[,readonly]`.

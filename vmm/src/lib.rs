@@ -8,3 +8,4 @@ pub mod guest_image;
 pub mod kvm;
 pub mod qemu;
 pub mod tools;
+pub mod trace;

@@ -30,6 +30,7 @@ fn main() {
         Command::Engines => engines(),
         Command::Xn(args) => exo::tools::xn::main(args),
         Command::Bench(args) => bench(args),
+        Command::Trace(args) => exo::trace::tool::main(args),
     };
     std::process::exit(code);
 }
@@ -92,6 +93,16 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
         }
         cmdline = format!("{cmdline} exo.init={init}").trim().to_string();
     }
+    if args.trace.is_some() {
+        for class in args.trace_events.split(',') {
+            if exo_abi::trace::class_by_name(class).is_none() {
+                return Err(err(format!("--trace-events: unknown class '{class}' (known: sched, pct, fault, syscall, mem, dpf, xn, all)")));
+            }
+        }
+        cmdline = format!("{cmdline} exo.trace={}", args.trace_events)
+            .trim()
+            .to_string();
+    }
     let timeout = match args.timeout {
         Some(t) if !(t > 0.0 && t.is_finite()) => {
             return Err(err(format!(
@@ -116,6 +127,7 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
         cmdline,
         disks: args.disk,
         gdb: args.gdb,
+        trace: args.trace,
     };
 
     let qemu_bin = engine::qemu_binary();

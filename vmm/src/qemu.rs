@@ -11,14 +11,19 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The QEMU command line for `cfg`.
-pub fn command(qemu: &Path, cfg: &RunConfig) -> Command {
+/// `ram_file`: guest RAM in a shared file the VMM reads (for tracing).
+pub fn command(qemu: &Path, cfg: &RunConfig, ram_file: Option<&Path>) -> Command {
     let mut c = Command::new(qemu);
     // No ACPI: devices are announced on the command line (virtio_mmio.device=),
     // and virtio-mmio in its modern (1.x) form, as our VMM does.
     c.args(["-global", "virtio-mmio.force-legacy=false"]);
     c.args([
         "-M",
-        "microvm,acpi=off",
+        if ram_file.is_some() {
+            "microvm,acpi=off,memory-backend=ram0"
+        } else {
+            "microvm,acpi=off"
+        },
         "-accel",
         "tcg",
         "-cpu",
@@ -44,6 +49,16 @@ pub fn command(qemu: &Path, cfg: &RunConfig) -> Command {
     .args(["-append", &cfg.cmdline]);
     if let Some(initrd) = &cfg.initrd {
         c.arg("-initrd").arg(initrd);
+    }
+    if let Some(f) = ram_file {
+        c.args([
+            "-object",
+            &format!(
+                "memory-backend-file,id=ram0,size={},mem-path={},share=on",
+                cfg.mem_bytes,
+                f.display()
+            ),
+        ]);
     }
     if let Some(addr) = cfg.gdb {
         // QEMU's own gdb stub, the guest halted until gdb continues it.
@@ -75,7 +90,14 @@ pub fn guest_status(code: i32, qemu_complained: bool) -> Result<u8, String> {
 
 /// Runs the guest to completion and returns its exit status; `timeout` kills it.
 pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8, String> {
-    let mut cmd = command(qemu, cfg);
+    let tracing = match &cfg.trace {
+        Some(out) => Some((
+            crate::trace::qemu_ram::SharedRam::create(cfg.mem_bytes)?,
+            out.clone(),
+        )),
+        None => None,
+    };
+    let mut cmd = command(qemu, cfg, tracing.as_ref().map(|(r, _)| r.path()));
     cmd.stdout(Stdio::inherit())
         .stdin(Stdio::inherit())
         .stderr(Stdio::piped());
@@ -100,6 +122,16 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
         }
         complained
     });
+    let collector = match &tracing {
+        Some((ram, out)) => {
+            let anchor = crate::trace::anchor_address(&cfg.kernel)?;
+            Some(
+                crate::trace::collector::Collector::start(ram.ram(), anchor, out)
+                    .map_err(|e| format!("{}: {e}", out.display()))?,
+            )
+        }
+        None => None,
+    };
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child
@@ -118,6 +150,17 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    if let (Some(c), Some((_, out))) = (collector, &tracing) {
+        match c.finish() {
+            Ok(h) => eprintln!(
+                "exo: trace: {} records, {} dropped, in {}",
+                h.records,
+                h.dropped,
+                out.display()
+            ),
+            Err(e) => eprintln!("exo: trace: {}: {e}", out.display()),
+        }
+    }
     let complained = forward.join().unwrap_or(false);
     let _ = std::io::stdout().flush();
     match status.code() {
@@ -157,8 +200,9 @@ mod tests {
                 readonly: true,
             }],
             gdb: Some("127.0.0.1:1234".parse().unwrap()),
+            trace: None,
         };
-        let c = command(Path::new("qemu"), &cfg);
+        let c = command(Path::new("qemu"), &cfg, None);
         let args: Vec<_> = c
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())

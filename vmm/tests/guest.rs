@@ -508,6 +508,65 @@ fn gdb_case(engine: &'static str) -> Trial {
     )
 }
 
+/// Kernel tracepoints reach the host without VM exits: a PCT workload's
+/// trace holds exactly its environment, switch and PCT events, none dropped.
+fn trace_case(engine: &'static str) -> Trial {
+    Trial::test(
+        format!("{engine}::trace_records_kernel_events"),
+        move || {
+            let dir = std::env::temp_dir();
+            let file = dir.join(format!("exo-test-{}-{engine}.trc", std::process::id()));
+            let json = dir.join(format!("exo-test-{}-{engine}.json", std::process::id()));
+            let f = file.to_str().unwrap();
+            let o = exo(&[
+                "run",
+                "--engine",
+                engine,
+                "--timeout",
+                TIMEOUT,
+                "--init",
+                "/bin/pct",
+                "--trace",
+                f,
+                "--trace-events",
+                "sched,pct",
+            ]);
+            expect(&o, 0, &["pct: synchronous call"])?;
+            if !o.stderr.contains("exo: trace:") || !o.stderr.contains(" 0 dropped") {
+                return Err(format!("no trace summary\n{}", o.show()).into());
+            }
+            let stats = exo(&["trace", "stats", f]);
+            // pct: one sync call + its reply, one async message each way; two
+            // environments created and ended.
+            for line in [
+                "env_create   2",
+                "env_exit     2",
+                "pct_call     3",
+                "pct_reply    1",
+                "dropped      0",
+            ] {
+                if !stats.stdout.contains(line) {
+                    return Err(format!("trace stats lack {line:?}\n{}", stats.show()).into());
+                }
+            }
+            let export = exo(&["trace", "export", "--perfetto", json.to_str().unwrap(), f]);
+            let doc: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
+                    .map_err(|e| format!("perfetto export is not JSON: {e}\n{}", export.show()))?;
+            let n = doc["traceEvents"].as_array().map_or(0, |a| a.len());
+            let _ = (std::fs::remove_file(&file), std::fs::remove_file(&json));
+            if n < 8 {
+                return Err(format!("perfetto export holds {n} events").into());
+            }
+            let bad = exo(&["trace", "stats", "/etc/hostname"]);
+            if bad.status != Some(125) || !bad.stderr.contains("not an exo trace file") {
+                return Err(format!("a non-trace file was not refused\n{}", bad.show()).into());
+            }
+            Ok(())
+        },
+    )
+}
+
 /// Raw disk I/O through the kernel's virtio-blk driver, checked on the host.
 fn disk_case(engine: &'static str) -> Trial {
     Trial::test(format!("{engine}::virtio_blk_disk_round_trip"), move || {
@@ -626,6 +685,7 @@ fn main() {
         trials.push(
             gdb_case(name).with_ignored_flag(unavailable.is_some() || name == "kvm" || no_gdb),
         );
+        trials.push(trace_case(name).with_ignored_flag(unavailable.is_some()));
     }
     // `exo bench` on whichever engine is chosen: every figure, with Linux's.
     trials.push(

@@ -11,6 +11,7 @@ pub mod initrd;
 pub mod layout;
 pub mod pages;
 pub mod syscall;
+pub mod trace;
 pub mod trap;
 pub mod vm;
 pub mod wakeup;

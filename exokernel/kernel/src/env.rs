@@ -183,6 +183,13 @@ impl Kernel {
             rflags: 0x202,
             ..TrapFrame::ZERO
         };
+        crate::trace::emit(
+            exo_abi::trace::class::SCHED,
+            exo_abi::trace::event::ENV_CREATE,
+            slot,
+            id as u64,
+            parent as u64,
+        );
         *self.info(slot) = EnvInfo {
             id,
             status: status::NOT_RUNNABLE,
@@ -196,6 +203,13 @@ impl Kernel {
     /// Ends environment `slot`. The caller must reschedule if it was current.
     pub fn destroy(&mut self, slot: usize, exit_status: u8) {
         let id = self.info(slot).id;
+        crate::trace::emit(
+            exo_abi::trace::class::SCHED,
+            exo_abi::trace::event::ENV_EXIT,
+            slot,
+            exit_status as u64,
+            id as u64,
+        );
         if id == self.init_id {
             kprintln!(
                 "exo: {} exited with status {exit_status}",
@@ -366,6 +380,18 @@ impl Kernel {
     /// Makes `slot` the running environment with its saved state in `f`,
     /// delivering one pending upcall. `new_slice`: it is starting a slice.
     pub fn switch_to(&mut self, slot: usize, f: &mut TrapFrame, new_slice: bool) {
+        let from = if self.current != 0 {
+            self.info(self.current).id
+        } else {
+            0
+        };
+        crate::trace::emit(
+            exo_abi::trace::class::SCHED,
+            exo_abi::trace::event::SWITCH,
+            slot,
+            from as u64,
+            self.info(slot).id as u64,
+        );
         self.current = slot;
         self.sys().current_env = self.info(slot).id;
         self.envs[slot]
@@ -509,6 +535,13 @@ impl Kernel {
             r.taken_count = taken as u32;
             r.requested = 0;
             kprintln!("exo: abort protocol: took {taken} page(s) from environment {id:#x}");
+            crate::trace::emit(
+                exo_abi::trace::class::MEM,
+                exo_abi::trace::event::ABORT,
+                slot,
+                taken as u64,
+                id as u64,
+            );
         }
     }
 
@@ -551,6 +584,13 @@ impl Kernel {
     /// A fault in user code: upcall the environment's handler, or end it.
     pub fn fault(&mut self, f: &mut TrapFrame, cr2: u64) {
         let slot = self.current;
+        crate::trace::emit(
+            exo_abi::trace::class::FAULT,
+            exo_abi::trace::event::FAULT,
+            slot,
+            f.vector,
+            f.rip,
+        );
         let entry = self.info(slot).entries.exception;
         if entry != 0
             && self

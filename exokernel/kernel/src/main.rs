@@ -12,6 +12,7 @@ mod mem;
 mod program;
 mod pvh;
 mod syscalls;
+mod trace;
 mod traps;
 
 use arch::trap_frame::TrapFrame;
@@ -82,6 +83,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         let k = KERNEL.lock();
         k.sys().hz = hz as u64;
         k.sys().tsc_per_ms = clock.tsc_per_ms;
+        trace::set_tsc_rate(clock.tsc_per_ms);
     }
     kprintln!(
         "exo: {} MiB usable RAM, timer {} Hz (LAPIC {}/ms), TSC {} MHz, cmdline \"{}\"",
@@ -194,6 +196,12 @@ fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
     let envs =
         mem::frames::alloc_contiguous(env_pages).unwrap_or_else(|| fail("the environment table"));
     let sys = mem::frames::alloc_contiguous(1).unwrap_or_else(|| fail("the system page"));
+    if let Some(spec) = pvh::cmdline_value(boot.cmdline, "exo.trace") {
+        match trace::init(spec) {
+            Ok(mask) => kprintln!("exo: tracing classes {mask:#x}"),
+            Err(e) => kprintln!("exo: exo.trace={spec}: {e}; tracing stays off"),
+        }
+    }
     // From here on every page has a record.
     let recs = mem::frames::build_records(ram_end, &boot.ram[..boot.ram_count])
         .unwrap_or_else(|| fail("page records"));

@@ -44,7 +44,20 @@ fn err_code(e: Error) -> u64 {
 #[no_mangle]
 extern "C" fn syscall_dispatch(f: &mut TrapFrame) -> bool {
     let mut k = KERNEL.lock();
+    let (nr_called, slot) = (f.rax, k.current);
     let r = dispatch(&mut k, f);
+    let shown = match &r {
+        Ok(Outcome::Value(v)) => *v,
+        Ok(Outcome::Switched) => 0,
+        Err(e) => err_code(*e),
+    };
+    crate::trace::emit(
+        exo_abi::trace::class::SYSCALL,
+        exo_abi::trace::event::SYSCALL,
+        slot,
+        nr_called,
+        shown,
+    );
     match r {
         Ok(Outcome::Value(v)) => f.rax = v,
         Err(e) => f.rax = err_code(e),
@@ -501,6 +514,17 @@ fn pct_call(k: &mut Kernel, f: &mut TrapFrame, target: u64, flags: u64) -> R {
     let me = k.current_id();
     let msg = Message::from_frame(me, f);
     let entries = k.info(t).entries;
+    crate::trace::emit(
+        exo_abi::trace::class::PCT,
+        if flags == pct::REPLY {
+            exo_abi::trace::event::PCT_REPLY
+        } else {
+            exo_abi::trace::event::PCT_CALL
+        },
+        k.current,
+        target,
+        flags,
+    );
     match flags {
         pct::ASYNC => {
             if entries.pct_async == 0 {

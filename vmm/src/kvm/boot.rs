@@ -207,6 +207,7 @@ pub(crate) mod tests {
             cmdline: cmdline.into(),
             disks: vec![],
             gdb: None,
+            trace: None,
         }
     }
 

@@ -91,7 +91,40 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
     if input {
         console::spawn_input(serial);
     }
+    let collector = match &cfg.trace {
+        Some(out) => {
+            let anchor = crate::trace::anchor_address(&cfg.kernel).map_err(Error::Guest)?;
+            let region = mem
+                .iter()
+                .next()
+                .ok_or_else(|| Error::Memory("no guest RAM".into()))?;
+            let ram = crate::trace::collector::GuestRam {
+                base: region.as_ptr(),
+                len: region.len(),
+            };
+            let c = crate::trace::collector::Collector::start(ram, anchor, out)
+                .map_err(|e| Error::File(out.clone(), e))?;
+            Some((c, out.clone()))
+        }
+        None => None,
+    };
+    let result = run_vcpu(&mut vcpu, &mut bus);
+    if let Some((c, out)) = collector {
+        match c.finish() {
+            Ok(h) => eprintln!(
+                "exo: trace: {} records, {} dropped, in {}",
+                h.records,
+                h.dropped,
+                out.display()
+            ),
+            Err(e) => eprintln!("exo: trace: {}: {e}", out.display()),
+        }
+    }
+    result
+}
 
+/// Runs the vCPU until the guest exits through the debug port or fails.
+fn run_vcpu(vcpu: &mut kvm_ioctls::VcpuFd, bus: &mut PioBus) -> Result<u8, Error> {
     loop {
         match vcpu.run() {
             Ok(VcpuExit::IoOut(port, data)) => {
@@ -176,6 +209,7 @@ mod tests {
             cmdline: String::new(),
             disks: vec![],
             gdb: None,
+            trace: None,
         };
         let sink = Sink::default();
         let status = run_with(&cfg, Box::new(sink.clone()), false).expect("tiny guest runs");
