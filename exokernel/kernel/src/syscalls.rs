@@ -552,6 +552,13 @@ fn pct_call(k: &mut Kernel, f: &mut TrapFrame, target: u64, flags: u64) -> R {
             k.envs[cur].awaiting = k.info(t).id;
             // The callee runs its PCT entry on its exception stack, with its
             // interrupted state in the frame and the message in registers.
+            crate::trace::emit(
+                exo_abi::trace::class::SCHED,
+                exo_abi::trace::event::SWITCH,
+                t,
+                me as u64,
+                k.info(t).id as u64,
+            );
             k.current = t;
             k.sys().current_env = k.info(t).id;
             k.envs[t].space.as_ref().expect("live env").activate();
