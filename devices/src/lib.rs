@@ -6,3 +6,4 @@
 pub mod debug_exit;
 pub mod pio;
 pub mod serial;
+pub mod virtio;

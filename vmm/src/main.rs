@@ -161,18 +161,6 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
                         .into(),
                 ));
             }
-            if !cfg.disks.is_empty() {
-                return Err(err(
-                    "--disk: our VMM's virtio devices are not wired in yet; use --engine qemu"
-                        .into(),
-                ));
-            }
-            if !cfg.disks.is_empty() {
-                return Err(err(
-                    "--disk: our VMM's virtio devices are not wired in yet; use --engine qemu"
-                        .into(),
-                ));
-            }
             if let Some(t) = timeout {
                 // The vCPU runs on this thread; a watchdog ends the process.
                 std::thread::spawn(move || {

@@ -672,8 +672,7 @@ fn main() {
             );
         }
         trials.push(bad_initrd_case(name).with_ignored_flag(unavailable.is_some()));
-        // Our VMM's virtio devices are not wired in yet (issue 6).
-        trials.push(disk_case(name).with_ignored_flag(unavailable.is_some() || name == "kvm"));
+        trials.push(disk_case(name).with_ignored_flag(unavailable.is_some()));
         // Our VMM's own gdb stub is not there yet (issue 10); QEMU has one.
         let no_gdb = std::process::Command::new("gdb")
             .arg("--version")
@@ -735,7 +734,38 @@ fn main() {
         ]);
         expect(&o, 0, &["exo: exokernel booting", "stopping after boot"]).map_err(Failed::from)
     });
+    // Our VMM's virtio-blk on kvm_pvm: the kernel reads sector 0 at boot.
+    let pvm_disk = Trial::test("kvm_pvm::vmm_virtio_blk_read_at_boot", || {
+        let img =
+            std::env::temp_dir().join(format!("exo-test-pvm-disk-{}.img", std::process::id()));
+        let mut data = b"EXOBLKCHECK-5678".to_vec();
+        data.resize(1 << 20, 0);
+        std::fs::write(&img, &data).map_err(|e| e.to_string())?;
+        let o = exo(&[
+            "run",
+            "--engine",
+            "kvm",
+            "--timeout",
+            "600",
+            "--disk",
+            img.to_str().unwrap(),
+            "--cmdline",
+            "exo.stop=boot exo.blkcheck=1",
+        ]);
+        let _ = std::fs::remove_file(&img);
+        expect(
+            &o,
+            0,
+            &[
+                "virtio_mmio.device=4096@0xd0000000:5",
+                "exo: blkcheck: sector 0 begins \"EXOBLKCHECK-5678\"",
+                "2048 sectors (1 MiB)",
+            ],
+        )
+        .map_err(Failed::from)
+    });
     let on_pvm = matches!(kvm, Kvm::Pvm);
+    trials.push(pvm_disk.with_ignored_flag(!on_pvm));
     if !on_pvm {
         eprintln!("guest tests: kvm_pvm boot check: SKIPPED (shown as ignored): this host's KVM is not kvm_pvm");
     }

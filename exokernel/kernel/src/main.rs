@@ -95,7 +95,17 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     );
     for dev in drivers::devices(boot.cmdline) {
         match drivers::virtio_blk::Blk::probe(dev) {
-            Ok(blk) => {
+            Ok(mut blk) => {
+                if pvh::cmdline_value(boot.cmdline, "exo.blkcheck").is_some() {
+                    // A boot-time read through the whole request path.
+                    match blk.read(0, 512) {
+                        Ok(d) => kprintln!(
+                            "exo: blkcheck: sector 0 begins {:?}",
+                            core::str::from_utf8(&d[..16]).unwrap_or("(binary)")
+                        ),
+                        Err(e) => kprintln!("exo: blkcheck: reading sector 0 failed: {e:?}"),
+                    }
+                }
                 kprintln!(
                     "exo: virtio-blk at {:#x} (irq {}): {} sectors ({} MiB)",
                     dev.base,

@@ -17,11 +17,19 @@ use exo_abi::boot::{COM1_IRQ, COM1_PORT, DEBUG_EXIT_PORT};
 use exo_devices::debug_exit::DebugExit;
 use exo_devices::pio::{BusAction, PioBus};
 use exo_devices::serial::{new_serial, SerialPort};
+use exo_devices::virtio::block::Block;
+use exo_devices::virtio::mmio::MmioTransport;
 use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_PIT_SPEAKER_DUMMY};
 use kvm_ioctls::{Kvm, VcpuExit};
 use std::io::Write;
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+/// Where virtio-mmio windows go (in the 32-bit hole, above the largest RAM).
+const VIRTIO_MMIO_BASE: u64 = 0xd000_0000;
+const VIRTIO_MMIO_SIZE: u64 = 0x1000;
+/// Interrupt lines of virtio devices (COM1 is 4).
+const VIRTIO_FIRST_GSI: u32 = 5;
 
 /// Checks that /dev/kvm can be opened.
 pub fn kvm_available() -> Result<(), Error> {
@@ -72,7 +80,33 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
         unsafe { vm.set_user_memory_region(r) }
             .map_err(|e| Error::Kvm("SET_USER_MEMORY_REGION", e))?;
     }
-    let entry = boot::load(&mem, cfg)?;
+    // Virtio disks: one virtio-mmio window and interrupt line each,
+    // announced on the kernel command line.
+    let mut mmio = Vec::new();
+    let mut cmdline = cfg.cmdline.clone();
+    for (i, d) in cfg.disks.iter().enumerate() {
+        let base = VIRTIO_MMIO_BASE + i as u64 * VIRTIO_MMIO_SIZE;
+        let gsi = VIRTIO_FIRST_GSI + i as u32;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(!d.readonly)
+            .open(&d.path)
+            .map_err(|e| Error::File(d.path.clone(), e))?;
+        let blk = Block::new(file, d.readonly, &format!("exo-disk{i}"))
+            .map_err(|e| Error::File(d.path.clone(), e))?;
+        let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| Error::Memory(e.to_string()))?;
+        vm.register_irqfd(&irq, gsi)
+            .map_err(|e| Error::Kvm("IRQFD", e))?;
+        mmio.push((base, MmioTransport::new(blk, mem.clone(), irq)));
+        cmdline = format!("{cmdline} virtio_mmio.device={VIRTIO_MMIO_SIZE}@{base:#x}:{gsi}")
+            .trim()
+            .to_string();
+    }
+    let boot_cfg = RunConfig {
+        cmdline,
+        ..cfg.clone()
+    };
+    let entry = boot::load(&mem, &boot_cfg)?;
     let mut vcpu = vm
         .create_vcpu(0)
         .map_err(|e| Error::Kvm("CREATE_VCPU", e))?;
@@ -108,7 +142,7 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
         }
         None => None,
     };
-    let result = run_vcpu(&mut vcpu, &mut bus);
+    let result = run_vcpu(&mut vcpu, &mut bus, &mut mmio);
     if let Some((c, out)) = collector {
         match c.finish() {
             Ok(h) => eprintln!(
@@ -124,7 +158,16 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
 }
 
 /// Runs the vCPU until the guest exits through the debug port or fails.
-fn run_vcpu(vcpu: &mut kvm_ioctls::VcpuFd, bus: &mut PioBus) -> Result<u8, Error> {
+fn run_vcpu(
+    vcpu: &mut kvm_ioctls::VcpuFd,
+    bus: &mut PioBus,
+    mmio: &mut [(u64, MmioTransport<Block>)],
+) -> Result<u8, Error> {
+    let device = |mmio: &mut [(u64, MmioTransport<Block>)], addr: u64| {
+        mmio.iter_mut()
+            .position(|(base, _)| addr >= *base && addr < *base + VIRTIO_MMIO_SIZE)
+            .map(|i| (i, addr - mmio[i].0))
+    };
     loop {
         match vcpu.run() {
             Ok(VcpuExit::IoOut(port, data)) => {
@@ -133,8 +176,16 @@ fn run_vcpu(vcpu: &mut kvm_ioctls::VcpuFd, bus: &mut PioBus) -> Result<u8, Error
                 }
             }
             Ok(VcpuExit::IoIn(port, data)) => bus.read(port, data),
-            Ok(VcpuExit::MmioRead(_, data)) => data.fill(0xff),
-            Ok(VcpuExit::MmioWrite(..)) | Ok(VcpuExit::Intr) | Ok(VcpuExit::IrqWindowOpen) => {}
+            Ok(VcpuExit::MmioRead(addr, data)) => match device(mmio, addr) {
+                Some((i, off)) => mmio[i].1.read(off, data),
+                None => data.fill(0xff),
+            },
+            Ok(VcpuExit::MmioWrite(addr, data)) => {
+                if let Some((i, off)) = device(mmio, addr) {
+                    mmio[i].1.write(off, data);
+                }
+            }
+            Ok(VcpuExit::Intr) | Ok(VcpuExit::IrqWindowOpen) => {}
             Ok(VcpuExit::Hlt) => {
                 return Err(Error::Guest("halted with no way to wake (HLT exit)".into()))
             }
