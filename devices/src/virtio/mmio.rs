@@ -70,7 +70,8 @@ impl<D: VirtioDevice> MmioTransport<D> {
         ) = (0, 0, 0, 0);
     }
 
-    fn notify(&mut self, index: u32) {
+    /// Serves queue `index` (a notification, by MMIO write or ioeventfd).
+    pub fn notify(&mut self, index: u32) {
         if self.status & STATUS_DRIVER_OK == 0 || self.status & STATUS_NEEDS_RESET != 0 {
             return;
         }

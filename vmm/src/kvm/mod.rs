@@ -6,6 +6,7 @@
 pub(crate) mod boot;
 mod console;
 mod cpu;
+mod device_thread;
 mod error;
 mod layout;
 
@@ -83,6 +84,7 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
     // Virtio disks: one virtio-mmio window and interrupt line each,
     // announced on the kernel command line.
     let mut mmio = Vec::new();
+    let mut threaded = Vec::new();
     let mut cmdline = cfg.cmdline.clone();
     for (i, d) in cfg.disks.iter().enumerate() {
         let base = VIRTIO_MMIO_BASE + i as u64 * VIRTIO_MMIO_SIZE;
@@ -97,10 +99,31 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
         let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| Error::Memory(e.to_string()))?;
         vm.register_irqfd(&irq, gsi)
             .map_err(|e| Error::Kvm("IRQFD", e))?;
-        mmio.push((base, MmioTransport::new(blk, mem.clone(), irq)));
+        let dev = std::sync::Arc::new(std::sync::Mutex::new(MmioTransport::new(
+            blk,
+            mem.clone(),
+            irq,
+        )));
+        // Queue notifications go to the device thread without stopping the
+        // vCPU when KVM can route them to an eventfd; else through MMIO exits.
+        let notify = EventFd::new(EFD_NONBLOCK).map_err(|e| Error::Memory(e.to_string()))?;
+        if vm
+            .register_ioevent(
+                &notify,
+                &kvm_ioctls::IoEventAddress::Mmio(base + 0x50),
+                0u32,
+            )
+            .is_ok()
+        {
+            threaded.push((notify, dev.clone()));
+        }
+        mmio.push((base, dev));
         cmdline = format!("{cmdline} virtio_mmio.device={VIRTIO_MMIO_SIZE}@{base:#x}:{gsi}")
             .trim()
             .to_string();
+    }
+    if !threaded.is_empty() {
+        device_thread::spawn(threaded).map_err(|e| Error::Memory(format!("device thread: {e}")))?;
     }
     let boot_cfg = RunConfig {
         cmdline,
@@ -161,9 +184,9 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
 fn run_vcpu(
     vcpu: &mut kvm_ioctls::VcpuFd,
     bus: &mut PioBus,
-    mmio: &mut [(u64, MmioTransport<Block>)],
+    mmio: &mut [(u64, device_thread::SharedBlock)],
 ) -> Result<u8, Error> {
-    let device = |mmio: &mut [(u64, MmioTransport<Block>)], addr: u64| {
+    let device = |mmio: &mut [(u64, device_thread::SharedBlock)], addr: u64| {
         mmio.iter_mut()
             .position(|(base, _)| addr >= *base && addr < *base + VIRTIO_MMIO_SIZE)
             .map(|i| (i, addr - mmio[i].0))
@@ -177,12 +200,20 @@ fn run_vcpu(
             }
             Ok(VcpuExit::IoIn(port, data)) => bus.read(port, data),
             Ok(VcpuExit::MmioRead(addr, data)) => match device(mmio, addr) {
-                Some((i, off)) => mmio[i].1.read(off, data),
+                Some((i, off)) => mmio[i]
+                    .1
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .read(off, data),
                 None => data.fill(0xff),
             },
             Ok(VcpuExit::MmioWrite(addr, data)) => {
                 if let Some((i, off)) = device(mmio, addr) {
-                    mmio[i].1.write(off, data);
+                    mmio[i]
+                        .1
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .write(off, data);
                 }
             }
             Ok(VcpuExit::Intr) | Ok(VcpuExit::IrqWindowOpen) => {}
