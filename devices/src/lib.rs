@@ -4,6 +4,7 @@
 //! sizes are answered harmlessly, never with a panic.
 
 pub mod debug_exit;
+pub mod net;
 pub mod pio;
 pub mod serial;
 pub mod virtio;

@@ -169,28 +169,10 @@ impl VirtioDevice for Block {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::virtio::mmio::MmioTransport;
-    use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+    use crate::virtio::test_rig::{desc, Rig, NEXT, WRITE};
 
-    const DESC: u64 = 0x1000;
-    const AVAIL: u64 = 0x2000;
-    const USED: u64 = 0x3000;
-    const NEXT: u16 = 1;
-    const WRITE: u16 = 2;
-
-    struct Rig {
-        t: MmioTransport<Block>,
-        mem: GuestMemoryMmap,
-        irq: EventFd,
-        path: std::path::PathBuf,
-        avail_idx: u16,
-    }
-
-    fn reg(t: &mut MmioTransport<Block>, off: u64, v: u32) {
-        t.write(off, &v.to_le_bytes());
-    }
-
-    fn rig(name: &str, readonly: bool) -> Rig {
+    /// A rig on a 64-sector image whose sector 1 begins "DATA".
+    fn rig(name: &str, readonly: bool) -> (Rig<Block>, std::path::PathBuf) {
         let path = std::env::temp_dir().join(format!("exo-blk-{}-{name}", std::process::id()));
         let mut img = vec![0u8; 64 * 512];
         img[512..516].copy_from_slice(b"DATA");
@@ -200,84 +182,28 @@ mod tests {
             .write(true)
             .open(&path)
             .unwrap();
-        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
-        let irq = EventFd::new(EFD_NONBLOCK).unwrap();
-        let mut t = MmioTransport::new(
-            Block::new(file, readonly, "test").unwrap(),
-            mem.clone(),
-            irq.try_clone().unwrap(),
-        );
-        reg(&mut t, 0x070, 1 | 2);
-        reg(&mut t, 0x024, 1);
-        reg(&mut t, 0x020, 1); // VERSION_1
-        reg(&mut t, 0x070, 1 | 2 | 8);
-        reg(&mut t, 0x030, 0);
-        reg(&mut t, 0x038, 8);
-        for (off, addr) in [(0x080, DESC), (0x090, AVAIL), (0x0a0, USED)] {
-            reg(&mut t, off, addr as u32);
-            reg(&mut t, off + 4, 0);
-        }
-        reg(&mut t, 0x044, 1);
-        reg(&mut t, 0x070, 1 | 2 | 8 | 4);
-        Rig {
-            t,
-            mem,
-            irq,
-            path,
-            avail_idx: 0,
-        }
+        (Rig::new(Block::new(file, readonly, "test").unwrap()), path)
     }
 
-    impl Rig {
-        /// Puts a chain of (addr, len, flags) descriptors on the ring and notifies.
-        fn submit(&mut self, chain: &[(u64, u32, u16)]) {
-            for (i, &(addr, len, flags)) in chain.iter().enumerate() {
-                let d = DESC + 16 * i as u64;
-                let next = if i + 1 < chain.len() {
-                    (i + 1) as u16
-                } else {
-                    0
-                };
-                let flags = flags | if i + 1 < chain.len() { NEXT } else { 0 };
-                self.mem.write_obj(addr, GuestAddress(d)).unwrap();
-                self.mem.write_obj(len, GuestAddress(d + 8)).unwrap();
-                self.mem.write_obj(flags, GuestAddress(d + 12)).unwrap();
-                self.mem.write_obj(next, GuestAddress(d + 14)).unwrap();
-            }
-            self.mem
-                .write_obj(
-                    0u16,
-                    GuestAddress(AVAIL + 4 + 2 * (self.avail_idx % 8) as u64),
-                )
-                .unwrap();
-            self.avail_idx += 1;
-            self.mem
-                .write_obj(self.avail_idx, GuestAddress(AVAIL + 2))
-                .unwrap();
-            self.t.write(0x050, &0u32.to_le_bytes());
-        }
+    fn header(r: &Rig<Block>, kind: u32, sector: u64) {
+        r.mem.write_obj(kind, GuestAddress(0x4000)).unwrap();
+        r.mem.write_obj(sector, GuestAddress(0x4008)).unwrap();
+        r.mem.write_obj(0xffu8, GuestAddress(0x4010)).unwrap();
+    }
 
-        fn header(&self, kind: u32, sector: u64) {
-            self.mem.write_obj(kind, GuestAddress(0x4000)).unwrap();
-            self.mem.write_obj(sector, GuestAddress(0x4008)).unwrap();
-            self.mem.write_obj(0xffu8, GuestAddress(0x4010)).unwrap();
-        }
-
-        fn status(&self) -> u8 {
-            self.mem.read_obj(GuestAddress(0x4010)).unwrap()
-        }
-
-        fn used_idx(&self) -> u16 {
-            self.mem.read_obj(GuestAddress(USED + 2)).unwrap()
-        }
+    fn status(r: &Rig<Block>) -> u8 {
+        r.mem.read_obj(GuestAddress(0x4010)).unwrap()
     }
 
     #[test]
     fn read_write_flush_and_id_round_trip() {
-        let mut r = rig("rw", false);
-        r.header(T_IN, 1);
-        r.submit(&[(0x4000, 16, 0), (0x5000, 512, WRITE), (0x4010, 1, WRITE)]);
-        assert_eq!((r.status(), r.used_idx()), (S_OK, 1));
+        let (mut r, path) = rig("rw", false);
+        header(&r, T_IN, 1);
+        r.submit(
+            0,
+            &[(0x4000, 16, 0), (0x5000, 512, WRITE), (0x4010, 1, WRITE)],
+        );
+        assert_eq!((status(&r), r.used_idx(0)), (S_OK, 1));
         let mut b = [0u8; 4];
         r.mem.read_slice(&mut b, GuestAddress(0x5000)).unwrap();
         assert_eq!(&b, b"DATA");
@@ -289,79 +215,85 @@ mod tests {
         r.mem
             .write_slice(b"HOST SEES THIS", GuestAddress(0x6000))
             .unwrap();
-        r.header(T_OUT, 3);
-        r.submit(&[(0x4000, 16, 0), (0x6000, 512, 0), (0x4010, 1, WRITE)]);
-        assert_eq!(r.status(), S_OK);
-        r.header(T_FLUSH, 0);
-        r.submit(&[(0x4000, 16, 0), (0x4010, 1, WRITE)]);
-        assert_eq!(r.status(), S_OK);
-        let img = std::fs::read(&r.path).unwrap();
+        header(&r, T_OUT, 3);
+        r.submit(0, &[(0x4000, 16, 0), (0x6000, 512, 0), (0x4010, 1, WRITE)]);
+        assert_eq!(status(&r), S_OK);
+        header(&r, T_FLUSH, 0);
+        r.submit(0, &[(0x4000, 16, 0), (0x4010, 1, WRITE)]);
+        assert_eq!(status(&r), S_OK);
+        let img = std::fs::read(&path).unwrap();
         assert_eq!(&img[3 * 512..3 * 512 + 14], b"HOST SEES THIS");
-        r.header(T_GET_ID, 0);
-        r.submit(&[(0x4000, 16, 0), (0x7000, 20, WRITE), (0x4010, 1, WRITE)]);
+        header(&r, T_GET_ID, 0);
+        r.submit(
+            0,
+            &[(0x4000, 16, 0), (0x7000, 20, WRITE), (0x4010, 1, WRITE)],
+        );
         let mut id = [0u8; 4];
         r.mem.read_slice(&mut id, GuestAddress(0x7000)).unwrap();
-        assert_eq!((r.status(), &id), (S_OK, b"test"));
+        assert_eq!((status(&r), &id), (S_OK, b"test"));
         let mut cap = [0u8; 8];
         r.t.read(0x100, &mut cap);
         assert_eq!(u64::from_le_bytes(cap), 64);
-        let _ = std::fs::remove_file(&r.path);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
     fn malformed_requests_fail_without_harm() {
-        let mut r = rig("bad", true);
+        let (mut r, path) = rig("bad", true);
         // Beyond the end of the disk.
-        r.header(T_IN, 64);
-        r.submit(&[(0x4000, 16, 0), (0x5000, 512, WRITE), (0x4010, 1, WRITE)]);
-        assert_eq!(r.status(), S_IOERR);
+        header(&r, T_IN, 64);
+        r.submit(
+            0,
+            &[(0x4000, 16, 0), (0x5000, 512, WRITE), (0x4010, 1, WRITE)],
+        );
+        assert_eq!(status(&r), S_IOERR);
         // A write to a read-only disk.
-        r.header(T_OUT, 0);
-        r.submit(&[(0x4000, 16, 0), (0x5000, 512, 0), (0x4010, 1, WRITE)]);
-        assert_eq!(r.status(), S_IOERR);
+        header(&r, T_OUT, 0);
+        r.submit(0, &[(0x4000, 16, 0), (0x5000, 512, 0), (0x4010, 1, WRITE)]);
+        assert_eq!(status(&r), S_IOERR);
         // Data outside guest memory.
-        r.header(T_IN, 0);
-        r.submit(&[
-            (0x4000, 16, 0),
-            (u64::MAX - 100, 512, WRITE),
-            (0x4010, 1, WRITE),
-        ]);
-        assert_ne!(r.status(), S_OK);
+        header(&r, T_IN, 0);
+        r.submit(
+            0,
+            &[
+                (0x4000, 16, 0),
+                (u64::MAX - 100, 512, WRITE),
+                (0x4010, 1, WRITE),
+            ],
+        );
+        assert_ne!(status(&r), S_OK);
         // A partial sector, a read-only status byte, an unknown request.
-        r.header(T_IN, 0);
-        r.submit(&[(0x4000, 16, 0), (0x5000, 100, WRITE), (0x4010, 1, WRITE)]);
-        assert_eq!(r.status(), S_IOERR);
-        r.header(T_IN, 0);
-        r.submit(&[(0x4000, 16, 0), (0x5000, 512, WRITE), (0x4010, 1, 0)]);
+        header(&r, T_IN, 0);
+        r.submit(
+            0,
+            &[(0x4000, 16, 0), (0x5000, 100, WRITE), (0x4010, 1, WRITE)],
+        );
+        assert_eq!(status(&r), S_IOERR);
+        header(&r, T_IN, 0);
+        r.submit(0, &[(0x4000, 16, 0), (0x5000, 512, WRITE), (0x4010, 1, 0)]);
         assert_eq!(
-            r.status(),
+            status(&r),
             0xff,
             "no status written through a read-only descriptor"
         );
-        r.header(99, 0);
-        r.submit(&[(0x4000, 16, 0), (0x4010, 1, WRITE)]);
-        assert_eq!(r.status(), S_UNSUPP);
+        header(&r, 99, 0);
+        r.submit(0, &[(0x4000, 16, 0), (0x4010, 1, WRITE)]);
+        assert_eq!(status(&r), S_UNSUPP);
         // A descriptor loop: descriptor 0 points at itself.
-        r.header(T_IN, 0);
-        r.mem.write_obj(0x4000u64, GuestAddress(DESC)).unwrap();
-        r.mem.write_obj(16u32, GuestAddress(DESC + 8)).unwrap();
-        r.mem.write_obj(NEXT, GuestAddress(DESC + 12)).unwrap();
-        r.mem.write_obj(0u16, GuestAddress(DESC + 14)).unwrap();
-        r.mem
-            .write_obj(0u16, GuestAddress(AVAIL + 4 + 2 * (r.avail_idx % 8) as u64))
-            .unwrap();
-        r.avail_idx += 1;
-        r.mem
-            .write_obj(r.avail_idx, GuestAddress(AVAIL + 2))
-            .unwrap();
+        header(&r, T_IN, 0);
+        r.mem.write_obj(0x4000u64, GuestAddress(desc(0))).unwrap();
+        r.mem.write_obj(16u32, GuestAddress(desc(0) + 8)).unwrap();
+        r.mem.write_obj(NEXT, GuestAddress(desc(0) + 12)).unwrap();
+        r.mem.write_obj(0u16, GuestAddress(desc(0) + 14)).unwrap();
+        r.offer_head(0, 0);
         r.t.write(0x050, &0u32.to_le_bytes());
         assert_eq!(
-            r.used_idx(),
-            r.avail_idx,
+            r.used_idx(0),
+            r.avail_idx(0),
             "every chain, even a bad one, is returned"
         );
-        // Notifying a queue that does not exist, or with a bad size, is ignored.
+        // Notifying a queue that does not exist is ignored.
         r.t.write(0x050, &7u32.to_le_bytes());
-        let _ = std::fs::remove_file(&r.path);
+        let _ = std::fs::remove_file(&path);
     }
 }

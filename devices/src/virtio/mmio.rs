@@ -3,6 +3,7 @@
 //! it does can make the VMM panic or touch memory outside the guest's.
 
 use super::{VirtioDevice, F_VERSION_1};
+use std::os::fd::RawFd;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
@@ -86,6 +87,29 @@ impl<D: VirtioDevice> MmioTransport<D> {
             self.interrupt_status |= INT_VRING;
             let _ = self.irq.write(1);
         }
+    }
+
+    /// Serves the backend's pending work (frames arrived on a TAP).
+    pub fn backend_event(&mut self) {
+        if self.status & STATUS_DRIVER_OK == 0 || self.status & STATUS_NEEDS_RESET != 0 {
+            return;
+        }
+        if self
+            .queues
+            .iter()
+            .any(|q| q.ready() && !q.is_valid(&self.mem))
+        {
+            self.status |= STATUS_NEEDS_RESET;
+            return;
+        }
+        if self.device.process_backend(&mut self.queues, &self.mem) {
+            self.interrupt_status |= INT_VRING;
+            let _ = self.irq.write(1);
+        }
+    }
+
+    pub fn device(&self) -> &D {
+        &self.device
     }
 
     /// A guest read of `data.len()` bytes at `offset` in the register window.
@@ -177,5 +201,36 @@ impl<D: VirtioDevice> MmioTransport<D> {
             }
             _ => {}
         }
+    }
+}
+
+/// A transport of any device type, as the VMM's bus and device thread see it.
+pub trait MmioDevice: Send {
+    fn read(&mut self, offset: u64, data: &mut [u8]);
+    fn write(&mut self, offset: u64, data: &[u8]);
+    fn notify(&mut self, queue: u32);
+    fn backend_event(&mut self);
+    fn backend_fd(&self) -> Option<RawFd>;
+    fn num_queues(&self) -> usize;
+}
+
+impl<D: VirtioDevice> MmioDevice for MmioTransport<D> {
+    fn read(&mut self, offset: u64, data: &mut [u8]) {
+        MmioTransport::read(self, offset, data)
+    }
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        MmioTransport::write(self, offset, data)
+    }
+    fn notify(&mut self, queue: u32) {
+        MmioTransport::notify(self, queue)
+    }
+    fn backend_event(&mut self) {
+        MmioTransport::backend_event(self)
+    }
+    fn backend_fd(&self) -> Option<RawFd> {
+        self.device.backend_fd()
+    }
+    fn num_queues(&self) -> usize {
+        self.queues.len()
     }
 }

@@ -4,7 +4,11 @@
 
 pub mod block;
 pub mod mmio;
+pub mod net;
+#[cfg(test)]
+pub(crate) mod test_rig;
 
+use std::os::fd::RawFd;
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
 
@@ -22,4 +26,15 @@ pub trait VirtioDevice: Send {
     /// Processes what the driver made available on queue `index`; returns
     /// whether anything was used (the driver is then interrupted).
     fn process(&mut self, index: usize, queue: &mut Queue, mem: &GuestMemoryMmap) -> bool;
+    /// A descriptor that becomes readable when the device's backend has
+    /// work for the guest (a TAP with frames); None for devices driven only
+    /// by the guest.
+    fn backend_fd(&self) -> Option<RawFd> {
+        None
+    }
+    /// Serves the backend's work (see [`VirtioDevice::backend_fd`]); returns
+    /// whether anything was used.
+    fn process_backend(&mut self, _queues: &mut [Queue], _mem: &GuestMemoryMmap) -> bool {
+        false
+    }
 }
