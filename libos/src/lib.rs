@@ -14,6 +14,7 @@ pub mod info;
 pub mod initrd;
 pub mod ipc;
 pub mod layout;
+pub mod net;
 pub mod pipe;
 pub mod posix;
 pub mod process;

@@ -121,10 +121,26 @@ pub(crate) fn init_first(name: &str) -> Result<(), Error> {
     p.magic = PINFO_MAGIC;
     p.pid = me;
     p.ppid = 0;
-    p.argc = 1;
-    let n = name.len().min(ARGS_LEN - 1);
-    p.args[..n].copy_from_slice(&name.as_bytes()[..n]);
-    p.args_len = n as u32 + 1;
+    // argv: the name, then the kernel's `exo.args` split at commas.
+    p.argc = 0;
+    let mut len = 0usize;
+    let extra = crate::info::sysinfo()
+        .init_args
+        .split(|&b| b == 0)
+        .next()
+        .unwrap_or(&[]);
+    let words = core::iter::once(name.as_bytes())
+        .chain(extra.split(|&b| b == b',').filter(|w| !w.is_empty()));
+    for w in words {
+        if len + w.len() + 1 > ARGS_LEN {
+            break;
+        }
+        p.args[len..len + w.len()].copy_from_slice(w);
+        p.args[len + w.len()] = 0;
+        len += w.len() + 1;
+        p.argc += 1;
+    }
+    p.args_len = len as u32;
     p.fds = [Fd::CLOSED; MAX_FDS];
     p.fds[0] = Fd::CONSOLE;
     p.fds[1] = Fd::CONSOLE;

@@ -275,3 +275,38 @@ pub fn blk_write(sector: u64, buf: &[u8], slot: usize) -> Result<(), Error> {
 pub fn blk_flush(slot: usize) -> Result<(), Error> {
     call(nr::BLK_FLUSH, slot as u64, 0, 0, 0, 0).map(drop)
 }
+
+/// The network device's MAC address.
+pub fn net_mac() -> Result<[u8; 6], Error> {
+    call(nr::NET_INFO, 0, 0, 0, 0, 0).map(|m| {
+        let b = m.to_le_bytes();
+        [b[0], b[1], b[2], b[3], b[4], b[5]]
+    })
+}
+
+/// Transmits one Ethernet frame (raw network access; needs the root
+/// capability in `slot` until DPF).
+pub fn net_send(frame: &[u8], slot: usize) -> Result<(), Error> {
+    call(
+        nr::NET_SEND,
+        frame.as_ptr() as u64,
+        frame.len() as u64,
+        slot as u64,
+        0,
+        0,
+    )
+    .map(drop)
+}
+
+/// Takes the oldest received frame into `buf`; Ok(0) if none is waiting.
+pub fn net_recv(buf: &mut [u8], slot: usize) -> Result<usize, Error> {
+    call(
+        nr::NET_RECV,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+        slot as u64,
+        0,
+        0,
+    )
+    .map(|n| n as usize)
+}

@@ -1,7 +1,7 @@
 //! The `exo` command line.
 
 use clap::{Args, Parser, Subcommand};
-use exo::config::{parse_disk, parse_mem_size, Disk, DEFAULT_MEM};
+use exo::config::{parse_disk, parse_mem_size, parse_net, Disk, NetDev, DEFAULT_MEM};
 use exo::engine::EngineChoice;
 use std::path::PathBuf;
 
@@ -47,8 +47,9 @@ pub struct RunArgs {
     /// Kernel command line (keys: exo.init=PATH, exo.hz=N, exo.stop=boot).
     #[arg(long, value_name = "S", default_value = "")]
     pub cmdline: String,
-    /// First program to run (adds exo.init=PATH to the command line).
-    #[arg(long, value_name = "PATH")]
+    /// First program to run, with its arguments: "PATH [ARG...]" (adds
+    /// exo.init=PATH exo.args=ARG,... to the command line).
+    #[arg(long, value_name = "PATH [ARG...]")]
     pub init: Option<String>,
     /// Engine: our VMM on KVM, QEMU TCG, or the best available.
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
@@ -56,6 +57,10 @@ pub struct RunArgs {
     /// A raw disk image for virtio-blk (repeatable); `,readonly` refuses writes.
     #[arg(long, value_name = "PATH[,readonly]", value_parser = parse_disk_arg)]
     pub disk: Vec<Disk>,
+    /// A virtio-net device on TAP interface NAME (repeatable; created if
+    /// absent and we may; default MAC 52:54:00:12:34:56).
+    #[arg(long, value_name = "tap=NAME[,mac=MAC]", value_parser = parse_net_arg)]
+    pub net: Vec<NetDev>,
     /// Start a gdb remote stub on ADDR:PORT and halt the guest until gdb continues it.
     #[arg(long, value_name = "ADDR:PORT")]
     pub gdb: Option<std::net::SocketAddr>,
@@ -91,6 +96,10 @@ pub struct BenchArgs {
 
 fn parse_disk_arg(s: &str) -> Result<Disk, String> {
     parse_disk(s)
+}
+
+fn parse_net_arg(s: &str) -> Result<NetDev, String> {
+    parse_net(s)
 }
 
 fn parse_mem_size_arg(s: &str) -> Result<u64, String> {

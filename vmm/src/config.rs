@@ -23,6 +23,8 @@ pub struct RunConfig {
     pub cmdline: String,
     /// Raw disk images for virtio-blk.
     pub disks: Vec<Disk>,
+    /// virtio-net devices on TAP interfaces.
+    pub nets: Vec<NetDev>,
     /// Where a gdb remote stub listens; the guest then waits for gdb at start.
     pub gdb: Option<std::net::SocketAddr>,
     /// Where to write the kernel's trace records, if tracing.
@@ -58,6 +60,67 @@ pub fn parse_disk(s: &str) -> Result<Disk, String> {
         path: PathBuf::from(path),
         readonly,
     })
+}
+
+/// A `--net tap=NAME[,mac=MAC]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetDev {
+    pub tap: String,
+    /// None: the engine's default (52:54:00:12:34:56, last byte + index).
+    pub mac: Option<[u8; 6]>,
+}
+
+impl NetDev {
+    /// The MAC of the `index`th network device.
+    pub fn mac_or_default(&self, index: usize) -> [u8; 6] {
+        self.mac.unwrap_or([
+            0x52,
+            0x54,
+            0x00,
+            0x12,
+            0x34,
+            0x56u8.wrapping_add(index as u8),
+        ])
+    }
+}
+
+/// Formats a MAC address the usual way.
+pub fn mac_string(mac: [u8; 6]) -> String {
+    mac.map(|b| format!("{b:02x}")).join(":")
+}
+
+/// Parses `tap=NAME[,mac=aa:bb:cc:dd:ee:ff]`.
+pub fn parse_net(s: &str) -> Result<NetDev, String> {
+    let mut tap = None;
+    let mut mac = None;
+    for opt in s.split(',') {
+        match opt.split_once('=') {
+            Some(("tap", name)) => {
+                if name.is_empty() || name.len() > 15 || name.contains(['/', ' ']) {
+                    return Err(format!(
+                        "--net '{s}': '{name}' is not an interface name (1 to 15 characters)"
+                    ));
+                }
+                tap = Some(name.to_string());
+            }
+            Some(("mac", m)) => {
+                let parsed = exo_devices::virtio::net::parse_mac(m).ok_or_else(|| {
+                    format!("--net '{s}': '{m}' is not a MAC like 52:54:00:12:34:56")
+                })?;
+                if parsed[0] & 1 != 0 {
+                    return Err(format!("--net '{s}': {m} is a multicast address"));
+                }
+                mac = Some(parsed);
+            }
+            _ => {
+                return Err(format!(
+                    "--net '{s}': unknown option '{opt}' (known: tap=NAME, mac=MAC)"
+                ))
+            }
+        }
+    }
+    let tap = tap.ok_or_else(|| format!("--net '{s}': tap=NAME is needed"))?;
+    Ok(NetDev { tap, mac })
 }
 
 /// A `--mem` value that cannot be used.
@@ -161,6 +224,36 @@ mod tests {
         assert!(parse_disk("a.img,rw")
             .unwrap_err()
             .contains("unknown option 'rw'"));
+    }
+
+    #[test]
+    fn parses_nets() {
+        assert_eq!(
+            parse_net("tap=exo0"),
+            Ok(NetDev {
+                tap: "exo0".into(),
+                mac: None
+            })
+        );
+        let n = parse_net("tap=t1,mac=02:00:00:00:00:01").unwrap();
+        assert_eq!(n.mac, Some([2, 0, 0, 0, 0, 1]));
+        assert_eq!(mac_string(n.mac_or_default(3)), "02:00:00:00:00:01");
+        assert_eq!(
+            mac_string(parse_net("tap=t").unwrap().mac_or_default(1)),
+            "52:54:00:12:34:57"
+        );
+        for (bad, why) in [
+            ("", "unknown option"),
+            ("mac=02:00:00:00:00:01", "tap=NAME is needed"),
+            ("tap=", "not an interface name"),
+            ("tap=averyveryverylongname", "not an interface name"),
+            ("tap=t,mac=zz", "not a MAC"),
+            ("tap=t,mac=01:00:5e:00:00:01", "multicast"),
+            ("tap=t,speed=10", "unknown option 'speed=10'"),
+        ] {
+            let e = parse_net(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -86,12 +86,20 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
     }
     let mut cmdline = args.cmdline.trim().to_string();
     if let Some(init) = &args.init {
-        if init.is_empty() || init.contains(char::is_whitespace) {
+        let mut words = init.split_whitespace();
+        let Some(path) = words.next() else {
+            return Err(err(format!("--init '{init}': a program path is needed")));
+        };
+        cmdline = format!("{cmdline} exo.init={path}").trim().to_string();
+        let rest: Vec<&str> = words.collect();
+        if let Some(bad) = rest.iter().find(|w| w.contains(',')) {
             return Err(err(format!(
-                "--init '{init}': a program path without spaces is needed"
+                "--init '{init}': argument '{bad}' has a comma, which the kernel command line uses to separate arguments"
             )));
         }
-        cmdline = format!("{cmdline} exo.init={init}").trim().to_string();
+        if !rest.is_empty() {
+            cmdline = format!("{cmdline} exo.args={}", rest.join(","));
+        }
     }
     if args.trace.is_some() {
         for class in args.trace_events.split(',') {
@@ -126,6 +134,7 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
         mem_bytes: args.mem,
         cmdline,
         disks: args.disk,
+        nets: args.net,
         gdb: args.gdb,
         trace: args.trace,
     };

@@ -74,6 +74,17 @@ pub fn command(qemu: &Path, cfg: &RunConfig, ram_file: Option<&Path>) -> Command
         ]);
         c.args(["-device", &format!("virtio-blk-device,drive=disk{i}")]);
     }
+    for (i, n) in cfg.nets.iter().enumerate() {
+        c.args([
+            "-netdev",
+            &format!("tap,id=net{i},ifname={},script=no,downscript=no", n.tap),
+        ]);
+        let mac = crate::config::mac_string(n.mac_or_default(i));
+        c.args([
+            "-device",
+            &format!("virtio-net-device,netdev=net{i},mac={mac}"),
+        ]);
+    }
     c
 }
 
@@ -199,6 +210,10 @@ mod tests {
                 path: "d,1.img".into(),
                 readonly: true,
             }],
+            nets: vec![crate::config::NetDev {
+                tap: "exo0".into(),
+                mac: None,
+            }],
             gdb: Some("127.0.0.1:1234".parse().unwrap()),
             trace: None,
         };
@@ -210,6 +225,10 @@ mod tests {
         let s = args.join(" ");
         assert!(s.contains("-M microvm,acpi=off -accel tcg"), "{s}");
         assert!(s.contains("-gdb tcp:127.0.0.1:1234 -S"), "{s}");
+        assert!(
+            s.contains("-netdev tap,id=net0,ifname=exo0,script=no,downscript=no -device virtio-net-device,netdev=net0,mac=52:54:00:12:34:56"),
+            "{s}"
+        );
         assert!(
             s.contains("file=d,,1.img,format=raw,if=none,id=disk0,readonly=on"),
             "{s}"

@@ -83,7 +83,11 @@ fn bad_flags() {
         "--timeout 0: must be a positive",
     );
     rejects(&["run", "--timeout=-3"], "--timeout -3");
-    rejects(&["run", "--init", "/bin/a b"], "without spaces");
+    rejects(&["run", "--init", " "], "a program path is needed");
+    rejects(
+        &["run", "--init", "/bin/a b,c"],
+        "argument 'b,c' has a comma",
+    );
     rejects(
         &["run", "--frobnicate"],
         "unexpected argument '--frobnicate'",
@@ -102,6 +106,13 @@ fn engines_reports_this_host() {
         "{}",
         o.show()
     );
+}
+
+#[test]
+fn bad_nets() {
+    rejects(&["run", "--net", "exo0"], "unknown option 'exo0'");
+    rejects(&["run", "--net", "tap=t,mac=1:2"], "not a MAC");
+    rejects(&["run", "--net", "tap="], "not an interface name");
 }
 
 #[test]

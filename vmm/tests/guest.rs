@@ -4,6 +4,7 @@
 //! reason printed first: nothing passes for want of an engine.
 
 mod common;
+mod guest_net;
 
 use common::{exo, exo_typing, Outcome};
 use exo::engine::{self, Kvm};
@@ -658,6 +659,10 @@ fn main() {
     ];
     let any_engine = engines.iter().any(|(_, unavailable)| unavailable.is_none());
     let mut trials = Vec::new();
+    let no_net = guest_net::unavailable();
+    if let Some(why) = &no_net {
+        eprintln!("guest tests: network tests: SKIPPED (shown as ignored): {why}");
+    }
     for (name, unavailable) in engines {
         match &unavailable {
             None => eprintln!("guest tests: engine {name}: available"),
@@ -685,6 +690,11 @@ fn main() {
             gdb_case(name).with_ignored_flag(unavailable.is_some() || name == "kvm" || no_gdb),
         );
         trials.push(trace_case(name).with_ignored_flag(unavailable.is_some()));
+        // Our VMM's network path needs a user mode guest too; on this kind
+        // of host kvm_pvm::vmm_virtio_net_send_at_boot checks it instead.
+        trials.push(
+            guest_net::ping_case(name).with_ignored_flag(unavailable.is_some() || no_net.is_some()),
+        );
     }
     // `exo bench` on whichever engine is chosen: every figure, with Linux's.
     trials.push(
@@ -766,6 +776,7 @@ fn main() {
     });
     let on_pvm = matches!(kvm, Kvm::Pvm);
     trials.push(pvm_disk.with_ignored_flag(!on_pvm));
+    trials.push(guest_net::pvm_send_case().with_ignored_flag(!on_pvm || no_net.is_some()));
     if !on_pvm {
         eprintln!("guest tests: kvm_pvm boot check: SKIPPED (shown as ignored): this host's KVM is not kvm_pvm");
     }

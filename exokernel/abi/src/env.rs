@@ -86,7 +86,7 @@ pub struct EnvInfo {
 
 /// Machine-wide facts, read-only at [`crate::layout::USYSINFO`].
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct SysInfo {
     pub ticks: u64,
     pub tsc_per_ms: u64,
@@ -103,7 +103,13 @@ pub struct SysInfo {
     pub initrd_offset: u64,
     /// Owner of each time slice (0 = free).
     pub slices: [u32; NSLICES],
+    /// Arguments of the first program after its name (`exo.args=` on the
+    /// command line, comma-separated), NUL-terminated.
+    pub init_args: [u8; INIT_ARGS_LEN],
 }
+
+/// Room for the first program's arguments in [`SysInfo`].
+pub const INIT_ARGS_LEN: usize = 128;
 
 /// The slot of an environment id.
 pub const fn env_slot(id: u32) -> usize {

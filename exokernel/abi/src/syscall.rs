@@ -72,6 +72,21 @@ pub const BLK_WRITE: u64 = 26;
 /// `blk_flush(slot)`: make written data durable.
 pub const BLK_FLUSH: u64 = 27;
 
+/// `net_info() -> mac`: the network device's MAC address in the low 48 bits
+/// (byte 0 lowest; NoEnv: no network device).
+pub const NET_INFO: u64 = 28;
+/// `net_send(ptr, len, slot)`: transmit one Ethernet frame (14 to
+/// [`NET_MAX_FRAME`] bytes) from user memory. Raw packet access needs a
+/// capability that dominates the device's (the root capability) until DPF
+/// demultiplexes the network.
+pub const NET_SEND: u64 = 29;
+/// `net_recv(ptr, len, slot) -> n`: take the oldest received frame into
+/// user memory (0: none waiting; Invalid: `len` is smaller than the frame,
+/// which stays queued).
+pub const NET_RECV: u64 = 30;
+/// The largest frame the network calls carry (Ethernet without FCS).
+pub const NET_MAX_FRAME: usize = 1514;
+
 /// PCT flags.
 pub mod pct {
     /// Run the target now with the rest of the caller's slice; the caller

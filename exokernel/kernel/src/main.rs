@@ -82,6 +82,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     {
         let k = KERNEL.lock();
         k.sys().hz = hz as u64;
+        // The first program's arguments, for its library OS to find.
+        let args = pvh::cmdline_value(boot.cmdline, "exo.args").unwrap_or("");
+        let n = args.len().min(exo_abi::env::INIT_ARGS_LEN - 1);
+        k.sys().init_args[..n].copy_from_slice(&args.as_bytes()[..n]);
         k.sys().tsc_per_ms = clock.tsc_per_ms;
         trace::set_tsc_rate(clock.tsc_per_ms);
     }
@@ -93,32 +97,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         clock.tsc_per_ms / 1000,
         boot.cmdline
     );
-    for dev in drivers::devices(boot.cmdline) {
-        match drivers::virtio_blk::Blk::probe(dev) {
-            Ok(mut blk) => {
-                if pvh::cmdline_value(boot.cmdline, "exo.blkcheck").is_some() {
-                    // A boot-time read through the whole request path.
-                    match blk.read(0, 512) {
-                        Ok(d) => kprintln!(
-                            "exo: blkcheck: sector 0 begins {:?}",
-                            core::str::from_utf8(&d[..16]).unwrap_or("(binary)")
-                        ),
-                        Err(e) => kprintln!("exo: blkcheck: reading sector 0 failed: {e:?}"),
-                    }
-                }
-                kprintln!(
-                    "exo: virtio-blk at {:#x} (irq {}): {} sectors ({} MiB)",
-                    dev.base,
-                    dev.irq,
-                    blk.capacity,
-                    blk.capacity >> 11
-                );
-                *drivers::virtio_blk::BLK.lock() = Some(blk);
-            }
-            Err(drivers::virtio_mmio::SetupError::WrongDevice(_)) => {}
-            Err(e) => kprintln!("exo: virtio device at {:#x} not usable: {e:?}", dev.base),
-        }
-    }
+    drivers::probe_all(boot.cmdline);
     if pvh::cmdline_value(boot.cmdline, "exo.stop") == Some("boot") {
         kprintln!("exo: stopping after boot (exo.stop=boot)");
         machine::exit(0);

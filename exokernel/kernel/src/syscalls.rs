@@ -165,7 +165,7 @@ fn dispatch(k: &mut Kernel, f: &mut TrapFrame) -> R {
         },
         nr::BLK_READ | nr::BLK_WRITE => blk_io(k, f.rax == nr::BLK_WRITE, a0, a1, a2, a3),
         nr::BLK_FLUSH => {
-            disk_cap(k, a0, PERM_WRITE)?;
+            device_cap(k, a0, PERM_WRITE)?;
             let mut blk = crate::drivers::virtio_blk::BLK.lock();
             blk.as_mut()
                 .ok_or(Error::NoEnv)?
@@ -173,13 +173,61 @@ fn dispatch(k: &mut Kernel, f: &mut TrapFrame) -> R {
                 .map_err(|_| Error::Io)?;
             val(0)
         }
+        nr::NET_INFO => match crate::drivers::virtio_net::NET.lock().as_ref() {
+            Some(n) => {
+                let mut b = [0u8; 8];
+                b[..6].copy_from_slice(&n.mac);
+                val(u64::from_le_bytes(b))
+            }
+            None => Err(Error::NoEnv),
+        },
+        nr::NET_SEND => net_send(k, a0, a1, a2),
+        nr::NET_RECV => net_recv(k, a0, a1, a2),
         _ => Err(Error::NoSys),
     }
 }
 
-/// Raw disk access needs a capability dominating the disk's guard (the
-/// root name) with `need`; XN will replace this with per-block bindings.
-fn disk_cap(k: &Kernel, slot: u64, need: u8) -> Result<(), Error> {
+fn net_send(k: &mut Kernel, ptr: u64, len: u64, slot: u64) -> R {
+    use crate::drivers::virtio_net::{NetError, MAX_FRAME, NET};
+    device_cap(k, slot, PERM_WRITE)?;
+    if !(14..=MAX_FRAME as u64).contains(&len) {
+        return Err(Error::Invalid);
+    }
+    let mut buf = [0u8; MAX_FRAME];
+    let buf = &mut buf[..len as usize];
+    user::copy_in(ptr, buf).map_err(|_| Error::Fault)?;
+    let mut guard = NET.lock();
+    let net = guard.as_mut().ok_or(Error::NoEnv)?;
+    net.send(buf).map_err(|e| match e {
+        NetError::Size => Error::Invalid,
+        NetError::Timeout => Error::Io,
+    })?;
+    val(0)
+}
+
+fn net_recv(k: &mut Kernel, ptr: u64, len: u64, slot: u64) -> R {
+    use crate::drivers::virtio_net::NET;
+    device_cap(k, slot, exo_abi::cap::PERM_READ)?;
+    let mut guard = NET.lock();
+    let net = guard.as_mut().ok_or(Error::NoEnv)?;
+    let taken = net.recv(|frame| {
+        if (frame.len() as u64) > len {
+            return Err(Error::Invalid);
+        }
+        // A bad pointer leaves the frame queued.
+        user::copy_out(ptr, frame).map_err(|_| Error::Fault)?;
+        Ok(frame.len() as u64)
+    });
+    match taken {
+        None => val(0),
+        Some(r) => val(r?),
+    }
+}
+
+/// Raw device access (disk, network) needs a capability dominating the
+/// device's guard (the root name) with `need`; XN and DPF will replace this
+/// with per-block bindings and per-environment filters.
+fn device_cap(k: &Kernel, slot: u64, need: u8) -> Result<(), Error> {
     let cap = k.cap(k.current, slot)?;
     if cap.allows(&exo_abi::cap::Cap::ROOT, need) {
         Ok(())
@@ -190,7 +238,7 @@ fn disk_cap(k: &Kernel, slot: u64, need: u8) -> Result<(), Error> {
 
 fn blk_io(k: &mut Kernel, write: bool, sector: u64, ptr: u64, len: u64, slot: u64) -> R {
     use crate::drivers::virtio_blk::{BlkError, BLK};
-    disk_cap(
+    device_cap(
         k,
         slot,
         if write {

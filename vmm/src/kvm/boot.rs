@@ -206,6 +206,7 @@ pub(crate) mod tests {
             mem_bytes: mem,
             cmdline: cmdline.into(),
             disks: vec![],
+            nets: vec![],
             gdb: None,
             trace: None,
         }

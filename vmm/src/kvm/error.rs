@@ -19,6 +19,8 @@ pub enum Error {
     InitrdTooBig { path: PathBuf, size: u64, mem: u64 },
     /// The command line is too long or malformed.
     Cmdline(String),
+    /// A TAP interface could not be opened.
+    Net(String, std::io::Error),
     /// The guest stopped without an exit status.
     Guest(String),
 }
@@ -45,6 +47,11 @@ impl fmt::Display for Error {
                 mem >> 20
             ),
             Error::Cmdline(e) => write!(f, "kernel command line: {e}"),
+            Error::Net(tap, e) if e.kind() == std::io::ErrorKind::PermissionDenied => write!(
+                f,
+                "--net tap={tap}: permission denied (create the TAP for your user with `ip tuntap add {tap} mode tap user $USER`, or run as root)"
+            ),
+            Error::Net(tap, e) => write!(f, "--net tap={tap}: cannot open the TAP device: {e}"),
             Error::Guest(e) => write!(f, "guest: {e}"),
         }
     }

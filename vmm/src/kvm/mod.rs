@@ -9,6 +9,7 @@ mod cpu;
 mod device_thread;
 mod error;
 mod layout;
+mod virtio;
 
 pub use console::restore as restore_terminal;
 pub use error::Error;
@@ -18,19 +19,11 @@ use exo_abi::boot::{COM1_IRQ, COM1_PORT, DEBUG_EXIT_PORT};
 use exo_devices::debug_exit::DebugExit;
 use exo_devices::pio::{BusAction, PioBus};
 use exo_devices::serial::{new_serial, SerialPort};
-use exo_devices::virtio::block::Block;
-use exo_devices::virtio::mmio::MmioTransport;
 use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_PIT_SPEAKER_DUMMY};
 use kvm_ioctls::{Kvm, VcpuExit};
 use std::io::Write;
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
-
-/// Where virtio-mmio windows go (in the 32-bit hole, above the largest RAM).
-const VIRTIO_MMIO_BASE: u64 = 0xd000_0000;
-const VIRTIO_MMIO_SIZE: u64 = 0x1000;
-/// Interrupt lines of virtio devices (COM1 is 4).
-const VIRTIO_FIRST_GSI: u32 = 5;
 
 /// Checks that /dev/kvm can be opened.
 pub fn kvm_available() -> Result<(), Error> {
@@ -81,50 +74,7 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
         unsafe { vm.set_user_memory_region(r) }
             .map_err(|e| Error::Kvm("SET_USER_MEMORY_REGION", e))?;
     }
-    // Virtio disks: one virtio-mmio window and interrupt line each,
-    // announced on the kernel command line.
-    let mut mmio = Vec::new();
-    let mut threaded = Vec::new();
-    let mut cmdline = cfg.cmdline.clone();
-    for (i, d) in cfg.disks.iter().enumerate() {
-        let base = VIRTIO_MMIO_BASE + i as u64 * VIRTIO_MMIO_SIZE;
-        let gsi = VIRTIO_FIRST_GSI + i as u32;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(!d.readonly)
-            .open(&d.path)
-            .map_err(|e| Error::File(d.path.clone(), e))?;
-        let blk = Block::new(file, d.readonly, &format!("exo-disk{i}"))
-            .map_err(|e| Error::File(d.path.clone(), e))?;
-        let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| Error::Memory(e.to_string()))?;
-        vm.register_irqfd(&irq, gsi)
-            .map_err(|e| Error::Kvm("IRQFD", e))?;
-        let dev = std::sync::Arc::new(std::sync::Mutex::new(MmioTransport::new(
-            blk,
-            mem.clone(),
-            irq,
-        )));
-        // Queue notifications go to the device thread without stopping the
-        // vCPU when KVM can route them to an eventfd; else through MMIO exits.
-        let notify = EventFd::new(EFD_NONBLOCK).map_err(|e| Error::Memory(e.to_string()))?;
-        if vm
-            .register_ioevent(
-                &notify,
-                &kvm_ioctls::IoEventAddress::Mmio(base + 0x50),
-                0u32,
-            )
-            .is_ok()
-        {
-            threaded.push((notify, dev.clone()));
-        }
-        mmio.push((base, dev));
-        cmdline = format!("{cmdline} virtio_mmio.device={VIRTIO_MMIO_SIZE}@{base:#x}:{gsi}")
-            .trim()
-            .to_string();
-    }
-    if !threaded.is_empty() {
-        device_thread::spawn(threaded).map_err(|e| Error::Memory(format!("device thread: {e}")))?;
-    }
+    let (mut mmio, cmdline) = virtio::attach(&vm, &mem, cfg)?;
     let boot_cfg = RunConfig {
         cmdline,
         ..cfg.clone()
@@ -184,13 +134,8 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
 fn run_vcpu(
     vcpu: &mut kvm_ioctls::VcpuFd,
     bus: &mut PioBus,
-    mmio: &mut [(u64, device_thread::SharedBlock)],
+    mmio: &mut virtio::MmioBus,
 ) -> Result<u8, Error> {
-    let device = |mmio: &mut [(u64, device_thread::SharedBlock)], addr: u64| {
-        mmio.iter_mut()
-            .position(|(base, _)| addr >= *base && addr < *base + VIRTIO_MMIO_SIZE)
-            .map(|i| (i, addr - mmio[i].0))
-    };
     loop {
         match vcpu.run() {
             Ok(VcpuExit::IoOut(port, data)) => {
@@ -199,21 +144,13 @@ fn run_vcpu(
                 }
             }
             Ok(VcpuExit::IoIn(port, data)) => bus.read(port, data),
-            Ok(VcpuExit::MmioRead(addr, data)) => match device(mmio, addr) {
-                Some((i, off)) => mmio[i]
-                    .1
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .read(off, data),
+            Ok(VcpuExit::MmioRead(addr, data)) => match virtio::find(mmio, addr) {
+                Some((dev, off)) => virtio::with(dev, |d| d.read(off, data)),
                 None => data.fill(0xff),
             },
             Ok(VcpuExit::MmioWrite(addr, data)) => {
-                if let Some((i, off)) = device(mmio, addr) {
-                    mmio[i]
-                        .1
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .write(off, data);
+                if let Some((dev, off)) = virtio::find(mmio, addr) {
+                    virtio::with(dev, |d| d.write(off, data));
                 }
             }
             Ok(VcpuExit::Intr) | Ok(VcpuExit::IrqWindowOpen) => {}
@@ -290,6 +227,7 @@ mod tests {
             mem_bytes: 16 << 20,
             cmdline: String::new(),
             disks: vec![],
+            nets: vec![],
             gdb: None,
             trace: None,
         };

@@ -59,7 +59,7 @@ impl Blk {
     pub fn probe(dev: MmioDevice) -> Result<Blk, SetupError> {
         paging::map_mmio(dev.base, dev.size.max(0x200)).map_err(|_| SetupError::NoQueue)?;
         let t = Transport::new(dev.base);
-        t.init(DEVICE_ID_BLOCK)?;
+        t.init(DEVICE_ID_BLOCK, 0)?;
         let (queue, req, data) = match (frames::alloc(), frames::alloc(), frames::alloc()) {
             (Some(q), Some(r), Some(d)) => (q, r, d),
             _ => return Err(SetupError::NoQueue),

@@ -70,13 +70,19 @@ impl Transport {
         unsafe { (self.base.add(off) as *mut u32).write_volatile(v) }
     }
 
+    pub fn config_u8(&self, off: usize) -> u8 {
+        // SAFETY: a byte of the device's configuration space in the window.
+        unsafe { self.base.add(REG_CONFIG + off).read_volatile() }
+    }
+
     pub fn config_u64(&self, off: usize) -> u64 {
         self.read(REG_CONFIG + off) as u64 | (self.read(REG_CONFIG + off + 4) as u64) << 32
     }
 
-    /// Resets the device and negotiates VERSION_1 (and nothing else) for a
-    /// device of type `device_id`.
-    pub fn init(&self, device_id: u32) -> Result<(), SetupError> {
+    /// Resets the device and negotiates VERSION_1 plus whichever of the
+    /// device-specific features `want` (bits 0..31) it offers, for a device
+    /// of type `device_id`; returns the features agreed.
+    pub fn init(&self, device_id: u32, want: u32) -> Result<u32, SetupError> {
         if self.read(REG_MAGIC) != MAGIC {
             return Err(SetupError::NotVirtio);
         }
@@ -90,13 +96,15 @@ impl Transport {
         self.write(REG_STATUS, 0);
         self.write(REG_STATUS, STATUS_ACK);
         self.write(REG_STATUS, STATUS_ACK | STATUS_DRIVER);
+        self.write(REG_DEVICE_FEATURES_SEL, 0);
+        let low = self.read(REG_DEVICE_FEATURES) & want;
         self.write(REG_DEVICE_FEATURES_SEL, 1);
         let high = self.read(REG_DEVICE_FEATURES);
         if high & F_VERSION_1_HIGH == 0 {
             return Err(SetupError::LegacyOnly);
         }
         self.write(REG_DRIVER_FEATURES_SEL, 0);
-        self.write(REG_DRIVER_FEATURES, 0);
+        self.write(REG_DRIVER_FEATURES, low);
         self.write(REG_DRIVER_FEATURES_SEL, 1);
         self.write(REG_DRIVER_FEATURES, F_VERSION_1_HIGH);
         self.write(REG_STATUS, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK);
@@ -104,7 +112,7 @@ impl Transport {
             self.write(REG_STATUS, STATUS_FAILED);
             return Err(SetupError::FeaturesRefused);
         }
-        Ok(())
+        Ok(low)
     }
 
     /// Sets up queue `q` with `num` entries at the given physical addresses;

@@ -1,0 +1,153 @@
+//! virtio-net: a receive queue kept full of one-page buffers and a transmit
+//! queue with one frame in flight, both polled. The kernel owns the device;
+//! environments send and receive raw frames through guarded calls until DPF
+//! demultiplexes packets.
+
+use super::virtio_mmio::{SetupError, Transport};
+use super::virtq::{SplitQueue, DESC_WRITE};
+use super::MmioDevice;
+use crate::mem::{frames, paging, phys_to_virt};
+use spin::Mutex;
+
+const DEVICE_ID_NET: u32 = 1;
+const F_MAC: u32 = 1 << 5;
+/// virtio_net_hdr with num_buffers (VERSION_1).
+const HDR: usize = 12;
+const RX: u32 = 0;
+const TX: u32 = 1;
+/// Receive buffers (one page each) kept posted.
+const NRX: u16 = 16;
+pub const MAX_FRAME: usize = exo_abi::syscall::NET_MAX_FRAME;
+
+/// Why a frame was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetError {
+    /// Shorter than an Ethernet header or longer than MAX_FRAME.
+    Size,
+    /// The device did not take the frame.
+    Timeout,
+}
+
+pub struct Net {
+    t: Transport,
+    rx: SplitQueue,
+    tx: SplitQueue,
+    rx_bufs: [u64; NRX as usize],
+    tx_buf: u64,
+    pub mac: [u8; 6],
+    pub sent: u64,
+    pub received: u64,
+}
+
+pub static NET: Mutex<Option<Net>> = Mutex::new(None);
+
+impl Net {
+    /// Brings up the virtio-net device at `dev`.
+    pub fn probe(dev: MmioDevice) -> Result<Net, SetupError> {
+        paging::map_mmio(dev.base, dev.size.max(0x200)).map_err(|_| SetupError::NoQueue)?;
+        let t = Transport::new(dev.base);
+        let features = t.init(DEVICE_ID_NET, F_MAC)?;
+        let page = || frames::alloc().ok_or(SetupError::NoQueue);
+        let (rxq, txq, tx_buf) = (page()?, page()?, page()?);
+        let mut rx_bufs = [0u64; NRX as usize];
+        for b in &mut rx_bufs {
+            *b = page()?;
+        }
+        let mut rx = SplitQueue::new(rxq, NRX);
+        let (d, a, u) = rx.addrs();
+        rx.num = t.setup_queue(RX, NRX as u32, d, a, u)? as u16;
+        let mut tx = SplitQueue::new(txq, 8);
+        let (d, a, u) = tx.addrs();
+        tx.num = t.setup_queue(TX, 8, d, a, u)? as u16;
+        let mut mac = [0u8; 6];
+        if features & F_MAC != 0 {
+            for (i, b) in mac.iter_mut().enumerate() {
+                *b = t.config_u8(i);
+            }
+        }
+        let mut net = Net {
+            t,
+            rx,
+            tx,
+            rx_bufs,
+            tx_buf,
+            mac,
+            sent: 0,
+            received: 0,
+        };
+        for i in 0..net.rx.num {
+            net.post_rx(i);
+        }
+        net.t.driver_ok();
+        net.t.notify(RX);
+        Ok(net)
+    }
+
+    fn post_rx(&mut self, i: u16) {
+        self.rx
+            .set_desc(i, self.rx_bufs[i as usize], 4096, DESC_WRITE, 0);
+        self.rx.push(i);
+    }
+
+    /// Transmits `frame` and waits until the device has taken it.
+    pub fn send(&mut self, frame: &[u8]) -> Result<(), NetError> {
+        if frame.len() < 14 || frame.len() > MAX_FRAME {
+            return Err(NetError::Size);
+        }
+        let buf = phys_to_virt(self.tx_buf);
+        // SAFETY: our own page; the device reads it only after push/notify
+        // and we wait for it to finish before reusing it.
+        unsafe {
+            core::ptr::write_bytes(buf, 0, HDR);
+            core::ptr::copy_nonoverlapping(frame.as_ptr(), buf.add(HDR), frame.len());
+        }
+        self.tx
+            .set_desc(0, self.tx_buf, (HDR + frame.len()) as u32, 0, 0);
+        self.tx.push(0);
+        self.t.notify(TX);
+        let mut spins = 0u64;
+        while self.tx.peek_used().is_none() {
+            spins += 1;
+            if spins > 200_000_000 {
+                return Err(NetError::Timeout);
+            }
+            core::hint::spin_loop();
+        }
+        self.tx.pop_used();
+        self.t.ack_interrupts();
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Offers the oldest received frame to `take`; the frame is consumed
+    /// (and its buffer reposted) only if `take` returns Ok.
+    pub fn recv<R, E>(&mut self, take: impl FnOnce(&[u8]) -> Result<R, E>) -> Option<Result<R, E>> {
+        loop {
+            let (id, len) = self.rx.peek_used()?;
+            self.t.ack_interrupts();
+            let len = (len as usize).min(4096);
+            if len <= HDR {
+                // Nothing in it (the device refused the buffer): recycle.
+                self.rx.pop_used();
+                self.post_rx(id);
+                self.t.notify(RX);
+                continue;
+            }
+            // SAFETY: the device is done with the buffer it put on the used ring.
+            let frame = unsafe {
+                core::slice::from_raw_parts(
+                    phys_to_virt(self.rx_bufs[id as usize]).add(HDR),
+                    len - HDR,
+                )
+            };
+            let r = take(frame);
+            if r.is_ok() {
+                self.rx.pop_used();
+                self.post_rx(id);
+                self.t.notify(RX);
+                self.received += 1;
+            }
+            return Some(r);
+        }
+    }
+}
