@@ -96,3 +96,92 @@ impl fmt::Display for Error {
         }
     }
 }
+
+impl Error {
+    /// A number for the error, for carrying it across the system-call
+    /// boundary (1-based, stable).
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::Disk(_) => 1,
+            Error::BadImage(_) => 2,
+            Error::NeedsRecovery => 3,
+            Error::ReadOnly => 4,
+            Error::BadBlock => 5,
+            Error::NotFree => 6,
+            Error::NotInCore => 7,
+            Error::Unbound => 8,
+            Error::AccessDenied => 9,
+            Error::BogusUpdate => 10,
+            Error::PartitionViolation => 11,
+            Error::ProtectedBytes => 12,
+            Error::BadPartition => 13,
+            Error::BadRange => 14,
+            Error::Udf(_) => 15,
+            Error::Verify(_) => 16,
+            Error::BadType => 17,
+            Error::NotMetadata => 18,
+            Error::Tainted => 19,
+            Error::Locked => 20,
+            Error::Dirty => 21,
+            Error::NoSuchName => 22,
+            Error::Exists => 23,
+            Error::CatalogueFull => 24,
+            Error::NoSpace => 25,
+            Error::NotEmpty => 26,
+            Error::InUse => 27,
+            Error::RootTainted => 28,
+            Error::BadName => 29,
+        }
+    }
+
+    /// The error [`Error::code`] gave; details of disk, image, UDF and
+    /// verifier errors do not cross the boundary (the kernel logs them).
+    pub fn from_code(code: u32) -> Option<Error> {
+        Some(match code {
+            1 => Error::Disk(DiskError::Io),
+            2 => Error::BadImage("reported by the kernel"),
+            3 => Error::NeedsRecovery,
+            4 => Error::ReadOnly,
+            5 => Error::BadBlock,
+            6 => Error::NotFree,
+            7 => Error::NotInCore,
+            8 => Error::Unbound,
+            9 => Error::AccessDenied,
+            10 => Error::BogusUpdate,
+            11 => Error::PartitionViolation,
+            12 => Error::ProtectedBytes,
+            13 => Error::BadPartition,
+            14 => Error::BadRange,
+            15 => Error::Udf(Fault::Unverified),
+            16 => Error::Verify(VerifyError::TooLong),
+            17 => Error::BadType,
+            18 => Error::NotMetadata,
+            19 => Error::Tainted,
+            20 => Error::Locked,
+            21 => Error::Dirty,
+            22 => Error::NoSuchName,
+            23 => Error::Exists,
+            24 => Error::CatalogueFull,
+            25 => Error::NoSpace,
+            26 => Error::NotEmpty,
+            27 => Error::InUse,
+            28 => Error::RootTainted,
+            29 => Error::BadName,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for c in 1..=29 {
+            assert_eq!(Error::from_code(c).unwrap().code(), c);
+        }
+        assert_eq!(Error::from_code(0), None);
+        assert_eq!(Error::from_code(30), None);
+    }
+}

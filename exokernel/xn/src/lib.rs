@@ -15,6 +15,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod api;
 pub mod catalogue;
 pub mod disk;
 pub mod error;
