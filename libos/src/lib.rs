@@ -25,6 +25,7 @@ pub mod sys;
 pub mod time;
 pub mod upcall;
 pub mod vm;
+pub mod xn;
 
 /// The name the first program was started as (from `exo.init`), or "init".
 pub fn program_name() -> &'static str {

@@ -15,3 +15,4 @@ pub mod trace;
 pub mod trap;
 pub mod vm;
 pub mod wakeup;
+pub mod xn;

@@ -84,6 +84,8 @@ pub const NET_SEND: u64 = 29;
 /// user memory (0: none waiting; Invalid: `len` is smaller than the frame,
 /// which stays queued).
 pub const NET_RECV: u64 = 30;
+/// `xn(args_ptr, slot) -> value`: an XN operation; see [`crate::xn`].
+pub const XN: u64 = 31;
 /// The largest frame the network calls carry (Ethernet without FCS).
 pub const NET_MAX_FRAME: usize = 1514;
 
@@ -120,6 +122,8 @@ pub enum Error {
     Busy = 8,
     /// The device reported an error.
     Io = 9,
+    /// XN refused the operation; its reason is in `rdx` (exo_xn::Error::code).
+    Xn = 10,
 }
 
 impl Error {
@@ -135,6 +139,7 @@ impl Error {
             7 => Error::NoEnv,
             8 => Error::Busy,
             9 => Error::Io,
+            10 => Error::Xn,
             _ => return None,
         })
     }
@@ -156,6 +161,7 @@ mod tests {
             Error::NoEnv,
             Error::Busy,
             Error::Io,
+            Error::Xn,
         ] {
             assert_eq!(Error::from_result(-(e as i64)), Some(e));
         }

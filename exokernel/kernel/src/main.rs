@@ -3,6 +3,8 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 mod arch;
 mod console;
 mod drivers;
@@ -14,6 +16,7 @@ mod pvh;
 mod syscalls;
 mod trace;
 mod traps;
+mod xn;
 
 use arch::trap_frame::TrapFrame;
 use arch::{cpu, gdt, idt, lapic, syscall};
@@ -72,6 +75,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         kprintln!("exo: cannot build kernel page tables: {e:?}");
         machine::exit(exit::KERNEL_PANIC);
     }
+    if let Err(e) = mem::heap::init(usable) {
+        kprintln!("exo: {e}");
+        machine::exit(exit::KERNEL_PANIC);
+    }
     expose_tables(&boot, ram_end);
     mask_legacy_pic();
 
@@ -98,6 +105,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         boot.cmdline
     );
     drivers::probe_all(boot.cmdline);
+    xn::attach_at_boot();
     if pvh::cmdline_value(boot.cmdline, "exo.stop") == Some("boot") {
         kprintln!("exo: stopping after boot (exo.stop=boot)");
         machine::exit(0);

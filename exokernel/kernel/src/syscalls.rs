@@ -166,6 +166,9 @@ fn dispatch(k: &mut Kernel, f: &mut TrapFrame) -> R {
         nr::BLK_READ | nr::BLK_WRITE => blk_io(k, f.rax == nr::BLK_WRITE, a0, a1, a2, a3),
         nr::BLK_FLUSH => {
             device_cap(k, a0, PERM_WRITE)?;
+            if crate::xn::attached() {
+                return Err(Error::Busy);
+            }
             let mut blk = crate::drivers::virtio_blk::BLK.lock();
             blk.as_mut()
                 .ok_or(Error::NoEnv)?
@@ -183,6 +186,14 @@ fn dispatch(k: &mut Kernel, f: &mut TrapFrame) -> R {
         },
         nr::NET_SEND => net_send(k, a0, a1, a2),
         nr::NET_RECV => net_recv(k, a0, a1, a2),
+        nr::XN => match crate::xn::calls::call(k, a0, a1) {
+            Ok(v) => val(v),
+            Err(crate::xn::calls::CallError::Abi(e)) => Err(e),
+            Err(crate::xn::calls::CallError::Xn(e)) => {
+                f.rdx = e.code() as u64;
+                Err(Error::Xn)
+            }
+        },
         _ => Err(Error::NoSys),
     }
 }
@@ -249,6 +260,10 @@ fn blk_io(k: &mut Kernel, write: bool, sector: u64, ptr: u64, len: u64, slot: u6
     )?;
     if len > PAGE_SIZE || !len.is_multiple_of(512) {
         return Err(Error::Invalid);
+    }
+    // Once XN holds the disk, every block is reached through its checks.
+    if crate::xn::attached() {
+        return Err(Error::Busy);
     }
     let mut buf = [0u8; 4096];
     let buf = &mut buf[..len as usize];

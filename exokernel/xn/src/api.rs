@@ -63,6 +63,8 @@ pub trait XnCalls {
     fn udf_enum(&mut self, db: Db, b: u32, e: u32) -> Result<Vec<Update>, Error>;
     fn read_attr(&mut self, db: Db) -> Option<XrAttr>;
     fn get_refcnt(&mut self, db: Db) -> Result<Option<u64>, Error>;
+    /// Dirty blocks that may be written back now (XN's ordering rules hold).
+    fn list_writeable(&mut self) -> Vec<Db>;
 }
 
 /// The calls made directly on an [`Xn`] as caller `cred` (host tests, tools).
@@ -158,5 +160,8 @@ impl<D: Disk, P: PageStore> XnCalls for Direct<'_, D, P> {
     }
     fn get_refcnt(&mut self, db: Db) -> Result<Option<u64>, Error> {
         self.xn.get_refcnt(db)
+    }
+    fn list_writeable(&mut self) -> Vec<Db> {
+        self.xn.list_writeable()
     }
 }

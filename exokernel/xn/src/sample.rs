@@ -13,6 +13,7 @@
 //! ```
 //! mode bit 0: world-readable.
 
+use crate::api::{Direct, XnCalls};
 use crate::disk::Disk;
 use crate::error::Error;
 use crate::registry::PageStore;
@@ -172,22 +173,36 @@ pub fn header(owner: u64, refcnt: u32, mode: u32) -> [u8; 16] {
 /// names (the types refer to each other), write each template into its extent, write
 /// it back, import it.
 pub fn install_types<D: Disk, P: PageStore>(xn: &mut Xn<D, P>, cred: Cred) -> Result<Types, Error> {
+    install_types_via(&mut Direct { xn, cred })
+}
+
+/// [`install_types`] through the libFS call set (in a guest: system calls).
+pub fn install_types_via<X: XnCalls>(x: &mut X) -> Result<Types, Error> {
     let t = Types {
-        dir: xn.reserve_type(cred, DIR_NAME)?,
-        inode: xn.reserve_type(cred, INODE_NAME)?,
-        indirect: xn.reserve_type(cred, INDIRECT_NAME)?,
+        dir: x.reserve_type(DIR_NAME)?,
+        inode: x.reserve_type(INODE_NAME)?,
+        indirect: x.reserve_type(INDIRECT_NAME)?,
     };
     for tpl in templates(t) {
         let bytes = tpl.encode();
         let n = (bytes.len() / BLOCK_SIZE) as u64;
-        let db = xn.install_mount(cred, &tpl.name, None, n, MountKind::Type, Init::Zero)?;
+        let db = x.install_mount(&tpl.name, None, n, MountKind::Type, Init::Zero)?;
         for (i, chunk) in bytes.chunks(BLOCK_SIZE).enumerate() {
-            xn.writeb(cred, db + i as u64, 0, chunk)?;
+            x.writeb(db + i as u64, 0, chunk)?;
         }
-        xn.writeback(cred, db, n)?;
-        xn.type_import(cred, &tpl.name)?;
+        x.writeback(db, n)?;
+        x.type_import(&tpl.name)?;
     }
     Ok(t)
+}
+
+/// The sample type ids through the libFS call set, if installed.
+pub fn find_types_via<X: XnCalls>(x: &mut X) -> Option<Types> {
+    Some(Types {
+        dir: x.lookup(DIR_NAME).ok()?.ty,
+        inode: x.lookup(INODE_NAME).ok()?.ty,
+        indirect: x.lookup(INDIRECT_NAME).ok()?.ty,
+    })
 }
 
 /// The sample type ids of an XN disk, if the sample types are installed.
@@ -208,9 +223,18 @@ pub fn make_root<D: Disk, P: PageStore>(
     name: &str,
     temporary: bool,
 ) -> Result<Db, Error> {
-    let h = header(cred.cap, 0, MODE_PUBLIC);
-    xn.install_mount(
-        cred,
+    make_root_via(&mut Direct { xn, cred }, t, name, temporary)
+}
+
+/// [`make_root`] through the libFS call set.
+pub fn make_root_via<X: XnCalls>(
+    x: &mut X,
+    t: Types,
+    name: &str,
+    temporary: bool,
+) -> Result<Db, Error> {
+    let h = header(x.cap(), 0, MODE_PUBLIC);
+    x.install_mount(
         name,
         None,
         1,
@@ -248,7 +272,17 @@ pub struct DirEntry {
 
 /// List a cached directory (privileged peek: for tools and tests).
 pub fn list_dir<D: Disk, P: PageStore>(xn: &Xn<D, P>, dir: Db) -> Result<Vec<DirEntry>, Error> {
-    let b = xn.peek(dir)?;
+    Ok(parse_dir(xn.peek(dir)?))
+}
+
+/// List a cached directory the caller may read.
+pub fn list_dir_via<X: XnCalls>(x: &mut X, dir: Db) -> Result<Vec<DirEntry>, Error> {
+    let mut b = [0u8; BLOCK_SIZE];
+    x.readb(dir, 0, &mut b)?;
+    Ok(parse_dir(&b))
+}
+
+fn parse_dir(b: &crate::Block) -> Vec<DirEntry> {
     let mut out = Vec::new();
     for i in 0..DIR_ENTRIES {
         let e = &b[64 + 64 * i as usize..128 + 64 * i as usize];
@@ -266,7 +300,7 @@ pub fn list_dir<D: Disk, P: PageStore>(xn: &Xn<D, P>, dir: Db) -> Result<Vec<Dir
             });
         }
     }
-    Ok(out)
+    out
 }
 
 fn entry_mods<'a>(
@@ -292,9 +326,8 @@ fn entry_mods<'a>(
     ]
 }
 
-fn new_entry<D: Disk, P: PageStore>(
-    xn: &mut Xn<D, P>,
-    cred: Cred,
+fn new_entry<X: XnCalls>(
+    x: &mut X,
     t: Types,
     dir: Db,
     name: &str,
@@ -304,20 +337,19 @@ fn new_entry<D: Disk, P: PageStore>(
     if name.is_empty() || name.len() > NAME_MAX {
         return Err(Error::BadName);
     }
-    let entries = list_dir(xn, dir)?;
+    let entries = list_dir_via(x, dir)?;
     if entries.iter().any(|e| e.name == name) {
         return Err(Error::Exists);
     }
     let slot = (0..DIR_ENTRIES)
         .find(|i| entries.iter().all(|e| e.slot != *i))
         .ok_or(Error::NoSpace)?;
-    let db = xn.find_free(dir, 1).ok_or(Error::NoSpace)?;
+    let db = x.find_free(dir, 1).ok_or(Error::NoSpace)?;
     let mut nm = [0u8; NAME_MAX];
     nm[..name.len()].copy_from_slice(name.as_bytes());
     let (k, d) = ([kind], db.to_le_bytes());
     let ty = if kind == KIND_DIR { t.dir } else { t.inode };
-    xn.alloc(
-        cred,
+    x.alloc(
         dir,
         Update {
             own_id: slot,
@@ -339,15 +371,12 @@ pub fn mkdir<D: Disk, P: PageStore>(
     dir: Db,
     name: &str,
 ) -> Result<Db, Error> {
-    new_entry(
-        xn,
-        cred,
-        t,
-        dir,
-        name,
-        KIND_DIR,
-        &header(cred.cap, 1, MODE_PUBLIC),
-    )
+    mkdir_via(&mut Direct { xn, cred }, t, dir, name)
+}
+
+/// [`mkdir`] through the libFS call set.
+pub fn mkdir_via<X: XnCalls>(x: &mut X, t: Types, dir: Db, name: &str) -> Result<Db, Error> {
+    new_entry(x, t, dir, name, KIND_DIR, &header(x.cap(), 1, MODE_PUBLIC))
 }
 
 /// Create a file holding `data`: the inode, then each data block (and the indirect
@@ -361,13 +390,25 @@ pub fn create<D: Disk, P: PageStore>(
     data: &[u8],
     mode: u32,
 ) -> Result<Db, Error> {
+    create_via(&mut Direct { xn, cred }, t, dir, name, data, mode)
+}
+
+/// [`create`] through the libFS call set.
+pub fn create_via<X: XnCalls>(
+    x: &mut X,
+    t: Types,
+    dir: Db,
+    name: &str,
+    data: &[u8],
+    mode: u32,
+) -> Result<Db, Error> {
     if data.len() > MAX_FILE {
         return Err(Error::NoSpace);
     }
     let mut init = [0u8; 24];
-    init[..16].copy_from_slice(&header(cred.cap, 1, mode));
+    init[..16].copy_from_slice(&header(x.cap(), 1, mode));
     init[16..24].copy_from_slice(&(data.len() as u64).to_le_bytes());
-    let ino = new_entry(xn, cred, t, dir, name, KIND_FILE, &init)?;
+    let ino = new_entry(x, t, dir, name, KIND_FILE, &init)?;
     let mut ind = None;
     for (j, chunk) in data.chunks(BLOCK_SIZE).enumerate() {
         let (parent, part, off) = if (j as u32) < DIRECT {
@@ -376,16 +417,15 @@ pub fn create<D: Disk, P: PageStore>(
             let ib = match ind {
                 Some(b) => b,
                 None => {
-                    let ib = xn.find_free(ino, 1).ok_or(Error::NoSpace)?;
-                    let h = header(cred.cap, 0, mode);
+                    let ib = x.find_free(ino, 1).ok_or(Error::NoSpace)?;
+                    let h = header(x.cap(), 0, mode);
                     let u = Update {
                         own_id: DIRECT,
                         db: ib,
                         nblocks: 1,
                         ty: t.indirect,
                     };
-                    xn.alloc(
-                        cred,
+                    x.alloc(
                         ino,
                         u,
                         &[Mod {
@@ -401,15 +441,14 @@ pub fn create<D: Disk, P: PageStore>(
             let k = j - DIRECT as usize;
             (ib, k as u32, 64 + 8 * k)
         };
-        let d = xn.find_free(parent, 1).ok_or(Error::NoSpace)?;
+        let d = x.find_free(parent, 1).ok_or(Error::NoSpace)?;
         let u = Update {
             own_id: part,
             db: d,
             nblocks: 1,
             ty: TypeId::DB,
         };
-        xn.alloc(
-            cred,
+        x.alloc(
             parent,
             u,
             &[Mod {
@@ -418,7 +457,7 @@ pub fn create<D: Disk, P: PageStore>(
             }],
             Init::Zero,
         )?;
-        xn.writeb(cred, d, 0, chunk)?;
+        x.writeb(d, 0, chunk)?;
     }
     Ok(ino)
 }
@@ -556,15 +595,7 @@ pub fn remove<D: Disk, P: PageStore>(
 
 /// Write back every dirty block, children before parents, until nothing is left.
 pub fn sync<D: Disk, P: PageStore>(xn: &mut Xn<D, P>, cred: Cred) -> Result<(), Error> {
-    loop {
-        let w = xn.list_writeable();
-        if w.is_empty() {
-            break;
-        }
-        for b in w {
-            xn.writeback(cred, b, 1)?;
-        }
-    }
+    sync_via(&mut Direct { xn, cred })?;
     if xn
         .registry()
         .iter()
@@ -573,4 +604,17 @@ pub fn sync<D: Disk, P: PageStore>(xn: &mut Xn<D, P>, cred: Cred) -> Result<(), 
         return Err(Error::Tainted);
     }
     Ok(())
+}
+
+/// [`sync`] through the libFS call set (without the final registry check).
+pub fn sync_via<X: XnCalls>(x: &mut X) -> Result<(), Error> {
+    loop {
+        let w = x.list_writeable();
+        if w.is_empty() {
+            return Ok(());
+        }
+        for b in w {
+            x.writeback(b, 1)?;
+        }
+    }
 }

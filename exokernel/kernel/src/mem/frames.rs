@@ -114,6 +114,13 @@ pub fn alloc() -> Option<u64> {
     Some(pa)
 }
 
+/// Gives back a page [`alloc`] returned.
+pub fn free(pa: u64) {
+    if let Some(p) = PAGES.lock().as_mut() {
+        p.free_kernel(pa / PAGE_SIZE);
+    }
+}
+
 /// Allocates `pages` contiguous zeroed pages for kernel tables at boot.
 pub fn alloc_contiguous(pages: u64) -> Option<u64> {
     boot_alloc(pages)

@@ -1,6 +1,7 @@
 //! Physical memory and page tables.
 
 pub mod frames;
+pub mod heap;
 pub mod paging;
 pub mod user;
 

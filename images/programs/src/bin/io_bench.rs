@@ -29,7 +29,10 @@ fn blk(mib: u64) -> u8 {
     };
     let blocks = mib * 256;
     if blocks * 8 > sectors {
-        println!("io_bench: the disk holds {} MiB, fewer than {mib}", sectors / 2048);
+        println!(
+            "io_bench: the disk holds {} MiB, fewer than {mib}",
+            sectors / 2048
+        );
         return 2;
     }
     let mut buf = [0u8; 4096];
