@@ -462,6 +462,47 @@ pub fn create_via<X: XnCalls>(
     Ok(ino)
 }
 
+/// Cache and bind a child the parent owns, through the libFS call set.
+pub fn load_via<X: XnCalls>(x: &mut X, parent: Db, u: Update) -> Result<(), Error> {
+    if x.read_attr(u.db).is_some_and(|a| a.parent == parent) {
+        return Ok(()); // already cached and bound
+    }
+    x.insert_attr(parent, u)?;
+    x.read_and_insert(u.db, u.nblocks)?;
+    Ok(())
+}
+
+/// Read a file whose inode is cached, through the libFS call set.
+pub fn read_file_via<X: XnCalls>(x: &mut X, t: Types, ino: Db) -> Result<Vec<u8>, Error> {
+    let mut sz = [0u8; 8];
+    x.readb(ino, 16, &mut sz)?;
+    let size = u64::from_le_bytes(sz) as usize;
+    if size > MAX_FILE {
+        return Err(Error::BadRange);
+    }
+    let mut blocks = Vec::new();
+    for u in x.udf_enum(ino, 0, DIRECT + 1)? {
+        load_via(x, ino, u)?;
+        if u.ty == t.indirect {
+            for v in x.udf_enum(u.db, 0, INDIRECT_PTRS)? {
+                load_via(x, u.db, v)?;
+                blocks.push((DIRECT + v.own_id, v.db));
+            }
+        } else {
+            blocks.push((u.own_id, u.db));
+        }
+    }
+    let mut out = vec![0u8; size];
+    for (j, b) in blocks {
+        let s = j as usize * BLOCK_SIZE;
+        if s < size {
+            let e = (s + BLOCK_SIZE).min(size);
+            x.readb(b, 0, &mut out[s..e])?;
+        }
+    }
+    Ok(out)
+}
+
 /// Read a file whose inode is cached, loading its blocks (privileged peek).
 pub fn read_file<D: Disk, P: PageStore>(
     xn: &mut Xn<D, P>,

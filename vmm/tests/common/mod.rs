@@ -103,3 +103,102 @@ pub fn exo_typing(args: &[&str], prompt: &str, input: &[&str], timeout: Duration
         stderr: err_reader.join().unwrap_or_default(),
     }
 }
+
+/// A guest started in the background, its output collected as it comes.
+pub struct Running {
+    child: std::process::Child,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+}
+
+impl Running {
+    /// Starts `cmd` (an `exo run`, perhaps wrapped) with its output piped.
+    pub fn start(mut cmd: Command) -> Result<Running, String> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start exo: {e}"))?;
+        let collect = |mut r: Box<dyn Read + Send>| {
+            let s = Arc::new(Mutex::new(String::new()));
+            let sink = s.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]).replace('\r', ""));
+                }
+            });
+            s
+        };
+        let out = collect(Box::new(child.stdout.take().unwrap()));
+        let err = collect(Box::new(child.stderr.take().unwrap()));
+        Ok(Running { child, out, err })
+    }
+
+    /// Starts `exo ARGS`.
+    pub fn exo(args: &[&str]) -> Result<Running, String> {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_exo"));
+        c.args(args);
+        Running::start(c)
+    }
+
+    /// The console output so far.
+    pub fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// Waits until the console shows `needle` (false: timed out or exited).
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.out.lock().unwrap().contains(needle) {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                return self.out.lock().unwrap().contains(needle);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Kills `exo` itself (SIGKILL): under our VMM, the VMM dies mid-run.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits for the guest to end (killing it after `timeout`), then what it printed.
+    pub fn finish(mut self, timeout: Duration) -> Outcome {
+        let start = Instant::now();
+        let status = loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                break s.code();
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let stdout = self.out.lock().unwrap().clone();
+        let stderr = self.err.lock().unwrap().clone();
+        Outcome {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}

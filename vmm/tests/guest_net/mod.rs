@@ -2,12 +2,10 @@
 //! (host side 10.0.2.1/24, guest 10.0.2.15), boots the guest on it, and
 //! sends traffic only inside that namespace.
 
-use super::common::Outcome;
+use super::common::Running;
 use super::expect;
 use libtest_mimic::{Failed, Trial};
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TAP: &str = "exotap0";
@@ -113,87 +111,11 @@ impl Drop for NetNs {
     }
 }
 
-/// `exo ARGS` started inside the namespace, its output collected.
-struct Guest {
-    child: Child,
-    out: Arc<Mutex<String>>,
-    err: Arc<Mutex<String>>,
-}
-
-impl Guest {
-    fn start(ns: &NetNs, args: &[&str]) -> Result<Guest, String> {
-        let mut argv = vec![env!("CARGO_BIN_EXE_exo")];
-        argv.extend_from_slice(args);
-        let mut child = ns
-            .command(&argv)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start exo: {e}"))?;
-        let collect = |mut r: Box<dyn Read + Send>| {
-            let s = Arc::new(Mutex::new(String::new()));
-            let sink = s.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = r.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    sink.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]).replace('\r', ""));
-                }
-            });
-            s
-        };
-        let out = collect(Box::new(child.stdout.take().unwrap()));
-        let err = collect(Box::new(child.stderr.take().unwrap()));
-        Ok(Guest { child, out, err })
-    }
-
-    /// Waits until the console shows `needle` (false: timed out or exited).
-    fn wait_for(&mut self, needle: &str, timeout: Duration) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if self.out.lock().unwrap().contains(needle) {
-                return true;
-            }
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return self.out.lock().unwrap().contains(needle);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-
-    /// Waits for the guest to end, then what it printed.
-    fn finish(mut self, timeout: Duration) -> Outcome {
-        let start = Instant::now();
-        let status = loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                break s.code();
-            }
-            if start.elapsed() > timeout {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        std::thread::sleep(Duration::from_millis(100));
-        let stdout = self.out.lock().unwrap().clone();
-        let stderr = self.err.lock().unwrap().clone();
-        Outcome {
-            status,
-            stdout,
-            stderr,
-        }
-    }
+/// `exo ARGS` started inside the namespace.
+fn start_in(ns: &NetNs, args: &[&str]) -> Result<Running, String> {
+    let mut argv = vec![env!("CARGO_BIN_EXE_exo")];
+    argv.extend_from_slice(args);
+    Running::start(ns.command(&argv))
 }
 
 const BOOT: Duration = Duration::from_secs(120);
@@ -209,7 +131,7 @@ pub fn ping_case(engine: &'static str) -> Trial {
         // Misuse first: the host pings so that frames arrive.
         let mut args = common.to_vec();
         args.extend_from_slice(&["--init", "/bin/net_check"]);
-        let mut g = Guest::start(&ns, &args)?;
+        let mut g = start_in(&ns, &args)?;
         g.wait_for("virtio-net at", BOOT);
         let start = Instant::now();
         while !g.exited() && start.elapsed() < BOOT {
@@ -234,7 +156,7 @@ pub fn ping_case(engine: &'static str) -> Trial {
         // Then ping for real.
         let mut args = common.to_vec();
         args.extend_from_slice(&["--init", "/bin/netd 10.0.2.15 3"]);
-        let mut g = Guest::start(&ns, &args)?;
+        let mut g = start_in(&ns, &args)?;
         if !g.wait_for("ready", BOOT) {
             return Err(format!("netd never got ready\n{}", g.finish(BOOT).show()).into());
         }
@@ -274,7 +196,7 @@ pub fn pvm_send_case() -> Trial {
             "--cmdline",
             "exo.stop=boot exo.netcheck=1",
         ];
-        let o = Guest::start(&ns, &args)?.finish(Duration::from_secs(620));
+        let o = start_in(&ns, &args)?.finish(Duration::from_secs(620));
         expect(
             &o,
             0,
