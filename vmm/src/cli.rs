@@ -28,6 +28,8 @@ pub enum Command {
     Trace(exo::trace::tool::TraceArgs),
     /// Offline XN disk tools: mkfs, fsck, ls, cat.
     Xn(exo::tools::xn::XnArgs),
+    /// Host-side DPF: compile packet filters, run them over a pcap capture.
+    Dpf(exo::tools::dpf::DpfArgs),
 }
 
 #[derive(Args, Debug)]

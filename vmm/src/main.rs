@@ -29,6 +29,7 @@ fn main() {
         },
         Command::Engines => engines(),
         Command::Xn(args) => exo::tools::xn::main(args),
+        Command::Dpf(args) => exo::tools::dpf::main(args),
         Command::Bench(args) => bench(args),
         Command::Trace(args) => exo::trace::tool::main(args),
     };

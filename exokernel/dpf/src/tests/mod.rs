@@ -1,0 +1,5 @@
+mod gen;
+mod jit;
+mod protection;
+mod semantics;
+mod text;
