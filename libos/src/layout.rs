@@ -11,6 +11,8 @@ pub const PROCTAB_VA: u64 = 0x7e00_0001_0000;
 /// Pipe pages: pipe `i` is at `PIPE_BASE + i * 4096` in every process using it.
 pub const PIPE_BASE: u64 = 0x7e00_1000_0000;
 pub const MAX_PIPES: u64 = 256;
+/// The DPF packet ring (see `net::ring`).
+pub const NET_RING_VA: u64 = 0x7e00_2000_0000;
 /// Where pages are staged while being filled for another environment.
 pub const SCRATCH: u64 = 0x6000_0000_0000;
 

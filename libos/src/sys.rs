@@ -310,3 +310,56 @@ pub fn net_recv(buf: &mut [u8], slot: usize) -> Result<usize, Error> {
     )
     .map(|n| n as usize)
 }
+
+/// Installs a DPF filter (atoms in `exo dpf` syntax); returns its id.
+pub fn dpf_insert(filter: &str) -> Result<u32, Error> {
+    call(
+        exo_abi::dpf::DPF_INSERT,
+        filter.as_ptr() as u64,
+        filter.len() as u64,
+        0,
+        0,
+        0,
+    )
+    .map(|id| id as u32)
+}
+
+pub fn dpf_remove(id: u32) -> Result<(), Error> {
+    call(exo_abi::dpf::DPF_REMOVE, id as u64, 0, 0, 0, 0).map(drop)
+}
+
+/// Lets `env` (None: anyone) install filters overlapping filter `id`.
+pub fn dpf_permit(id: u32, env: Option<u32>) -> Result<(), Error> {
+    call(
+        exo_abi::dpf::DPF_PERMIT,
+        id as u64,
+        env.unwrap_or(0) as u64,
+        0,
+        0,
+        0,
+    )
+    .map(drop)
+}
+
+/// Registers the packet ring at `va` (`npages` pages, 0 to drop it).
+pub fn net_ring(va: u64, npages: u64) -> Result<(), Error> {
+    call(exo_abi::dpf::NET_RING, va, npages, 0, 0, 0).map(drop)
+}
+
+/// Has the kernel demultiplex waiting packets now; returns how many.
+pub fn net_poll() -> Result<u64, Error> {
+    call(exo_abi::dpf::NET_POLL, 0, 0, 0, 0, 0)
+}
+
+/// Frames this environment sends must match `filter` ("" removes it).
+pub fn dpf_tx_filter(filter: &str) -> Result<(), Error> {
+    call(
+        exo_abi::dpf::DPF_TX_FILTER,
+        filter.as_ptr() as u64,
+        filter.len() as u64,
+        0,
+        0,
+        0,
+    )
+    .map(drop)
+}

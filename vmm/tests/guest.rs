@@ -545,15 +545,16 @@ fn trace_case(engine: &'static str) -> Trial {
             let stats = exo(&["trace", "stats", f]);
             // pct: one sync call + its reply, one async message each way; two
             // environments created and ended.
-            for line in [
-                "env_create   2",
-                "env_exit     2",
-                "pct_call     3",
-                "pct_reply    1",
-                "dropped      0",
+            let counts = common::trace_counts(&stats.stdout);
+            for (name, n) in [
+                ("env_create", 2),
+                ("env_exit", 2),
+                ("pct_call", 3),
+                ("pct_reply", 1),
+                ("dropped", 0),
             ] {
-                if !stats.stdout.contains(line) {
-                    return Err(format!("trace stats lack {line:?}\n{}", stats.show()).into());
+                if counts.get(name) != Some(&n) {
+                    return Err(format!("trace stats: want {name} {n}\n{}", stats.show()).into());
                 }
             }
             let export = exo(&["trace", "export", "--perfetto", json.to_str().unwrap(), f]);
@@ -702,6 +703,9 @@ fn main() {
         // of host kvm_pvm::vmm_virtio_net_send_at_boot checks it instead.
         trials.push(
             guest_net::ping_case(name).with_ignored_flag(unavailable.is_some() || no_net.is_some()),
+        );
+        trials.push(
+            guest_net::dpf_case(name).with_ignored_flag(unavailable.is_some() || no_net.is_some()),
         );
     }
     // `exo bench` on whichever engine is chosen: every figure, with Linux's.

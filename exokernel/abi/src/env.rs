@@ -106,6 +106,11 @@ pub struct SysInfo {
     /// Arguments of the first program after its name (`exo.args=` on the
     /// command line, comma-separated), NUL-terminated.
     pub init_args: [u8; INIT_ARGS_LEN],
+    /// Received packets DPF delivered to a ring, found no filter for, or
+    /// dropped because the owner's ring was full or unusable.
+    pub net_delivered: u64,
+    pub net_unclaimed: u64,
+    pub net_dropped: u64,
 }
 
 /// Room for the first program's arguments in [`SysInfo`].

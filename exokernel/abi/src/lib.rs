@@ -6,6 +6,7 @@
 
 pub mod boot;
 pub mod cap;
+pub mod dpf;
 pub mod env;
 pub mod initrd;
 pub mod layout;

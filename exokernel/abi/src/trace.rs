@@ -89,6 +89,15 @@ pub mod event {
     pub const P_ALLOC: u16 = 9;
     /// The abort protocol took a0 pages.
     pub const ABORT: u16 = 10;
+    /// DPF filter a0 installed with a1 atoms (a1 = u64::MAX: refused).
+    pub const DPF_INSERT: u16 = 11;
+    /// DPF filter a0 removed.
+    pub const DPF_REMOVE: u16 = 12;
+    /// A received packet went to filter a0 (u32::MAX: no filter) after a1
+    /// cycles of classification; `env` is the owner's slot.
+    pub const DPF_VERDICT: u16 = 13;
+    /// XN operation a0 (exo_abi::xn::op) answered a1 (0, or XN's error code).
+    pub const XN_CALL: u16 = 14;
 }
 
 /// A readable name of an event.
@@ -104,6 +113,10 @@ pub fn event_name(e: u16) -> &'static str {
         event::SYSCALL => "syscall",
         event::P_ALLOC => "p_alloc",
         event::ABORT => "abort",
+        event::DPF_INSERT => "dpf_insert",
+        event::DPF_REMOVE => "dpf_remove",
+        event::DPF_VERDICT => "dpf_verdict",
+        event::XN_CALL => "xn_call",
         _ => "unknown",
     }
 }

@@ -54,6 +54,35 @@ pub mod op {
     pub const LIST_WRITEABLE: u32 = 21;
 }
 
+/// A readable name of an operation.
+pub fn op_name(o: u64) -> &'static str {
+    const NAMES: [&str; 22] = [
+        "format",
+        "cap_value",
+        "reserve_type",
+        "install_mount",
+        "type_import",
+        "lookup",
+        "mount",
+        "read_and_insert",
+        "insert_attr",
+        "alloc",
+        "free",
+        "add_edge",
+        "readb",
+        "writeb",
+        "writeback",
+        "find_free",
+        "udf_enum",
+        "read_attr",
+        "get_refcnt",
+        "shutdown",
+        "info",
+        "list_writeable",
+    ];
+    NAMES.get(o as usize).copied().unwrap_or("unknown")
+}
+
 /// `flags` bits.
 pub const KIND_ROOT: u32 = 1;
 pub const TEMPORARY: u32 = 2;

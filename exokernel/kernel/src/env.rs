@@ -203,6 +203,7 @@ impl Kernel {
     /// Ends environment `slot`. The caller must reschedule if it was current.
     pub fn destroy(&mut self, slot: usize, exit_status: u8) {
         let id = self.info(slot).id;
+        crate::dpf::env_gone(id);
         crate::trace::emit(
             exo_abi::trace::class::SCHED,
             exo_abi::trace::event::ENV_EXIT,
@@ -549,6 +550,7 @@ impl Kernel {
     pub fn tick(&mut self, f: &mut TrapFrame) {
         let t = now();
         self.sys().ticks = t;
+        crate::dpf::poll(self);
         if self.current == 0 {
             return;
         }

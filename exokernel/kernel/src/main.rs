@@ -7,6 +7,7 @@ extern crate alloc;
 
 mod arch;
 mod console;
+mod dpf;
 mod drivers;
 mod env;
 mod machine;
@@ -105,6 +106,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         boot.cmdline
     );
     drivers::probe_all(boot.cmdline);
+    dpf::init(boot.cmdline);
     xn::attach_at_boot();
     if pvh::cmdline_value(boot.cmdline, "exo.stop") == Some("boot") {
         kprintln!("exo: stopping after boot (exo.stop=boot)");

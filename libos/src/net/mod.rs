@@ -1,5 +1,7 @@
-//! Networking in the library OS. For now raw frames through the kernel's
-//! guarded calls and a responder for ARP and ICMP echo; the full stack
-//! (issue: library network stack) builds on DPF packet rings.
+//! Networking in the library OS: DPF filters and the packet ring the
+//! kernel delivers claimed packets into (`ring`), a responder for ARP and
+//! ICMP echo (`echo`); the full stack (issue: library network stack) builds
+//! on these.
 
 pub mod echo;
+pub mod ring;

@@ -3,6 +3,7 @@
 //! file format, and `exo trace show|stats|export`.
 
 pub mod collector;
+pub mod describe;
 pub mod qemu_ram;
 pub mod tool;
 

@@ -1,8 +1,9 @@
 //! `exo trace show|stats|export`: reading trace files.
 
+use super::describe::{describe, xn_outcome};
 use super::read;
 use clap::{Args, Subcommand};
-use exo_abi::trace::event_name;
+use exo_abi::trace::{event, event_name};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -56,12 +57,11 @@ fn run(args: TraceArgs) -> Result<(), String> {
             let first = recs.first().map_or(0, |r| r.tsc);
             for r in &recs {
                 println!(
-                    "{:>12.1} us  env {:>2}  {:<10} {:#x} {:#x}",
+                    "{:>12.1} us  env {:>2}  {:<11} {}",
                     micros(r.tsc, first, h.tsc_per_ms),
                     r.env,
                     event_name(r.event),
-                    r.a0,
-                    r.a1
+                    describe(r)
                 );
             }
             println!("{} records, {} dropped", h.records, h.dropped);
@@ -70,12 +70,29 @@ fn run(args: TraceArgs) -> Result<(), String> {
             let (h, recs) = load(&file)?;
             let mut counts = BTreeMap::new();
             for r in &recs {
-                *counts.entry(event_name(r.event)).or_insert(0u64) += 1;
+                *counts
+                    .entry(event_name(r.event).to_string())
+                    .or_insert(0u64) += 1;
+                // XN refusals and DPF outcomes by kind, for scripted checks.
+                let detail = match r.event {
+                    event::XN_CALL if r.a1 != 0 => Some(format!("xn_refused {}", xn_outcome(r.a1))),
+                    event::DPF_INSERT if r.a0 == u64::MAX => Some("dpf_refused".to_string()),
+                    event::DPF_VERDICT if r.a0 == u32::MAX as u64 => {
+                        Some("dpf_unclaimed".to_string())
+                    }
+                    _ => None,
+                };
+                if let Some(d) = detail {
+                    *counts.entry(d).or_insert(0u64) += 1;
+                }
             }
             for (name, n) in counts {
-                println!("{name:<12} {n}");
+                println!("{name:<24} {n}");
             }
-            println!("records      {}\ndropped      {}", h.records, h.dropped);
+            println!(
+                "{:<24} {}\n{:<24} {}",
+                "records", h.records, "dropped", h.dropped
+            );
         }
         TraceCommand::Export { perfetto, file } => {
             let (h, recs) = load(&file)?;
@@ -86,7 +103,7 @@ fn run(args: TraceArgs) -> Result<(), String> {
                     serde_json::json!({
                         "name": event_name(r.event), "ph": "i", "s": "t",
                         "ts": micros(r.tsc, first, h.tsc_per_ms), "pid": 1, "tid": r.env,
-                        "args": { "a0": format!("{:#x}", r.a0), "a1": format!("{:#x}", r.a1) },
+                        "args": { "detail": describe(r), "a0": format!("{:#x}", r.a0), "a1": format!("{:#x}", r.a1) },
                     })
                 })
                 .collect();

@@ -202,3 +202,15 @@ impl Running {
         }
     }
 }
+
+/// `exo trace stats` output as counts by name (the name is everything
+/// before the last word).
+pub fn trace_counts(stats: &str) -> std::collections::BTreeMap<String, u64> {
+    stats
+        .lines()
+        .filter_map(|l| {
+            let (name, n) = l.trim().rsplit_once(char::is_whitespace)?;
+            Some((name.trim().to_string(), n.parse().ok()?))
+        })
+        .collect()
+}

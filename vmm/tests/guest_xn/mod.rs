@@ -29,8 +29,10 @@ pub fn session_case(engine: &'static str) -> Trial {
         move || {
             let img = image("session", engine, 16)?;
             let p = img.to_str().unwrap();
-            let run = || {
-                exo(&[
+            let trace = img.with_extension("trc");
+            let t = trace.to_str().unwrap();
+            let run = |traced: bool| {
+                let mut args = vec![
                     "run",
                     "--engine",
                     engine,
@@ -40,9 +42,13 @@ pub fn session_case(engine: &'static str) -> Trial {
                     p,
                     "--init",
                     "/bin/xn_check",
-                ])
+                ];
+                if traced {
+                    args.extend_from_slice(&["--trace", t, "--trace-events", "xn"]);
+                }
+                exo(&args)
             };
-            let o = run();
+            let o = run(true);
             expect(
             &o,
             0,
@@ -62,6 +68,34 @@ pub fn session_case(engine: &'static str) -> Trial {
                 "xn_check: XN shut down cleanly",
             ],
         )?;
+            // The trace holds every XN call of this scripted session, and
+            // exactly the refusals the attacks provoke (plus three lookups of
+            // names that do not exist yet).
+            let stats = exo(&["trace", "stats", t]);
+            let counts = super::common::trace_counts(&stats.stdout);
+            let _ = std::fs::remove_file(&trace);
+            let refusals: Vec<_> = counts
+                .keys()
+                .filter(|k| k.starts_with("xn_refused"))
+                .collect();
+            for (name, n) in [
+                ("xn_call", 65),
+                ("xn_refused AccessDenied", 3),
+                ("xn_refused NotFree", 1),
+                ("xn_refused ProtectedBytes", 1),
+                ("xn_refused BogusUpdate", 1),
+                ("xn_refused Tainted", 1),
+                ("xn_refused NoSuchName", 3),
+                ("dropped", 0),
+            ] {
+                if counts.get(name) != Some(&n) || refusals.len() != 6 {
+                    return Err(format!(
+                        "trace: want {name} {n}, 6 kinds of refusal\n{}",
+                        stats.show()
+                    )
+                    .into());
+                }
+            }
             let cat = exo(&["xn", "cat", p, "home/hello.txt"]);
             if cat.status != Some(0) || cat.stdout != "hello from the exo guest, through XN\n" {
                 return Err(format!(
@@ -75,7 +109,7 @@ pub fn session_case(engine: &'static str) -> Trial {
                 return Err(format!("fsck after the session\n{}", fsck.show()).into());
             }
             // A second boot opens the XN disk as it was left.
-            let o = run();
+            let o = run(false);
             expect(
                 &o,
                 0,

@@ -108,9 +108,26 @@ fn update(u: &XnUpdate) -> Update {
     }
 }
 
-/// `xn(args_ptr, slot)` for the current environment.
+/// `xn(args_ptr, slot)` for the current environment; every operation is
+/// traced with its outcome.
 pub fn call(k: &mut Kernel, args_ptr: u64, slot: u64) -> R {
     let a: XnArgs = read_user(args_ptr)?;
+    let r = dispatch(k, &a, slot);
+    let code = match &r {
+        Err(CallError::Xn(e)) => e.code() as u64,
+        _ => 0,
+    };
+    crate::trace::emit(
+        exo_abi::trace::class::XN,
+        exo_abi::trace::event::XN_CALL,
+        k.current,
+        a.op as u64,
+        code,
+    );
+    r
+}
+
+fn dispatch(k: &mut Kernel, a: &XnArgs, slot: u64) -> R {
     let cap = k.cap(k.current, slot)?;
     let cred = Cred {
         env: k.current_id() as u64,
@@ -135,7 +152,7 @@ pub fn call(k: &mut Kernel, args_ptr: u64, slot: u64) -> R {
         _ => {}
     }
     let xn = guard.as_mut().ok_or(Error::NoEnv)?;
-    run(xn, &a, cred, root)
+    run(xn, a, cred, root)
 }
 
 fn run(xn: &mut KernelXn, a: &XnArgs, cred: Cred, root: bool) -> R {

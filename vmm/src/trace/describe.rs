@@ -1,0 +1,63 @@
+//! Trace records in words: what each event's two arguments mean.
+
+use exo_abi::trace::{event, Record};
+
+/// The arguments of `r`, decoded where the event is known.
+pub fn describe(r: &Record) -> String {
+    match r.event {
+        event::DPF_INSERT if r.a0 == u64::MAX => "refused".into(),
+        event::DPF_INSERT => format!("filter {} ({} atoms)", r.a0, r.a1),
+        event::DPF_REMOVE => format!("filter {}", r.a0),
+        event::DPF_VERDICT if r.a0 == u32::MAX as u64 => format!("unclaimed ({} cycles)", r.a1),
+        event::DPF_VERDICT => format!("filter {} ({} cycles)", r.a0, r.a1),
+        event::XN_CALL => format!("{} -> {}", exo_abi::xn::op_name(r.a0), xn_outcome(r.a1)),
+        _ => format!("{:#x} {:#x}", r.a0, r.a1),
+    }
+}
+
+/// "ok", or the name of XN's refusal.
+pub fn xn_outcome(code: u64) -> String {
+    match code {
+        0 => "ok".into(),
+        c => exo_xn::Error::from_code(c as u32).map_or(format!("error {c}"), |e| {
+            let s = format!("{e:?}");
+            s.split('(').next().unwrap_or(&s).to_string()
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(event: u16, a0: u64, a1: u64) -> Record {
+        Record {
+            event,
+            a0,
+            a1,
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn dpf_and_xn_events_read_as_words() {
+        assert_eq!(
+            describe(&rec(event::DPF_VERDICT, 3, 40)),
+            "filter 3 (40 cycles)"
+        );
+        assert_eq!(
+            describe(&rec(event::DPF_VERDICT, u32::MAX as u64, 9)),
+            "unclaimed (9 cycles)"
+        );
+        assert_eq!(
+            describe(&rec(event::DPF_INSERT, u64::MAX, u64::MAX)),
+            "refused"
+        );
+        assert_eq!(describe(&rec(event::XN_CALL, 9, 0)), "alloc -> ok");
+        assert_eq!(
+            describe(&rec(event::XN_CALL, 9, 9)),
+            "alloc -> AccessDenied"
+        );
+        assert_eq!(describe(&rec(event::XN_CALL, 12, 15)), "readb -> Udf");
+    }
+}
