@@ -9,6 +9,7 @@ extern crate alloc;
 pub mod console;
 pub mod fd;
 pub mod fork;
+pub mod fs;
 pub mod heap;
 pub mod info;
 pub mod initrd;
