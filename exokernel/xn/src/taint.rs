@@ -126,7 +126,12 @@ impl Taint {
                 };
                 if emptied {
                     self.kids.remove(&p);
-                    if !self.is_uninit(p) {
+                    if self.is_uninit(p) {
+                        // No longer tainted, though still bad itself: its
+                        // TAINTED bit must be refreshed, its parents keep
+                        // their edge to it.
+                        clean.push(p);
+                    } else {
                         work.push(p);
                     }
                 }
@@ -138,6 +143,18 @@ impl Taint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_uninitialized_parent_losing_its_last_bad_kid_is_refreshed() {
+        let mut t = Taint::default();
+        t.mark_uninit(10);
+        t.mark_uninit(11);
+        t.add_pointer(10, 11);
+        assert!(t.is_tainted(10));
+        let clean = t.written(11);
+        assert!(clean.contains(&10), "the parent's TAINTED bit is refreshed");
+        assert!(!t.is_tainted(10) && t.is_uninit(10));
+    }
 
     #[test]
     fn chain_cleans_bottom_up() {
