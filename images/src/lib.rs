@@ -63,17 +63,19 @@ fn cargo_build(cargo: &Path, dir: &Path, target_dir: &Path) -> Result<(), String
     Ok(())
 }
 
-/// Names of the programs in `images/programs/src/bin/`.
+/// Names of the programs in `images/programs/src/bin/`: `NAME.rs`, or a
+/// directory `NAME/` with a `main.rs` (a program of several modules).
 fn program_names(programs_dir: &Path) -> Result<Vec<String>, String> {
     let bin = programs_dir.join("src/bin");
     let mut names: Vec<String> = std::fs::read_dir(&bin)
         .map_err(|e| format!("cannot list {}: {e}", bin.display()))?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(".rs")
-                .map(str::to_owned)
+            let name = e.file_name().to_str()?.to_owned();
+            if e.path().join("main.rs").is_file() {
+                return Some(name);
+            }
+            name.strip_suffix(".rs").map(str::to_owned)
         })
         .collect();
     names.sort();

@@ -707,6 +707,10 @@ fn main() {
         trials.push(
             guest_net::dpf_case(name).with_ignored_flag(unavailable.is_some() || no_net.is_some()),
         );
+        trials.push(
+            guest_net::httpd_case(name)
+                .with_ignored_flag(unavailable.is_some() || no_net.is_some()),
+        );
     }
     // `exo bench` on whichever engine is chosen: every figure, with Linux's.
     trials.push(

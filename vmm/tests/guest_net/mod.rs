@@ -279,6 +279,155 @@ pub fn dpf_case(engine: &'static str) -> Trial {
     )
 }
 
+/// Documents of the web test: name, size.
+const DOCS: [(&str, usize); 4] = [
+    ("index.html", 100),
+    ("1k.bin", 1024),
+    ("10k.bin", 10 * 1024),
+    ("100k.bin", 100 * 1024),
+];
+
+/// httpd in the guest serves files of the library file system: `curl` from
+/// the host side gets them byte for byte, bad requests get the right
+/// status, and many clients at once are all served.
+pub fn httpd_case(engine: &'static str) -> Trial {
+    Trial::test(format!("{engine}::httpd_serves_files_to_curl"), move || {
+        for tool in ["curl", "bash"] {
+            if Command::new(tool).arg("--version").output().is_err() {
+                return Err(format!("`{tool}` is not installed").into());
+            }
+        }
+        let dir =
+            std::env::temp_dir().join(format!("exo-test-www-{}-{engine}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut add = Vec::new();
+        for (i, (name, size)) in DOCS.iter().enumerate() {
+            let data: Vec<u8> = (0..*size).map(|k| (k * 7 + i * 13) as u8).collect();
+            let p = dir.join(name);
+            std::fs::write(&p, data).map_err(|e| e.to_string())?;
+            add.push("--add".to_string());
+            add.push(p.to_str().unwrap().to_string());
+        }
+        let img = dir.join("www.img");
+        let ip = img.to_str().unwrap().to_string();
+        let mut mkfs = vec!["xn", "mkfs", &ip, "--size", "16M", "--root", "www"];
+        mkfs.extend(add.iter().map(String::as_str));
+        let o = super::common::exo(&mkfs);
+        if o.status != Some(0) {
+            return Err(format!("mkfs\n{}", o.show()).into());
+        }
+        let ns = NetNs::create("http")?;
+        let net = format!("tap={TAP}");
+        let args = [
+            "run",
+            "--engine",
+            engine,
+            "--timeout",
+            "300",
+            "--net",
+            &net,
+            "--disk",
+            &ip,
+            "--init",
+            "/bin/httpd",
+        ];
+        let mut g = start_in(&ns, &args)?;
+        let stop = |g: super::common::Running| {
+            if engine == "qemu" {
+                let _ = Command::new("pkill")
+                    .args(["-f", &format!("qemu-system-x86_64.*{ip}")])
+                    .status();
+            }
+            let mut g = g;
+            g.kill();
+            g.finish(Duration::from_secs(20))
+        };
+        if !g.wait_for("httpd: serving 'www' on 10.0.2.15:80", BOOT) {
+            return Err(format!("httpd did not start\n{}", stop(g).show()).into());
+        }
+        let url = |name: &str| format!("http://{GUEST_IP}/{name}");
+        let mut failures = Vec::new();
+        for (name, _) in DOCS {
+            let out = dir.join(format!("got-{name}"));
+            let r = ns.exec_ok(&[
+                "curl",
+                "-sS",
+                "-m",
+                "20",
+                "-o",
+                out.to_str().unwrap(),
+                &url(name),
+            ]);
+            let same = std::fs::read(&out).ok() == std::fs::read(dir.join(name)).ok();
+            if r.is_err() || !same {
+                failures.push(format!("{name}: {r:?}, identical: {same}"));
+            }
+        }
+        // Bad requests, each with its status.
+        let status = |extra: &[&str], target: &str| {
+            let mut a = vec![
+                "curl",
+                "-s",
+                "-m",
+                "10",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ];
+            a.extend_from_slice(extra);
+            let u = url(target);
+            a.push(&u);
+            ns.exec_ok(&a).unwrap_or_default()
+        };
+        for (what, got, want) in [
+            ("missing document", status(&[], "nope.html"), "404"),
+            ("POST", status(&["-X", "POST"], "1k.bin"), "405"),
+            ("HEAD", status(&["-I"], "1k.bin"), "200"),
+            ("HTTP/1.0", status(&["-0"], "10k.bin"), "200"),
+        ] {
+            if got != want {
+                failures.push(format!("{what}: status {got}, want {want}"));
+            }
+        }
+        let raw = ns
+            .exec_ok(&[
+                "bash",
+                "-c",
+                "exec 3<>/dev/tcp/10.0.2.15/80; printf 'GARBAGE\\r\\n\\r\\n' >&3; head -c 12 <&3",
+            ])
+            .unwrap_or_default();
+        if raw != "HTTP/1.1 400" {
+            failures.push(format!(
+                "a malformed request got {raw:?}, want HTTP/1.1 400"
+            ));
+        }
+        // Many clients at once, each checking its copy.
+        let many = ns.exec_ok(&[
+            "bash",
+            "-c",
+            &format!(
+                "for i in $(seq 1 24); do (curl -sS -m 60 {} 2>&1 | cmp - {} >/dev/null 2>&1 && echo ok || echo \"failed: $(curl -sS -m 60 -o /dev/null -w '%{{http_code}}' {} 2>&1)\") & done; wait",
+                url("10k.bin"),
+                dir.join("10k.bin").display(),
+                url("10k.bin"),
+            ),
+        ]);
+        let oks = many.as_deref().unwrap_or("").matches("ok").count();
+        if oks != 24 {
+            failures.push(format!(
+                "24 concurrent clients: {oks} served correctly ({many:?})"
+            ));
+        }
+        let o = stop(g);
+        let _ = std::fs::remove_dir_all(&dir);
+        if !failures.is_empty() {
+            return Err(format!("{}\n{}", failures.join("\n"), o.show()).into());
+        }
+        Ok(())
+    })
+}
+
 /// Our VMM's virtio-net on kvm_pvm: the kernel sends a frame at boot and
 /// the host side of the TAP receives it.
 pub fn pvm_send_case() -> Trial {
