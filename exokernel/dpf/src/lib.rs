@@ -15,6 +15,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod atom;
+#[cfg(feature = "std")]
+pub mod bench;
 pub mod dump;
 pub mod engine;
 #[cfg(any(test, feature = "std"))]

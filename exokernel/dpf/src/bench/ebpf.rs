@@ -2,8 +2,12 @@
 //! loaded with the `bpf` system call and timed in the kernel by `BPF_PROG_TEST_RUN`
 //! (the kernel's own per-run average, so no system-call overhead is charged to Linux).
 
+use std::format;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
 
 const BPF_MAP_CREATE: i64 = 0;
 const BPF_MAP_UPDATE_ELEM: i64 = 2;
