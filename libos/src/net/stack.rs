@@ -73,6 +73,9 @@ impl Stack {
             tcp::SocketBuffer::new(vec![0; rx]),
             tcp::SocketBuffer::new(vec![0; tx]),
         );
+        // Responses are written whole: Nagle would only hold back the last
+        // partial segment until the client's (delayed) ACK.
+        s.set_nagle_enabled(false);
         let _ = s.listen(port);
         self.sockets.add(s)
     }

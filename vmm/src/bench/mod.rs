@@ -3,7 +3,10 @@
 //! engine and the machine (DESIGN.md §9: ratios, never absolute claims).
 
 pub mod chart;
+mod dpf;
 pub mod linux;
+mod net;
+mod netns;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -17,6 +20,10 @@ pub enum Suite {
     Ipc,
     /// The Appel-Li virtual-memory benchmarks.
     Vm,
+    /// DPF packet classification against Linux eBPF, 1 to 1000 filters.
+    Dpf,
+    /// HTTP requests/s of httpd in the guest against nginx (root, wrk, nginx).
+    Net,
     All,
 }
 
@@ -186,6 +193,34 @@ pub fn run(suite: Suite) -> Result<Report, String> {
                 "mprotect + SIGSEGV"
             };
             figures.extend(pair(&g, name, ns, job));
+        }
+    }
+    if matches!(suite, Suite::Dpf | Suite::All) {
+        match dpf::figures() {
+            Ok(f) => {
+                figures.extend(f);
+                if engine.is_empty() {
+                    engine = "host CPU (DPF's classifier code, as the kernel runs it)".into();
+                }
+            }
+            Err(e) if suite == Suite::All => eprintln!("exo: bench: dpf figures skipped: {e}"),
+            Err(e) => return Err(format!("dpf: {e}")),
+        }
+    }
+    if matches!(suite, Suite::Net | Suite::All) {
+        let r = match net::unavailable() {
+            Some(why) => Err(why),
+            None => net::figures(),
+        };
+        match r {
+            Ok((f, e)) => {
+                figures.extend(f);
+                if engine.is_empty() {
+                    engine = e;
+                }
+            }
+            Err(e) if suite == Suite::All => eprintln!("exo: bench: net figures skipped: {e}"),
+            Err(e) => return Err(format!("net: {e}")),
         }
     }
     Ok(Report {

@@ -1,5 +1,6 @@
 //! virtio-net: a receive queue kept full of one-page buffers and a transmit
-//! queue with one frame in flight, both polled. The kernel owns the device;
+//! queue of up to `NTX` frames in flight (reclaimed as the device uses
+//! them), both polled. The kernel owns the device;
 //! environments send and receive raw frames through guarded calls until DPF
 //! demultiplexes packets.
 
@@ -17,6 +18,8 @@ const RX: u32 = 0;
 const TX: u32 = 1;
 /// Receive buffers (one page each) kept posted.
 const NRX: u16 = 16;
+/// Transmit buffers: frames are queued without waiting for each.
+const NTX: u16 = 16;
 pub const MAX_FRAME: usize = exo_abi::syscall::NET_MAX_FRAME;
 
 /// Why a frame was not sent.
@@ -33,7 +36,10 @@ pub struct Net {
     rx: SplitQueue,
     tx: SplitQueue,
     rx_bufs: [u64; NRX as usize],
-    tx_buf: u64,
+    tx_bufs: [u64; NTX as usize],
+    /// Transmit buffers not in the device's hands, as a stack of indices.
+    tx_free: [u16; NTX as usize],
+    tx_nfree: usize,
     pub mac: [u8; 6],
     pub sent: u64,
     pub received: u64,
@@ -48,7 +54,11 @@ impl Net {
         let t = Transport::new(dev.base);
         let features = t.init(DEVICE_ID_NET, F_MAC)?;
         let page = || frames::alloc().ok_or(SetupError::NoQueue);
-        let (rxq, txq, tx_buf) = (page()?, page()?, page()?);
+        let (rxq, txq) = (page()?, page()?);
+        let mut tx_bufs = [0u64; NTX as usize];
+        for b in &mut tx_bufs {
+            *b = page()?;
+        }
         let mut rx_bufs = [0u64; NRX as usize];
         for b in &mut rx_bufs {
             *b = page()?;
@@ -56,9 +66,14 @@ impl Net {
         let mut rx = SplitQueue::new(rxq, NRX);
         let (d, a, u) = rx.addrs();
         rx.num = t.setup_queue(RX, NRX as u32, d, a, u)? as u16;
-        let mut tx = SplitQueue::new(txq, 8);
+        let mut tx = SplitQueue::new(txq, NTX);
         let (d, a, u) = tx.addrs();
-        tx.num = t.setup_queue(TX, 8, d, a, u)? as u16;
+        tx.num = t.setup_queue(TX, NTX as u32, d, a, u)? as u16;
+        let ntx = tx.num as usize;
+        let mut tx_free = [0u16; NTX as usize];
+        for (i, f) in tx_free.iter_mut().enumerate() {
+            *f = i as u16;
+        }
         let mut mac = [0u8; 6];
         if features & F_MAC != 0 {
             for (i, b) in mac.iter_mut().enumerate() {
@@ -70,7 +85,9 @@ impl Net {
             rx,
             tx,
             rx_bufs,
-            tx_buf,
+            tx_bufs,
+            tx_free,
+            tx_nfree: ntx,
             mac,
             sent: 0,
             received: 0,
@@ -89,31 +106,46 @@ impl Net {
         self.rx.push(i);
     }
 
-    /// Transmits `frame` and waits until the device has taken it.
+    /// Takes back the transmit buffers the device is done with.
+    fn reclaim_tx(&mut self) {
+        while let Some((id, _)) = self.tx.peek_used() {
+            self.tx.pop_used();
+            if self.tx_nfree < self.tx_free.len() {
+                self.tx_free[self.tx_nfree] = id;
+                self.tx_nfree += 1;
+            }
+        }
+    }
+
+    /// Queues `frame` for transmission, waiting only if every transmit
+    /// buffer is still in flight.
     pub fn send(&mut self, frame: &[u8]) -> Result<(), NetError> {
         if frame.len() < 14 || frame.len() > MAX_FRAME {
             return Err(NetError::Size);
         }
-        let buf = phys_to_virt(self.tx_buf);
-        // SAFETY: our own page; the device reads it only after push/notify
-        // and we wait for it to finish before reusing it.
-        unsafe {
-            core::ptr::write_bytes(buf, 0, HDR);
-            core::ptr::copy_nonoverlapping(frame.as_ptr(), buf.add(HDR), frame.len());
-        }
-        self.tx
-            .set_desc(0, self.tx_buf, (HDR + frame.len()) as u32, 0, 0);
-        self.tx.push(0);
-        self.t.notify(TX);
+        self.reclaim_tx();
         let mut spins = 0u64;
-        while self.tx.peek_used().is_none() {
+        while self.tx_nfree == 0 {
             spins += 1;
             if spins > 200_000_000 {
                 return Err(NetError::Timeout);
             }
             core::hint::spin_loop();
+            self.reclaim_tx();
         }
-        self.tx.pop_used();
+        self.tx_nfree -= 1;
+        let id = self.tx_free[self.tx_nfree];
+        let pa = self.tx_bufs[id as usize];
+        let buf = phys_to_virt(pa);
+        // SAFETY: buffer `id` is ours (not on the ring) until the device
+        // returns it through the used ring.
+        unsafe {
+            core::ptr::write_bytes(buf, 0, HDR);
+            core::ptr::copy_nonoverlapping(frame.as_ptr(), buf.add(HDR), frame.len());
+        }
+        self.tx.set_desc(id, pa, (HDR + frame.len()) as u32, 0, 0);
+        self.tx.push(id);
+        self.t.notify(TX);
         self.t.ack_interrupts();
         self.sent += 1;
         Ok(())

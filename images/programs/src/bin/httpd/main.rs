@@ -60,6 +60,7 @@ fn main() -> u8 {
     println!("httpd: serving '{root}' on {ip_text}:{port}");
     loop {
         let mut busy = stack.poll();
+        let mut active = false;
         for (h, c) in handles.iter().zip(conns.iter_mut()) {
             let s = stack.tcp(*h);
             // A server socket in TIME-WAIT would be unusable for a while:
@@ -74,9 +75,14 @@ fn main() -> u8 {
                 let _ = s.listen(port);
                 continue;
             }
+            active |= s.is_active() && s.state() != State::Listen;
             busy |= c.serve(s, &mut docs);
         }
-        if busy {
+        // While a client is connected, poll: the kernel demultiplexes into
+        // our ring on our poll call (or only at the next timer tick if we
+        // slept), and every round trip would wait for that tick.
+        if busy || active {
+            let _ = libos::sys::yield_to(None);
             continue;
         }
         stack.wait(100);
