@@ -69,7 +69,7 @@ pub struct RunArgs {
     /// Write the kernel's trace records to FILE (read it with `exo trace`).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Trace classes: sched, pct, fault, syscall, mem (dpf, xn to come), all.
+    /// Trace classes: sched, pct, fault, syscall, mem, dpf, xn, all (all but syscall).
     #[arg(long, value_name = "LIST", default_value = "all", requires = "trace")]
     pub trace_events: String,
     /// Kill the guest after this many seconds (exit status 124).
