@@ -103,6 +103,7 @@ mod tests {
                 linux_ns: 2.0,
                 ratio: 0.5,
                 linux_job: "j".into(),
+                engine: String::new(),
             }],
         };
         let s = svg(&r);

@@ -37,6 +37,10 @@ pub struct Figure {
     pub ratio: f64,
     /// What Linux did for this figure.
     pub linux_job: String,
+    /// Where exo's side ran: the guest's engine (kvm, qemu), or "host" for
+    /// engine code timed on the host CPU (DPF).
+    #[serde(default)]
+    pub engine: String,
 }
 
 /// A whole run.
@@ -127,6 +131,7 @@ fn pair(guest: &[(String, f64)], name: &str, linux_ns: f64, linux_job: &str) -> 
         linux_ns,
         ratio: exo_ns / linux_ns,
         linux_job: linux_job.into(),
+        engine: String::new(),
     })
 }
 
@@ -223,6 +228,11 @@ pub fn run(suite: Suite) -> Result<Report, String> {
             Err(e) => return Err(format!("net: {e}")),
         }
     }
+    for f in &mut figures {
+        if f.engine.is_empty() {
+            f.engine = engine.clone();
+        }
+    }
     Ok(Report {
         engine,
         machine,
@@ -246,14 +256,14 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "{:<20} {:>12} {:>12} {:>10}  linux job",
-            "figure", "exo ns", "linux ns", "exo/linux"
+            "{:<20} {:>12} {:>12} {:>10}  {:<6}  linux job",
+            "figure", "exo ns", "linux ns", "exo/linux", "engine"
         );
         for f in &self.figures {
             let _ = writeln!(
                 s,
-                "{:<20} {:>12.1} {:>12.1} {:>10.2}  {}",
-                f.name, f.exo_ns, f.linux_ns, f.ratio, f.linux_job
+                "{:<20} {:>12.1} {:>12.1} {:>10.2}  {:<6}  {}",
+                f.name, f.exo_ns, f.linux_ns, f.ratio, f.engine, f.linux_job
             );
         }
         s
@@ -304,6 +314,7 @@ mod tests {
             linux_ns: linux,
             ratio: exo / linux,
             linux_job: "j".into(),
+            engine: String::new(),
         }
     }
 

@@ -211,6 +211,7 @@ fn measure(dir: &std::path::Path, www: &std::path::Path) -> Result<(Vec<Figure>,
                 linux_ns,
                 ratio: exo_ns / linux_ns,
                 linux_job: format!("nginx (1 worker), same netns; wrk -c{CONNECTIONS}, ns/request"),
+                engine: String::new(),
             }
         })
         .collect();
