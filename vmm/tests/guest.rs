@@ -708,6 +708,10 @@ fn main() {
             guest_net::dpf_case(name).with_ignored_flag(unavailable.is_some() || no_net.is_some()),
         );
         trials.push(
+            guest_net::sockets_case(name)
+                .with_ignored_flag(unavailable.is_some() || no_net.is_some()),
+        );
+        trials.push(
             guest_net::httpd_case(name)
                 .with_ignored_flag(unavailable.is_some() || no_net.is_some()),
         );

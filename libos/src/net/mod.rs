@@ -7,4 +7,5 @@ pub mod device;
 pub mod echo;
 pub mod http;
 pub mod ring;
+pub mod socket;
 pub mod stack;

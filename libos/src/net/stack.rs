@@ -18,6 +18,9 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Add
 const RING_PAGES: u64 = 33;
 
 pub struct Stack {
+    pub ip: [u8; 4],
+    /// Next ephemeral port for active opens.
+    pub(crate) next_port: u16,
     pub iface: Interface,
     pub dev: RingDevice,
     pub sockets: SocketSet<'static>,
@@ -32,6 +35,14 @@ fn hex_ip(ip: [u8; 4]) -> alloc::string::String {
     format!("0x{:02x}{:02x}{:02x}{:02x}", ip[0], ip[1], ip[2], ip[3])
 }
 
+/// The DPF filter for IPv4 `proto` (6 TCP, 17 UDP) to `ip`:`port`.
+pub fn port_filter(ip: [u8; 4], proto: u8, port: u16) -> alloc::string::String {
+    format!(
+        "12:2=0x0800 23:1={proto} 30:4={} ip_hl 2:2={port}",
+        hex_ip(ip)
+    )
+}
+
 impl Stack {
     /// Claims `ip` (prefix `prefix`) and TCP `ports` on this machine's network.
     pub fn new(ip: [u8; 4], prefix: u8, ports: &[u16]) -> Result<Stack, Error> {
@@ -40,7 +51,7 @@ impl Stack {
         sys::dpf_insert(&format!("12:2=0x0806 38:4={me}"))?;
         sys::dpf_insert(&format!("12:2=0x0800 23:1=1 30:4={me}"))?;
         for p in ports {
-            sys::dpf_insert(&format!("12:2=0x0800 23:1=6 30:4={me} ip_hl 2:2={p}"))?;
+            sys::dpf_insert(&port_filter(ip, 6, *p))?;
         }
         // We only ever send as ourselves.
         let m = mac;
@@ -61,6 +72,8 @@ impl Stack {
             ));
         });
         Ok(Stack {
+            ip,
+            next_port: 49152 + (time::tsc() % 8192) as u16,
             iface,
             dev,
             sockets: SocketSet::new(vec![]),

@@ -428,6 +428,85 @@ pub fn httpd_case(engine: &'static str) -> Trial {
     })
 }
 
+/// The host side of the sockets test (Python's sockets, inside the namespace).
+const SOCKETS_HOST: &str = r#"import socket, sys, threading, time
+# TCP server on 10.0.2.1:9000 answering one line in capitals
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("10.0.2.1", 9000)); srv.listen(1)
+def serve():
+    c, _ = srv.accept(); line = c.recv(100); c.sendall(line.upper()); time.sleep(0.5); c.close()
+threading.Thread(target=serve, daemon=True).start()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(30)
+u.sendto(b"quiet datagram", ("10.0.2.15", 7000))
+print("udp:", u.recvfrom(100)[0].decode())
+time.sleep(1.0)
+for attempt in range(60):
+    try:
+        t = socket.create_connection(("10.0.2.15", 7), timeout=30); break
+    except OSError:
+        time.sleep(0.5)
+t.sendall(b"echo me please"); t.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    d = t.recv(100)
+    if not d: break
+    got += d
+print("tcp echo:", got.decode())
+"#;
+
+/// The library OS's sockets API: UDP answered, TCP connect to a host
+/// server, TCP accept from a host client.
+pub fn sockets_case(engine: &'static str) -> Trial {
+    Trial::test(
+        format!("{engine}::sockets_udp_and_tcp_both_ways"),
+        move || {
+            if Command::new("python3").arg("--version").output().is_err() {
+                return Err("python3 is not installed".into());
+            }
+            let ns = NetNs::create("sock")?;
+            let script = std::env::temp_dir()
+                .join(format!("exo-test-sock-{}-{engine}.py", std::process::id()));
+            std::fs::write(&script, SOCKETS_HOST).map_err(|e| e.to_string())?;
+            let net = format!("tap={TAP}");
+            let args = [
+                "run",
+                "--engine",
+                engine,
+                "--timeout",
+                "120",
+                "--net",
+                &net,
+                "--init",
+                "/bin/sockets_check",
+            ];
+            let mut g = start_in(&ns, &args)?;
+            if !g.wait_for("sockets_check: ready", BOOT) {
+                return Err(
+                    format!("sockets_check never got ready\n{}", g.finish(BOOT).show()).into(),
+                );
+            }
+            let host = ns.exec_ok(&["timeout", "90", "python3", script.to_str().unwrap()]);
+            let o = g.finish(BOOT);
+            let _ = std::fs::remove_file(&script);
+            let host = host.map_err(|e| format!("host side: {e}\n{}", o.show()))?;
+            if !host.contains("udp: QUIET DATAGRAM") || !host.contains("tcp echo: echo me please") {
+                return Err(format!("host side saw:\n{host}\n{}", o.show()).into());
+            }
+            expect(
+                &o,
+                0,
+                &[
+                    "sockets_check: udp: answered 14 bytes",
+                    "sockets_check: tcp connect: sent 15, got \"HELLO FROM EXO\"",
+                    "sockets_check: tcp accept: echoed 14 bytes",
+                    "sockets_check: done",
+                ],
+            )
+            .map_err(Failed::from)
+        },
+    )
+}
+
 /// Our VMM's virtio-net on kvm_pvm: the kernel sends a frame at boot and
 /// the host side of the TAP receives it.
 pub fn pvm_send_case() -> Trial {
