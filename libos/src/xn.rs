@@ -10,6 +10,23 @@ use exo_xn::api::{CatEntry, XnCalls};
 use exo_xn::registry::XrAttr;
 use exo_xn::{Db, Error, Init, Mod, MountKind, TypeId, Update};
 
+/// XN's buffer-cache registry as the kernel shows it (read-only window,
+/// refreshed after every XN call): which blocks are cached, in which
+/// physical page, bound to which parent and type, dirty/tainted/locked.
+pub fn registry() -> &'static [XrAttr] {
+    use exo_abi::layout::UXNREG;
+    use exo_abi::xn::{RegistryHeader, REGISTRY_ENTRIES};
+    // SAFETY: the kernel maps the window read-only in every environment;
+    // `count` never exceeds the entries that fit in it.
+    unsafe {
+        let h = (UXNREG as *const RegistryHeader).read_volatile();
+        core::slice::from_raw_parts(
+            (UXNREG as usize + REGISTRY_ENTRIES) as *const XrAttr,
+            h.count.min(h.capacity) as usize,
+        )
+    }
+}
+
 /// The kernel's XN, reached with the capability in `slot`.
 pub struct Sys {
     slot: usize,

@@ -20,6 +20,13 @@ pub const UVPT_SLOT: u64 = 254;
 /// The initrd, read-only in every environment (its size is in SysInfo).
 pub const UINITRD: u64 = 0x0000_7e80_c000_0000;
 
+/// XN's buffer-cache registry, read-only in every environment: an
+/// [`crate::xn::RegistryHeader`] then `count` entries of
+/// `exo_xn::registry::XrAttr` (block, parent, page, lock holder, type,
+/// state), refreshed after every XN call.
+pub const UXNREG: u64 = 0x0000_7e81_0000_0000;
+pub const UXNREG_PAGES: u64 = 16;
+
 /// Top of the first program's stack.
 pub const USER_STACK_TOP: u64 = 0x0000_7e7f_ffff_0000;
 

@@ -83,6 +83,22 @@ pub fn op_name(o: u64) -> &'static str {
     NAMES.get(o as usize).copied().unwrap_or("unknown")
 }
 
+/// The start of the registry window ([`crate::layout::UXNREG`]); entries
+/// follow at byte [`REGISTRY_ENTRIES`].
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct RegistryHeader {
+    /// Entries shown (at most `capacity`).
+    pub count: u64,
+    pub capacity: u64,
+    /// Entries in the registry (more than `count` if the window is full).
+    pub total: u64,
+    /// Bumped at every refresh.
+    pub generation: u64,
+}
+
+pub const REGISTRY_ENTRIES: usize = 64;
+
 /// `flags` bits.
 pub const KIND_ROOT: u32 = 1;
 pub const TEMPORARY: u32 = 2;

@@ -195,6 +195,9 @@ fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
     let envs =
         mem::frames::alloc_contiguous(env_pages).unwrap_or_else(|| fail("the environment table"));
     let sys = mem::frames::alloc_contiguous(1).unwrap_or_else(|| fail("the system page"));
+    let xnreg = mem::frames::alloc_contiguous(exo_abi::layout::UXNREG_PAGES)
+        .unwrap_or_else(|| fail("the XN registry window"));
+    xn::set_registry_window(xnreg);
     if let Some(spec) = pvh::cmdline_value(boot.cmdline, "exo.trace") {
         match trace::init(spec) {
             Ok(mask) => kprintln!("exo: tracing classes {mask:#x}"),
@@ -211,7 +214,13 @@ fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
     let ok = initrd_ok
         && mem::paging::map_info_window(UPAGES, recs.start, recs.end - recs.start).is_ok()
         && mem::paging::map_info_window(UENVS, envs, env_pages * mem::PAGE_SIZE).is_ok()
-        && mem::paging::map_info_window(USYSINFO, sys, mem::PAGE_SIZE).is_ok();
+        && mem::paging::map_info_window(USYSINFO, sys, mem::PAGE_SIZE).is_ok()
+        && mem::paging::map_info_window(
+            exo_abi::layout::UXNREG,
+            xnreg,
+            exo_abi::layout::UXNREG_PAGES * mem::PAGE_SIZE,
+        )
+        .is_ok();
     if !ok {
         fail("the read-only windows");
     }

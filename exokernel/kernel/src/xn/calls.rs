@@ -146,13 +146,17 @@ fn dispatch(k: &mut Kernel, a: &XnArgs, slot: u64) -> R {
             }
             *guard = None;
             let disk = BlkDisk::new().ok_or(Error::NoEnv)?;
-            *guard = Some(Xn::format(disk, KernelPages)?);
+            let xn = Xn::format(disk, KernelPages)?;
+            super::publish_registry(&xn);
+            *guard = Some(xn);
             return Ok(0);
         }
         _ => {}
     }
     let xn = guard.as_mut().ok_or(Error::NoEnv)?;
-    run(xn, a, cred, root)
+    let r = run(xn, a, cred, root);
+    super::publish_registry(xn);
+    r
 }
 
 fn run(xn: &mut KernelXn, a: &XnArgs, cred: Cred, root: bool) -> R {

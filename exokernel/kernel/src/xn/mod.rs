@@ -18,6 +18,42 @@ pub type KernelXn = Xn<BlkDisk, KernelPages>;
 
 pub static XN: Mutex<Option<KernelXn>> = Mutex::new(None);
 
+/// Physical address of the registry window environments read at UXNREG.
+static REGISTRY_WINDOW: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+pub fn set_registry_window(pa: u64) {
+    REGISTRY_WINDOW.store(pa, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Copies the registry into the window every environment sees read-only.
+pub fn publish_registry(xn: &KernelXn) {
+    use exo_abi::xn::{RegistryHeader, REGISTRY_ENTRIES};
+    use exo_xn::registry::XrAttr;
+    let pa = REGISTRY_WINDOW.load(core::sync::atomic::Ordering::Relaxed);
+    if pa == 0 {
+        return;
+    }
+    let bytes = (exo_abi::layout::UXNREG_PAGES * crate::mem::PAGE_SIZE) as usize;
+    let capacity = (bytes - REGISTRY_ENTRIES) / core::mem::size_of::<XrAttr>();
+    let base = crate::mem::phys_to_virt(pa);
+    // SAFETY: the window is kernel RAM reserved at boot for this, mapped
+    // read-only for environments; entries start at an aligned offset and
+    // `capacity` keeps them inside it.
+    unsafe {
+        let entries =
+            core::slice::from_raw_parts_mut(base.add(REGISTRY_ENTRIES) as *mut XrAttr, capacity);
+        let count = xn.registry().export(entries);
+        let h = base as *mut RegistryHeader;
+        let generation = (*h).generation.wrapping_add(1);
+        h.write_volatile(RegistryHeader {
+            count: count as u64,
+            capacity: capacity as u64,
+            total: xn.registry().len() as u64,
+            generation,
+        });
+    }
+}
+
 /// Whether XN holds the disk (raw block calls are then refused).
 pub fn attached() -> bool {
     XN.lock().is_some()
@@ -60,5 +96,6 @@ pub fn attach_at_boot() {
         xn.info().nblocks,
         xn.catalogue().iter().count()
     );
+    publish_registry(&xn);
     *XN.lock() = Some(xn);
 }

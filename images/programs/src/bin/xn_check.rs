@@ -49,6 +49,18 @@ fn owner() -> u8 {
     match setup(&mut x) {
         Ok((root, ino, data)) => {
             println!("xn_check: home/hello.txt written and synced");
+            // The registry window shows the cached inode, bound under the root.
+            let reg = libos::xn::registry();
+            let seen = reg.iter().find(|a| a.db == ino).map(|a| (a.parent, a.page));
+            println!(
+                "xn_check: registry window: {} cached blocks; the inode is {}",
+                reg.len(),
+                match seen {
+                    Some((p, pg)) if p == root && pg != u64::MAX => "bound under home, in core",
+                    Some(_) => "WRONG",
+                    None => "MISSING",
+                }
+            );
             // Even the root capability cannot go around XN once it holds the disk.
             let mut sector = [0u8; 512];
             let raw = sys::blk_read(0, &mut sector, 0);
