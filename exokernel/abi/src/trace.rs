@@ -98,6 +98,14 @@ pub mod event {
     pub const DPF_VERDICT: u16 = 13;
     /// XN operation a0 (exo_abi::xn::op) answered a1 (0, or XN's error code).
     pub const XN_CALL: u16 = 14;
+    /// Block a0 entered XN's registry with type a1.
+    pub const XN_REG_INSERT: u16 = 15;
+    /// Block a0 left XN's registry.
+    pub const XN_REG_EVICT: u16 = 16;
+    /// Block a0 became tainted (a1 = 1) or clean (a1 = 0).
+    pub const XN_TAINT: u16 = 17;
+    /// The UDF check of a change to block a0 answered a1 (0, or XN's error code).
+    pub const XN_UDF: u16 = 18;
 }
 
 /// A readable name of an event.
@@ -117,6 +125,10 @@ pub fn event_name(e: u16) -> &'static str {
         event::DPF_REMOVE => "dpf_remove",
         event::DPF_VERDICT => "dpf_verdict",
         event::XN_CALL => "xn_call",
+        event::XN_REG_INSERT => "xn_reg_insert",
+        event::XN_REG_EVICT => "xn_reg_evict",
+        event::XN_TAINT => "xn_taint",
+        event::XN_UDF => "xn_udf",
         _ => "unknown",
     }
 }

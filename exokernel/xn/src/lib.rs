@@ -30,6 +30,7 @@ pub mod registry;
 pub mod sample;
 pub mod taint;
 pub mod template;
+pub mod trace;
 pub mod udf;
 mod willfree;
 pub mod xn;

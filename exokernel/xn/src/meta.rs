@@ -137,8 +137,29 @@ impl<D: Disk, P: PageStore> Xn<D, P> {
     /// the modification `mv` turning `old` into `new` touches no other partition's state
     /// and changes `own_id`'s owned set by exactly `delta` (added or removed), and that
     /// the block's own reference count is untouched.
+    /// The inductive check of a (de)allocation (thesis §4.4), traced.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn verify_delta(
+        &self,
+        tpl: &Template,
+        db: Db,
+        old: &Block,
+        new: &Block,
+        own_id: u32,
+        mv: &[Mod],
+        delta: &OwnsSet,
+        dir: Delta,
+    ) -> Result<(), Error> {
+        let r = self.verify_delta_untraced(tpl, db, old, new, own_id, mv, delta, dir);
+        crate::trace::emit(crate::trace::Event::Udf {
+            db,
+            verdict: r.as_ref().err().map_or(0, Error::code),
+        });
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_delta_untraced(
         &self,
         tpl: &Template,
         db: Db,
@@ -228,6 +249,9 @@ impl<D: Disk, P: PageStore> Xn<D, P> {
         for b in dbs {
             let t = self.taint.is_tainted(b);
             if let Some(e) = self.reg.entry_mut(b) {
+                if t != e.attr.has(state::TAINTED) {
+                    crate::trace::emit(crate::trace::Event::Taint { db: b, tainted: t });
+                }
                 if t {
                     e.attr.state |= state::TAINTED;
                 } else {

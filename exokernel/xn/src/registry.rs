@@ -170,11 +170,19 @@ impl Registry {
     }
 
     pub(crate) fn insert(&mut self, e: Entry) {
+        crate::trace::emit(crate::trace::Event::RegistryInsert {
+            db: e.attr.db,
+            ty: e.attr.ty,
+        });
         self.entries.insert(e.attr.db, e);
     }
 
     pub(crate) fn remove(&mut self, db: Db) -> Option<Entry> {
-        self.entries.remove(&db)
+        let e = self.entries.remove(&db);
+        if e.is_some() {
+            crate::trace::emit(crate::trace::Event::RegistryEvict { db });
+        }
+        e
     }
 
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {

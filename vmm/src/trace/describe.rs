@@ -11,6 +11,11 @@ pub fn describe(r: &Record) -> String {
         event::DPF_VERDICT if r.a0 == u32::MAX as u64 => format!("unclaimed ({} cycles)", r.a1),
         event::DPF_VERDICT => format!("filter {} ({} cycles)", r.a0, r.a1),
         event::XN_CALL => format!("{} -> {}", exo_abi::xn::op_name(r.a0), xn_outcome(r.a1)),
+        event::XN_REG_INSERT => format!("block {} (type {})", r.a0, r.a1),
+        event::XN_REG_EVICT => format!("block {}", r.a0),
+        event::XN_TAINT if r.a1 == 1 => format!("block {} tainted", r.a0),
+        event::XN_TAINT => format!("block {} clean", r.a0),
+        event::XN_UDF => format!("block {} -> {}", r.a0, xn_outcome(r.a1)),
         _ => format!("{:#x} {:#x}", r.a0, r.a1),
     }
 }
@@ -59,5 +64,10 @@ mod tests {
             "alloc -> AccessDenied"
         );
         assert_eq!(describe(&rec(event::XN_CALL, 12, 15)), "readb -> Udf");
+        assert_eq!(
+            describe(&rec(event::XN_UDF, 40, 10)),
+            "block 40 -> BogusUpdate"
+        );
+        assert_eq!(describe(&rec(event::XN_TAINT, 40, 1)), "block 40 tainted");
     }
 }

@@ -76,6 +76,9 @@ fn run(args: TraceArgs) -> Result<(), String> {
                 // XN refusals and DPF outcomes by kind, for scripted checks.
                 let detail = match r.event {
                     event::XN_CALL if r.a1 != 0 => Some(format!("xn_refused {}", xn_outcome(r.a1))),
+                    event::XN_UDF if r.a1 != 0 => {
+                        Some(format!("xn_udf_refused {}", xn_outcome(r.a1)))
+                    }
                     event::DPF_INSERT if r.a0 == u64::MAX => Some("dpf_refused".to_string()),
                     event::DPF_VERDICT if r.a0 == u32::MAX as u64 => {
                         Some("dpf_unclaimed".to_string())

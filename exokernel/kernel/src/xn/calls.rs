@@ -112,6 +112,7 @@ fn update(u: &XnUpdate) -> Update {
 /// traced with its outcome.
 pub fn call(k: &mut Kernel, args_ptr: u64, slot: u64) -> R {
     let a: XnArgs = read_user(args_ptr)?;
+    super::CALLER.store(k.current, core::sync::atomic::Ordering::Relaxed);
     let r = dispatch(k, &a, slot);
     let code = match &r {
         Err(CallError::Xn(e)) => e.code() as u64,

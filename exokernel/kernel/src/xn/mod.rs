@@ -59,8 +59,26 @@ pub fn attached() -> bool {
     XN.lock().is_some()
 }
 
+/// The environment slot whose XN call is running, for trace records.
+pub(crate) static CALLER: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// XN's internal events as trace records of class `xn`.
+fn trace_event(e: exo_xn::trace::Event) {
+    use exo_abi::trace::{class::XN, event};
+    use exo_xn::trace::Event;
+    let env = CALLER.load(core::sync::atomic::Ordering::Relaxed);
+    let (ev, a0, a1) = match e {
+        Event::RegistryInsert { db, ty } => (event::XN_REG_INSERT, db, ty as u64),
+        Event::RegistryEvict { db } => (event::XN_REG_EVICT, db, 0),
+        Event::Taint { db, tainted } => (event::XN_TAINT, db, tainted as u64),
+        Event::Udf { db, verdict } => (event::XN_UDF, db, verdict as u64),
+    };
+    crate::trace::emit(XN, ev, env, a0, a1);
+}
+
 /// Opens the disk for XN if it holds an XN file system.
 pub fn attach_at_boot() {
+    exo_xn::trace::set_hook(trace_event);
     let Some(mut d) = BlkDisk::new() else {
         return;
     };

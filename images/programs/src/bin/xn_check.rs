@@ -274,7 +274,9 @@ fn attack(mut nums: impl Iterator<Item = u64>) -> u8 {
         },
         &[Error::BogusUpdate],
     );
-    let fresh = format!("fresh{}", sys::ticks());
+    // A name not used by an earlier run on the same disk.
+    let taken = sample::list_dir_via(&mut x, evil).map_or(0, |l| l.len());
+    let fresh = format!("fresh{taken}");
     let kid = sample::mkdir_via(&mut x, t, evil, &fresh);
     report(
         &mut ok,
