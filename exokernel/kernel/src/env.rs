@@ -453,6 +453,8 @@ impl Kernel {
     pub fn schedule(&mut self, f: &mut TrapFrame) {
         loop {
             self.check_revocations();
+            // Packets that arrived while we idled may wake their owner.
+            crate::dpf::poll(self);
             let mut chosen = None;
             for _ in 0..NSLICES {
                 match self.slices.next(|_| true).map(|id| self.lent_to(id)) {

@@ -25,6 +25,14 @@ extern "C" fn trap_dispatch(f: &mut TrapFrame) {
                 KERNEL.lock().tick(f);
             }
         }
+        v if v == lapic::NET_VECTOR as u64 => {
+            lapic::eoi();
+            // From user mode, deliver now; the idle loop (kernel mode)
+            // demultiplexes itself once `hlt` returns.
+            if f.in_user_mode() {
+                crate::dpf::poll(&KERNEL.lock());
+            }
+        }
         v if v == lapic::SPURIOUS_VECTOR as u64 => {}
         0..=31 if f.in_user_mode() => {
             let cr2 = Cr2::read_raw();

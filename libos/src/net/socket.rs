@@ -41,7 +41,7 @@ impl Stack {
                 return false;
             }
             if !busy {
-                let _ = sys::yield_to(None);
+                self.wait(end - ms());
             }
         }
     }

@@ -6,6 +6,8 @@ use exo_abi::boot::KERNEL_BASE;
 
 pub const LAPIC_PHYS: u64 = 0xfee0_0000;
 pub const TIMER_VECTOR: u8 = 32;
+/// The network device's receive interrupt (routed by the I/O APIC).
+pub const NET_VECTOR: u8 = 48;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
 const REG_TPR: usize = 0x80;

@@ -127,6 +127,11 @@ fn attach_net(cmdline: &str, dev: MmioDevice, mut net: virtio_net::Net) {
     }
     let mut slot = virtio_net::NET.lock();
     if slot.is_none() {
+        // Received packets interrupt us, so a sleeping environment wakes
+        // for its packet instead of at the next tick.
+        if let Err(e) = crate::arch::ioapic::route(dev.irq, crate::arch::lapic::NET_VECTOR) {
+            kprintln!("exo: virtio-net interrupt not routed ({e}); polling at each tick");
+        }
         *slot = Some(net);
     }
 }

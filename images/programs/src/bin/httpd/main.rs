@@ -60,7 +60,6 @@ fn main() -> u8 {
     println!("httpd: serving '{root}' on {ip_text}:{port}");
     loop {
         let mut busy = stack.poll();
-        let mut active = false;
         for (h, c) in handles.iter().zip(conns.iter_mut()) {
             let s = stack.tcp(*h);
             // A server socket in TIME-WAIT would be unusable for a while:
@@ -75,16 +74,13 @@ fn main() -> u8 {
                 let _ = s.listen(port);
                 continue;
             }
-            active |= s.is_active() && s.state() != State::Listen;
             busy |= c.serve(s, &mut docs);
         }
-        // While a client is connected, poll: the kernel demultiplexes into
-        // our ring on our poll call (or only at the next timer tick if we
-        // slept), and every round trip would wait for that tick.
-        if busy || active {
-            let _ = libos::sys::yield_to(None);
+        if busy {
             continue;
         }
+        // Sleep until a packet lands in our ring (the device interrupts
+        // the kernel, which demultiplexes at once) or a TCP timer is due.
         stack.wait(100);
     }
 }
