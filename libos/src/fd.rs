@@ -1,4 +1,5 @@
-//! File descriptors: the console, pipe ends, and read-only initrd files.
+//! File descriptors: the console, pipe ends, read-only initrd files and
+//! files of the library file system (`crate::files`).
 //! The table lives in the process's information page, so a child gets its
 //! descriptors from the parent at spawn.
 
@@ -15,6 +16,8 @@ pub mod kind {
     pub const PIPE_WRITE: u32 = 3;
     /// A read-only initrd file: `idx` is its index in the archive.
     pub const INITRD_FILE: u32 = 4;
+    /// A file of the library file system: `idx` is its open-file index.
+    pub const FS_FILE: u32 = 5;
 }
 
 #[repr(C)]
@@ -85,7 +88,25 @@ pub fn read(fd: usize, buf: &mut [u8]) -> Result<usize, Error> {
             table()[fd].pos += n as u64;
             Ok(n)
         }
+        kind::FS_FILE => {
+            let n = crate::files::read(f.idx as usize, f.pos, buf).map_err(fs_error)?;
+            table()[fd].pos += n as u64;
+            Ok(n)
+        }
         _ => Err(Error::Invalid),
+    }
+}
+
+/// A file-system error as a system-call error (details: `files`' calls).
+pub fn fs_error(e: crate::fs::FsError) -> Error {
+    use crate::fs::FsError as F;
+    match e {
+        F::NotFound => Error::NoEnv,
+        F::Exists => Error::Taken,
+        F::NoSpace | F::TooBig => Error::NoMem,
+        F::Xn(exo_xn::Error::AccessDenied) => Error::Denied,
+        F::Xn(_) | F::Corrupt(_) => Error::Io,
+        _ => Error::Invalid,
     }
 }
 
@@ -102,6 +123,11 @@ pub fn write(fd: usize, buf: &[u8]) -> Result<usize, Error> {
             Ok(buf.len())
         }
         kind::PIPE_WRITE => f.pipe().ok_or(Error::Invalid)?.write(buf),
+        kind::FS_FILE => {
+            let (n, end) = crate::files::write(f.idx as usize, f.pos, buf).map_err(fs_error)?;
+            table()[fd].pos = end;
+            Ok(n)
+        }
         _ => Err(Error::Invalid),
     }
 }
@@ -111,6 +137,9 @@ pub fn close(fd: usize) {
     if let Ok(f) = get(fd) {
         if let Some(p) = f.pipe() {
             p.drop_end(f.kind == kind::PIPE_WRITE);
+        }
+        if f.kind == kind::FS_FILE {
+            crate::files::close(f.idx as usize);
         }
         table()[fd] = Fd::CLOSED;
     }

@@ -189,8 +189,10 @@ fn populate(child: u32, slot: usize, ctx: &UTrapFrame) -> Result<(), Error> {
             }
             let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
             let exec = e & pte::NO_EXECUTE == 0;
-            if va >= xlo && va < xhi {
-                // The exception stack: copied now, never COW.
+            if (va >= xlo && va < xhi) || va == vm::cursor_page() {
+                // The exception stack, and the page with the allocator's
+                // cursor that the COW handler itself writes: copied now,
+                // never COW (a write fault inside the handler is fatal).
                 let copy = vm::alloc_page(slot)?;
                 vm::apply(&[map_op(SCRATCH, copy, true, false, slot)]).map_err(|e| e.1)?;
                 // SAFETY: both mapped.

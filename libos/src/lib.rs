@@ -8,6 +8,7 @@ extern crate alloc;
 
 pub mod console;
 pub mod fd;
+pub mod files;
 pub mod fork;
 pub mod fs;
 pub mod heap;

@@ -1,24 +1,105 @@
 //! A posix-flavoured API over the library OS, for applications that want
-//! familiar calls: files (the initrd, read-only, for now), pipes, processes,
-//! signals and time. Errors are the kernel's and libOS's `Error`.
+//! familiar calls: files (programs under `/bin/` from the initrd, read-only;
+//! every other path on the library file system on the XN disk, see
+//! `crate::files`), pipes, processes, signals and time. Errors are the
+//! kernel's and libOS's `Error`, except for the file-system calls, which
+//! give the file system's own `FsError` (it names the reason).
 
 use crate::fd::{self, kind, Fd};
 use crate::sys::Error;
-use crate::{initrd, process, signal, time};
+use crate::{files, initrd, process, signal, time};
 
 pub type Pid = u32;
 
-/// Opens an initrd file for reading; returns its descriptor.
-pub fn open(path: &str) -> Result<usize, Error> {
-    let want = path.trim_start_matches('/');
-    let idx = initrd::files()
-        .position(|(name, _)| name == want)
-        .ok_or(Error::NoEnv)?;
+pub use crate::files::o;
+pub use crate::fs::FsError;
+
+/// Opens a file for reading; returns its descriptor.
+pub fn open(path: &str) -> Result<usize, FsError> {
+    open_with(path, o::READ)
+}
+
+/// Opens `path` with `flags` (`o::READ`, `WRITE`, `CREATE`, `TRUNC`,
+/// `APPEND`); returns its descriptor.
+pub fn open_with(path: &str, flags: u32) -> Result<usize, FsError> {
+    if files::in_initrd(path) {
+        if flags & !o::READ != 0 {
+            return Err(FsError::Invalid); // the initrd is read-only
+        }
+        let want = path.trim_start_matches('/');
+        let idx = initrd::files()
+            .position(|(name, _)| name == want)
+            .ok_or(FsError::NotFound)?;
+        return fd::install(Fd {
+            kind: kind::INITRD_FILE,
+            idx: idx as u32,
+            pos: 0,
+        })
+        .map_err(|_| FsError::NoSpace);
+    }
+    let i = files::open(path, flags)?;
     fd::install(Fd {
-        kind: kind::INITRD_FILE,
-        idx: idx as u32,
+        kind: kind::FS_FILE,
+        idx: i as u32,
         pos: 0,
     })
+    .map_err(|_| {
+        files::close(i);
+        FsError::NoSpace
+    })
+}
+
+/// Moves a file descriptor's position; returns the new one.
+pub fn lseek(fd: usize, pos: u64) -> Result<u64, Error> {
+    let t = &mut process::pinfo().fds;
+    let f = t
+        .get_mut(fd)
+        .filter(|f| f.kind != kind::CLOSED)
+        .ok_or(Error::Invalid)?;
+    f.pos = pos;
+    Ok(pos)
+}
+
+/// Makes a file's data and its directory entry durable.
+pub fn fsync(fd: usize) -> Result<(), FsError> {
+    let f = process::pinfo()
+        .fds
+        .get(fd)
+        .copied()
+        .ok_or(FsError::Invalid)?;
+    if f.kind != kind::FS_FILE {
+        return Err(FsError::Invalid);
+    }
+    files::fsync(f.idx as usize)
+}
+
+pub fn mkdir(path: &str) -> Result<(), FsError> {
+    files::mkdir(path)
+}
+
+pub fn readdir(path: &str) -> Result<alloc::vec::Vec<crate::fs::cffs::DirEntry>, FsError> {
+    files::readdir(path)
+}
+
+pub fn unlink(path: &str) -> Result<(), FsError> {
+    files::unlink(path)
+}
+
+pub fn rmdir(path: &str) -> Result<(), FsError> {
+    files::rmdir(path)
+}
+
+pub fn rename(from: &str, to: &str) -> Result<(), FsError> {
+    files::rename(from, to)
+}
+
+pub fn stat(path: &str) -> Result<crate::fs::cffs::Stat, FsError> {
+    files::stat(path)
+}
+
+/// Writes every file-system change of this process to disk.
+pub fn sync() -> Result<(), FsError> {
+    files::sync()
 }
 
 pub fn read(fd: usize, buf: &mut [u8]) -> Result<usize, Error> {

@@ -159,6 +159,9 @@ pub(crate) fn has_pinfo() -> bool {
 pub fn exit(status: u8) -> ! {
     if has_pinfo() {
         crate::fd::close_all();
+        // Like stdio's buffers: what this process changed in the file
+        // system reaches the disk when it exits.
+        let _ = crate::files::sync();
         let e = &table()[env_slot(pid())];
         e.status.store(status as u32, Ordering::Relaxed);
         e.state.store(state::ZOMBIE, Ordering::Release);
@@ -296,6 +299,12 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
             }
             p.args_len = len as u32;
             p.fds = *fds;
+            // Open files are per process (the table is ours, not shared).
+            for f in p.fds.iter_mut() {
+                if f.kind == crate::fd::kind::FS_FILE {
+                    *f = Fd::CLOSED;
+                }
+            }
         })?;
         batch.push(map_op(PINFO_VA, info_ppn, true, false, slot))?;
         let tab = vm::ppn_of(PROCTAB_VA).ok_or(Error::Invalid)?;

@@ -13,6 +13,12 @@ pub const PAGE_SIZE: u64 = 4096;
 /// Where the search for a free page resumes.
 static CURSOR: AtomicU64 = AtomicU64::new(0);
 
+/// The page holding the allocation cursor (fork keeps it private: the
+/// copy-on-write fault handler allocates pages).
+pub(crate) fn cursor_page() -> u64 {
+    core::ptr::addr_of!(CURSOR) as u64 & !(PAGE_SIZE - 1)
+}
+
 /// Allocates a free physical page guarded by the capability in `guard_slot`,
 /// naming it from the exposed page records (another environment may take
 /// the same page first: then the next one is tried).

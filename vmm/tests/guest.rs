@@ -4,6 +4,7 @@
 //! reason printed first: nothing passes for want of an engine.
 
 mod common;
+mod guest_fs;
 mod guest_net;
 mod guest_xn;
 
@@ -687,6 +688,7 @@ fn main() {
         trials.push(disk_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_xn::session_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_xn::crash_case(name).with_ignored_flag(unavailable.is_some()));
+        trials.push(guest_fs::shell_case(name).with_ignored_flag(unavailable.is_some()));
         // Our VMM's own gdb stub is not there yet (issue 10); QEMU has one.
         let no_gdb = std::process::Command::new("gdb")
             .arg("--version")

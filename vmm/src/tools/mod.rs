@@ -1,2 +1,3 @@
 pub mod dpf;
 pub mod xn;
+mod xn_cffs;

@@ -28,11 +28,22 @@ pub struct XnArgs {
     pub command: XnCommand,
 }
 
+/// The library file systems `mkfs` can lay out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FsKind {
+    Cffs,
+    Sample,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum XnCommand {
-    /// Format IMAGE as an XN disk with the sample file system types and one root.
+    /// Format IMAGE as an XN disk with one file system root (the guests'
+    /// C-FFS-style library file system, or the sample one).
     Mkfs {
         image: PathBuf,
+        /// Which library file system: cffs (what guest programs use) or sample.
+        #[arg(long, value_enum, default_value_t = FsKind::Sample)]
+        fs: FsKind,
         /// Image size, e.g. 64M (default: the existing file's size).
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         size: Option<u64>,
@@ -53,12 +64,12 @@ pub enum XnCommand {
         #[arg(long)]
         repair: bool,
     },
-    /// List the root catalogue, or a directory (ROOT/dir/...) of the sample file system.
+    /// List the root catalogue, or a directory (ROOT/dir/...) of a file system root.
     Ls {
         image: PathBuf,
         path: Option<String>,
     },
-    /// Print a file (ROOT/dir/.../file) of the sample file system.
+    /// Print a file (ROOT/dir/.../file) of a file system root.
     Cat { image: PathBuf, path: String },
 }
 
@@ -67,11 +78,12 @@ pub fn main(args: XnArgs) -> i32 {
     let r = match args.command {
         XnCommand::Mkfs {
             image,
+            fs,
             size,
             root,
             add,
             force,
-        } => mkfs(&image, size, &root, &add, force),
+        } => mkfs(&image, fs, size, &root, &add, force),
         XnCommand::Fsck { image, repair } => fsck(&image, repair),
         XnCommand::Ls { image, path } => ls(&image, path.as_deref()),
         XnCommand::Cat { image, path } => cat(&image, &path),
@@ -161,6 +173,7 @@ fn xerr(image: &Path, e: Error) -> String {
 
 fn mkfs(
     image: &Path,
+    fs: FsKind,
     size: Option<u64>,
     root: &str,
     add: &[PathBuf],
@@ -203,6 +216,17 @@ fn mkfs(
         ));
     }
     let mut xn = Xn::format(disk, VecPageStore::new()).map_err(|e| xerr(image, e))?;
+    if fs == FsKind::Cffs {
+        super::xn_cffs::mkfs(&mut xn, ADMIN, root, add)?;
+        xn.shutdown().map_err(|e| xerr(image, e))?;
+        println!(
+            "{}: XN disk of {} blocks with a cffs tree '{root}' ({} files)",
+            image.display(),
+            xn.info().nblocks,
+            add.len()
+        );
+        return Ok(0);
+    }
     let t = sample::install_types(&mut xn, ADMIN).map_err(|e| xerr(image, e))?;
     let dir = sample::make_root(&mut xn, ADMIN, t, root, false).map_err(|e| xerr(image, e))?;
     for f in add {
@@ -375,6 +399,14 @@ fn ls(image: &Path, path: Option<&str>) -> Result<i32, String> {
         }
         return Ok(0);
     };
+    let (root, rest) = path
+        .trim_matches('/')
+        .split_once('/')
+        .unwrap_or((path.trim_matches('/'), ""));
+    if super::xn_cffs::is_cffs(&xn, root) {
+        super::xn_cffs::ls(&mut xn, ADMIN, root, rest)?;
+        return Ok(0);
+    }
     let (t, kind, db) = resolve(&mut xn, image, path)?;
     if kind != sample::KIND_DIR {
         let size = xn.size_of(db).map_err(|e| xerr(image, e))?;
@@ -408,11 +440,19 @@ fn ls(image: &Path, path: Option<&str>) -> Result<i32, String> {
 fn cat(image: &Path, path: &str) -> Result<i32, String> {
     use std::io::Write;
     let mut xn = open_ro(image)?;
-    let (t, kind, db) = resolve(&mut xn, image, path)?;
-    if kind == sample::KIND_DIR {
-        return Err(format!("{path}: is a directory"));
-    }
-    let data = sample::read_file(&mut xn, t, db).map_err(|e| xerr(image, e))?;
+    let (root, rest) = path
+        .trim_matches('/')
+        .split_once('/')
+        .unwrap_or((path.trim_matches('/'), ""));
+    let data = if super::xn_cffs::is_cffs(&xn, root) {
+        super::xn_cffs::cat(&mut xn, ADMIN, root, rest)?
+    } else {
+        let (t, kind, db) = resolve(&mut xn, image, path)?;
+        if kind == sample::KIND_DIR {
+            return Err(format!("{path}: is a directory"));
+        }
+        sample::read_file(&mut xn, t, db).map_err(|e| xerr(image, e))?
+    };
     std::io::stdout()
         .write_all(&data)
         .map_err(|e| format!("stdout: {e}"))?;
@@ -450,6 +490,7 @@ mod tests {
         assert_eq!(
             mkfs(
                 &img,
+                FsKind::Sample,
                 Some(4 << 20),
                 "root",
                 std::slice::from_ref(&src),
@@ -457,9 +498,11 @@ mod tests {
             ),
             Ok(0)
         );
-        assert!(mkfs(&img, Some(4 << 20), "root", &[], false)
-            .unwrap_err()
-            .contains("already an XN image"));
+        assert!(
+            mkfs(&img, FsKind::Sample, Some(4 << 20), "root", &[], false)
+                .unwrap_err()
+                .contains("already an XN image")
+        );
         assert_eq!(ls(&img, None), Ok(0));
         let name = src.file_name().unwrap().to_str().unwrap();
         assert_eq!(ls(&img, Some("root")), Ok(0));
@@ -501,14 +544,20 @@ mod tests {
             .unwrap_err()
             .contains("No such file"));
         // A real image, truncated.
-        assert_eq!(mkfs(&img, Some(1 << 20), "root", &[], true), Ok(0));
+        assert_eq!(
+            mkfs(&img, FsKind::Sample, Some(1 << 20), "root", &[], true),
+            Ok(0)
+        );
         let f = OpenOptions::new().write(true).open(&img).unwrap();
         f.set_len(10 * BLOCK_SIZE as u64).unwrap();
         drop(f);
         assert!(ls(&img, None).unwrap_err().contains("truncated"));
         assert!(fsck(&img, false).unwrap_err().contains("truncated"));
         // Corrupted catalogue.
-        assert_eq!(mkfs(&img, Some(1 << 20), "root", &[], true), Ok(0));
+        assert_eq!(
+            mkfs(&img, FsKind::Sample, Some(1 << 20), "root", &[], true),
+            Ok(0)
+        );
         let sb = exo_xn::layout::Superblock::for_disk(256).unwrap();
         let f = OpenOptions::new().write(true).open(&img).unwrap();
         f.write_all_at(&[0x5a; 16], sb.cat_start * BLOCK_SIZE as u64 + 4)
@@ -517,10 +566,17 @@ mod tests {
         assert!(ls(&img, None).unwrap_err().contains("catalogue"));
         assert!(cat(&img, "root/x").unwrap_err().contains("catalogue"));
         // Too small to format.
-        assert!(mkfs(&img, Some(8 * BLOCK_SIZE as u64), "root", &[], true)
-            .unwrap_err()
-            .contains("too small"));
-        assert!(mkfs(&img, Some(1 << 20), "", &[], true).is_err());
+        assert!(mkfs(
+            &img,
+            FsKind::Sample,
+            Some(8 * BLOCK_SIZE as u64),
+            "root",
+            &[],
+            true
+        )
+        .unwrap_err()
+        .contains("too small"));
+        assert!(mkfs(&img, FsKind::Sample, Some(1 << 20), "", &[], true).is_err());
         std::fs::remove_file(&img).ok();
     }
 }

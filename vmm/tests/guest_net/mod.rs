@@ -310,7 +310,9 @@ pub fn httpd_case(engine: &'static str) -> Trial {
         }
         let img = dir.join("www.img");
         let ip = img.to_str().unwrap().to_string();
-        let mut mkfs = vec!["xn", "mkfs", &ip, "--size", "16M", "--root", "www"];
+        let mut mkfs = vec![
+            "xn", "mkfs", "--fs", "cffs", &ip, "--size", "16M", "--root", "www",
+        ];
         mkfs.extend(add.iter().map(String::as_str));
         let o = super::common::exo(&mkfs);
         if o.status != Some(0) {

@@ -1,5 +1,6 @@
-//! Copies files (from the initrd, through the posix-flavoured API), or
-//! standard input, to standard output.
+//! Copies files (from the library file system, or /bin/ programs from the
+//! initrd, through the posix-flavoured API), or standard input, to
+//! standard output.
 #![no_std]
 #![no_main]
 
@@ -26,8 +27,8 @@ fn main() -> u8 {
                 copy(fd);
                 posix::close(fd);
             }
-            Err(_) => {
-                println!("cat: {path}: no such file");
+            Err(e) => {
+                println!("cat: {path}: {e}");
                 status = 1;
             }
         }

@@ -1,5 +1,6 @@
 //! The first program: greets on the console, checks that the timer reaches
-//! user mode, then runs the shell and ends the machine with its status.
+//! user mode, sets up the file system on the disk (formatting a blank disk
+//! for XN), then runs the shell and ends the machine with its status.
 #![no_std]
 #![no_main]
 
@@ -17,7 +18,24 @@ fn main() -> u8 {
         "init: timer ticks reach user mode ({} so far)",
         sys::ticks()
     );
-    match process::run("/bin/sh", &["sh"]) {
+    use libos::files::{prepare_disk, DiskState};
+    let disk = prepare_disk();
+    match &disk {
+        Ok(DiskState::NoDisk) => {}
+        Ok(DiskState::Foreign) => println!("init: the disk holds data that is not XN: left alone"),
+        Ok(DiskState::Formatted) => {
+            println!("init: formatted the blank disk for XN; file system ready")
+        }
+        Ok(DiskState::Mounted) => println!("init: file system on the XN disk mounted"),
+        Err(e) => println!("init: file system unavailable: {e}"),
+    }
+    let status = process::run("/bin/sh", &["sh"]);
+    if matches!(disk, Ok(DiskState::Formatted | DiskState::Mounted)) {
+        if let Err(e) = libos::files::shutdown() {
+            println!("init: the file system was not shut down cleanly: {e}");
+        }
+    }
+    match status {
         Ok(status) => status,
         Err(e) => {
             println!("init: cannot start /bin/sh: {e:?}");

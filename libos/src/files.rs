@@ -1,0 +1,245 @@
+//! Files of the process: programs under `/bin/` come from the initrd (read
+//! only); every other path names a file of the C-FFS-style library file
+//! system on the XN disk (root `fs` in XN's catalogue), mounted on first
+//! use. The file system belongs to the libOS's shared capability (slot 1,
+//! held by every process of this libOS), so all its processes share one
+//! tree the way users of one Unix account do; an environment outside the
+//! libOS, without that capability, can read it (it is public) but not
+//! change it. The first process formats a blank disk for XN
+//! ([`prepare_disk`]).
+//!
+//! Open files are per process: a child does not inherit them.
+
+use crate::fs::cffs::{Cffs, DirEntry, Handle, Kind, Stat};
+use crate::fs::FsError;
+use crate::layout::{SLOT_SELF, SLOT_SHARED};
+use crate::xn::Sys;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+
+/// XN catalogue name of the libOS's file system.
+pub const ROOT: &str = "fs";
+const MAX_OPEN: usize = crate::fd::MAX_FDS;
+
+/// Open flags.
+pub mod o {
+    pub const READ: u32 = 1;
+    pub const WRITE: u32 = 2;
+    pub const CREATE: u32 = 4;
+    pub const TRUNC: u32 = 8;
+    pub const APPEND: u32 = 16;
+}
+
+struct State {
+    fs: Option<Cffs<Sys>>,
+    open: [Option<(Handle, u32)>; MAX_OPEN],
+}
+
+struct Cell(UnsafeCell<State>);
+// SAFETY: a process of this libOS is one thread of control; upcalls do not
+// touch the file table.
+unsafe impl Sync for Cell {}
+
+static STATE: Cell = Cell(UnsafeCell::new(State {
+    fs: None,
+    open: [None; MAX_OPEN],
+}));
+
+fn state() -> &'static mut State {
+    // SAFETY: see `Cell`: no two references are live at once.
+    unsafe { &mut *STATE.0.get() }
+}
+
+/// Whether `path` names an initrd program rather than a file-system file.
+pub fn in_initrd(path: &str) -> bool {
+    path.trim_start_matches('/').starts_with("bin/")
+}
+
+/// The mounted file system, mounting (or making) it on first use.
+pub fn fs() -> Result<&'static mut Cffs<Sys>, FsError> {
+    let st = state();
+    if st.fs.is_none() {
+        st.fs = Some(mount()?);
+    }
+    st.fs.as_mut().ok_or(FsError::NotFound)
+}
+
+fn mount() -> Result<Cffs<Sys>, FsError> {
+    let x = Sys::new(SLOT_SHARED)?;
+    match Cffs::mount(x, ROOT) {
+        Err(FsError::NotFound) | Err(FsError::Xn(exo_xn::Error::NoSuchName)) => {}
+        r => return r,
+    }
+    // An XN disk without our tree yet (a blank disk is formatted for XN by
+    // the first process, see `prepare_disk`).
+    Cffs::mkfs(Sys::new(SLOT_SHARED)?, ROOT)
+}
+
+/// What [`prepare_disk`] found or did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskState {
+    NoDisk,
+    /// A disk that is neither XN nor blank: left alone.
+    Foreign,
+    Formatted,
+    Mounted,
+}
+
+/// For the first process (holding the root capability): formats a blank
+/// disk (its first 64 KiB all zeros) for XN, and makes or mounts the
+/// libOS's file system on an XN disk. A disk with other contents is left
+/// untouched for raw use.
+pub fn prepare_disk() -> Result<DiskState, FsError> {
+    if crate::sys::blk_info().is_err() && Sys::new(SLOT_SELF)?.nblocks().is_err() {
+        return Ok(DiskState::NoDisk);
+    }
+    let mut admin = Sys::new(SLOT_SELF)?;
+    let mut formatted = false;
+    if admin.nblocks().is_err() {
+        let mut sector = [0u8; 4096];
+        for s in 0..16 {
+            if crate::sys::blk_read(s * 8, &mut sector, SLOT_SELF).is_err()
+                || sector.iter().any(|&b| b != 0)
+            {
+                return Ok(DiskState::Foreign);
+            }
+        }
+        admin.format(false)?;
+        formatted = true;
+    }
+    fs()?;
+    Ok(if formatted {
+        DiskState::Formatted
+    } else {
+        DiskState::Mounted
+    })
+}
+
+/// Opens `path` with `flags` (`o::*`); returns the open-file index.
+pub fn open(path: &str, flags: u32) -> Result<usize, FsError> {
+    let fs = fs()?;
+    let h = match fs.open(path) {
+        Ok(h) if flags & o::TRUNC != 0 => {
+            fs.truncate(&h, 0)?;
+            h
+        }
+        Ok(h) => h,
+        Err(FsError::NotFound) if flags & o::CREATE != 0 => fs.create(path)?,
+        Err(e) => return Err(e),
+    };
+    if flags & (o::WRITE | o::APPEND) != 0 && fs.fstat(&h)?.kind == Kind::Dir {
+        return Err(FsError::IsDir);
+    }
+    let st = state();
+    let i = st
+        .open
+        .iter()
+        .position(Option::is_none)
+        .ok_or(FsError::NoSpace)?;
+    st.open[i] = Some((h, flags));
+    Ok(i)
+}
+
+fn handle(i: usize) -> Result<(Handle, u32), FsError> {
+    state()
+        .open
+        .get(i)
+        .copied()
+        .flatten()
+        .ok_or(FsError::Invalid)
+}
+
+pub fn read(i: usize, pos: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+    let (h, _) = handle(i)?;
+    fs()?.read(&h, pos, buf)
+}
+
+/// Writes at `pos` (at the end with APPEND); returns the bytes written and
+/// the position after them.
+pub fn write(i: usize, pos: u64, data: &[u8]) -> Result<(usize, u64), FsError> {
+    let (h, flags) = handle(i)?;
+    if flags & (o::WRITE | o::APPEND) == 0 {
+        return Err(FsError::Invalid);
+    }
+    let fs = fs()?;
+    let at = if flags & o::APPEND != 0 {
+        fs.fstat(&h)?.size
+    } else {
+        pos
+    };
+    let n = fs.write(&h, at, data)?;
+    Ok((n, at + n as u64))
+}
+
+pub fn fsync(i: usize) -> Result<(), FsError> {
+    let (h, _) = handle(i)?;
+    fs()?.fsync(&h)
+}
+
+pub fn fstat(i: usize) -> Result<Stat, FsError> {
+    let (h, _) = handle(i)?;
+    fs()?.fstat(&h)
+}
+
+pub fn close(i: usize) {
+    if let Some(slot) = state().open.get_mut(i) {
+        *slot = None;
+    }
+}
+
+pub fn mkdir(path: &str) -> Result<(), FsError> {
+    fs()?.mkdir(path)
+}
+
+pub fn readdir(path: &str) -> Result<Vec<DirEntry>, FsError> {
+    fs()?.readdir(path)
+}
+
+pub fn unlink(path: &str) -> Result<(), FsError> {
+    fs()?.unlink(path)
+}
+
+pub fn rmdir(path: &str) -> Result<(), FsError> {
+    fs()?.rmdir(path)
+}
+
+pub fn rename(from: &str, to: &str) -> Result<(), FsError> {
+    fs()?.rename(from, to)
+}
+
+pub fn stat(path: &str) -> Result<Stat, FsError> {
+    fs()?.stat(path)
+}
+
+/// Writes every change of this process to disk.
+pub fn sync() -> Result<(), FsError> {
+    match state().fs.as_mut() {
+        Some(fs) => fs.sync(),
+        None => Ok(()),
+    }
+}
+
+/// Syncs and marks the XN disk cleanly shut down (the first process, as
+/// the machine ends; needs the root capability).
+pub fn shutdown() -> Result<(), FsError> {
+    sync()?;
+    Sys::new(SLOT_SELF)?.shutdown()?;
+    Ok(())
+}
+
+/// A readable kind name, for listings.
+pub fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::File => "file",
+        Kind::Dir => "dir",
+    }
+}
+
+/// A path joined from a directory and a name.
+pub fn join(dir: &str, name: &str) -> String {
+    let mut p = String::from(dir.trim_end_matches('/'));
+    p.push('/');
+    p.push_str(name);
+    p
+}
