@@ -107,7 +107,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     );
     drivers::probe_all(boot.cmdline);
     dpf::init(boot.cmdline);
-    xn::attach_at_boot();
+    xn::attach_at_boot(boot.cmdline);
     if pvh::cmdline_value(boot.cmdline, "exo.stop") == Some("boot") {
         kprintln!("exo: stopping after boot (exo.stop=boot)");
         machine::exit(0);

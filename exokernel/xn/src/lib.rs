@@ -82,3 +82,16 @@ impl TypeId {
         }
     }
 }
+
+static CHECKS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
+/// Turns XN's UDF checks of allocations and frees off (`false`) or on.
+/// **A measurement aid only** (`exo bench --suite xn` compares the two):
+/// without the checks XN no longer protects one libFS from another.
+pub fn set_checks(on: bool) {
+    CHECKS.store(on, core::sync::atomic::Ordering::Relaxed);
+}
+
+pub(crate) fn checks_enabled() -> bool {
+    CHECKS.load(core::sync::atomic::Ordering::Relaxed)
+}

@@ -7,6 +7,7 @@ mod dpf;
 pub mod linux;
 mod net;
 mod netns;
+mod xnfs;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -24,6 +25,8 @@ pub enum Suite {
     Dpf,
     /// HTTP requests/s of httpd in the guest against nginx (root, wrk, nginx).
     Net,
+    /// File-system operations over XN (checks on and off) and cold reads.
+    Xn,
     All,
 }
 
@@ -212,6 +215,18 @@ pub fn run(suite: Suite) -> Result<Report, String> {
             Err(e) => return Err(format!("dpf: {e}")),
         }
     }
+    if matches!(suite, Suite::Xn | Suite::All) {
+        match xnfs::figures() {
+            Ok((f, e)) => {
+                figures.extend(f);
+                if engine.is_empty() {
+                    engine = e;
+                }
+            }
+            Err(e) if suite == Suite::All => eprintln!("exo: bench: xn figures skipped: {e}"),
+            Err(e) => return Err(format!("xn: {e}")),
+        }
+    }
     if matches!(suite, Suite::Net | Suite::All) {
         let r = match net::unavailable() {
             Some(why) => Err(why),
@@ -256,13 +271,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "{:<20} {:>12} {:>12} {:>10}  {:<6}  linux job",
+            "{:<26} {:>12} {:>12} {:>10}  {:<6}  linux job",
             "figure", "exo ns", "linux ns", "exo/linux", "engine"
         );
         for f in &self.figures {
             let _ = writeln!(
                 s,
-                "{:<20} {:>12.1} {:>12.1} {:>10.2}  {:<6}  {}",
+                "{:<26} {:>12.1} {:>12.1} {:>10.2}  {:<6}  {}",
                 f.name, f.exo_ns, f.linux_ns, f.ratio, f.engine, f.linux_job
             );
         }

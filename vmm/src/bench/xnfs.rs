@@ -1,0 +1,182 @@
+//! `exo bench --suite xn`: file-system operations on the library file system
+//! over XN in the guest, with XN's UDF checks on and off (`exo.xn=unchecked`),
+//! against the Linux host doing the same on its own file system, and a cold
+//! sequential read in the guest against the host reading the same disk
+//! image with O_DIRECT; all in one run.
+
+use super::{parse_flat_json, Figure};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const MIB: usize = 1;
+const SMALL: usize = 32;
+
+/// Boots `exo run --disk img --init "/bin/fs_bench ARGS"` (plus `cmdline`);
+/// returns the figures it printed and the engine.
+fn guest(img: &str, args: &str, cmdline: &str) -> Result<(Vec<(String, f64)>, String), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let init = format!("/bin/fs_bench {args}");
+    let out = Command::new(exe)
+        .args([
+            "run",
+            "--disk",
+            img,
+            "--init",
+            &init,
+            "--cmdline",
+            cmdline,
+            "--timeout",
+            "600",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run the guest: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(0) {
+        return Err(format!("fs_bench {args} failed:\n{stdout}{stderr}"));
+    }
+    let engine = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("exo: engine: "))
+        .unwrap_or("unknown")
+        .to_string();
+    let json = stdout
+        .lines()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix("bench-json: "))
+        .map(parse_flat_json)
+        .unwrap_or_default();
+    Ok((json, engine))
+}
+
+/// Linux: (create+write 1 KiB+fsync, cached read, unlink) in ns per file.
+fn linux_small(dir: &std::path::Path) -> Result<(f64, f64, f64), String> {
+    use std::io::Write;
+    let data = [0x5au8; 1024];
+    let name = |i: usize| dir.join(format!("s{i}"));
+    let t = Instant::now();
+    for i in 0..SMALL {
+        let mut f = std::fs::File::create(name(i)).map_err(|e| e.to_string())?;
+        f.write_all(&data).map_err(|e| e.to_string())?;
+        f.sync_all().map_err(|e| e.to_string())?;
+    }
+    let create = t.elapsed().as_nanos() as f64 / SMALL as f64;
+    let mut buf = [0u8; 1024];
+    let t = Instant::now();
+    for i in 0..SMALL {
+        let mut f = std::fs::File::open(name(i)).map_err(|e| e.to_string())?;
+        f.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    }
+    let read = t.elapsed().as_nanos() as f64 / SMALL as f64;
+    let t = Instant::now();
+    for i in 0..SMALL {
+        std::fs::remove_file(name(i)).map_err(|e| e.to_string())?;
+    }
+    let unlink = t.elapsed().as_nanos() as f64 / SMALL as f64;
+    Ok((create, read, unlink))
+}
+
+/// Linux: ns per MiB reading `bytes` of `img` sequentially with O_DIRECT.
+fn linux_direct_read(img: &std::path::Path, bytes: usize) -> Result<f64, String> {
+    const CHUNK: usize = 64 * 1024;
+    let layout = std::alloc::Layout::from_size_align(CHUNK, 4096).map_err(|e| e.to_string())?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(img)
+        .map_err(|e| format!("{}: O_DIRECT: {e}", img.display()))?;
+    // SAFETY: a non-zero-size layout; freed below with the same layout.
+    let p = unsafe { std::alloc::alloc(layout) };
+    if p.is_null() {
+        return Err("out of memory".into());
+    }
+    // SAFETY: `p` is CHUNK writable bytes, aligned for O_DIRECT.
+    let buf = unsafe { std::slice::from_raw_parts_mut(p, CHUNK) };
+    let t = Instant::now();
+    let mut done = 0;
+    let mut r = Ok(());
+    while done < bytes {
+        match f.read(buf) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) => {
+                r = Err(format!("O_DIRECT read: {e}"));
+                break;
+            }
+        }
+    }
+    let elapsed = t.elapsed().as_nanos() as f64;
+    // SAFETY: allocated above with `layout`.
+    unsafe { std::alloc::dealloc(p, layout) };
+    r?;
+    Ok(elapsed * (1 << 20) as f64 / done.max(1) as f64)
+}
+
+pub fn figures() -> Result<(Vec<Figure>, String), String> {
+    let dir = std::env::temp_dir().join(format!("exo-bench-xn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let r = measure(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+fn measure(dir: &std::path::Path) -> Result<(Vec<Figure>, String), String> {
+    let img = dir.join("xn.img");
+    std::fs::File::create(&img)
+        .and_then(|f| f.set_len(64 << 20))
+        .map_err(|e| e.to_string())?;
+    let img_s = img.to_str().ok_or("temporary path is not UTF-8")?;
+    guest(img_s, &format!("write {MIB}"), "")?;
+    let (checked, engine) = guest(img_s, "run", "")?;
+    let (unchecked, _) = guest(img_s, "run", "exo.xn=unchecked")?;
+    let work = dir.join("linux");
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let (l_create, l_read, l_unlink) = linux_small(&work)?;
+    let l_seq = linux_direct_read(&img, MIB << 20)?;
+    let get = |set: &[(String, f64)], k: &str| {
+        set.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| format!("fs_bench did not report {k}"))
+    };
+    let mut out = Vec::new();
+    for (name, key, linux, job) in [
+        (
+            "xn_create_fsync",
+            "xn_create_fsync",
+            l_create,
+            "create + write 1 KiB + fsync",
+        ),
+        (
+            "xn_read_cached",
+            "xn_read_cached",
+            l_read,
+            "open + read 1 KiB (page cache)",
+        ),
+        ("xn_unlink", "xn_unlink", l_unlink, "unlink"),
+        (
+            "xn_seq_read_mib",
+            "xn_seq_read_mib",
+            l_seq,
+            "pread O_DIRECT of the same image, per MiB",
+        ),
+    ] {
+        for (suffix, set, what) in [
+            ("", &checked, "checks on"),
+            ("_unchecked", &unchecked, "XN checks off"),
+        ] {
+            let exo_ns = get(set, key)?;
+            out.push(Figure {
+                name: format!("{name}{suffix}"),
+                exo_ns,
+                linux_ns: linux,
+                ratio: exo_ns / linux,
+                linux_job: format!("{job} ({what} in exo)"),
+                engine: String::new(),
+            });
+        }
+    }
+    Ok((out, engine))
+}
