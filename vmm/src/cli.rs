@@ -30,6 +30,8 @@ pub enum Command {
     Xn(exo::tools::xn::XnArgs),
     /// Host-side DPF: compile packet filters, run them over a pcap capture.
     Dpf(exo::tools::dpf::DpfArgs),
+    /// Start gdb on a guest's stub (`exo run --gdb`) with the kernel's and programs' symbols.
+    Gdb(exo::tools::gdb::GdbArgs),
 }
 
 #[derive(Args, Debug)]

@@ -30,6 +30,9 @@ fn main() {
         Command::Engines => engines(),
         Command::Xn(args) => exo::tools::xn::main(args),
         Command::Dpf(args) => exo::tools::dpf::main(args),
+        Command::Gdb(args) => {
+            exo::tools::gdb::main(args, std::path::Path::new(env!("EXO_DEFAULT_KERNEL")))
+        }
         Command::Bench(args) => bench(args),
         Command::Trace(args) => exo::trace::tool::main(args),
     };
@@ -149,7 +152,7 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
     eprintln!("exo: engine: {}", sel.engine);
     if let Some(addr) = cfg.gdb {
         eprintln!(
-            "exo: gdb stub on {addr}, guest halted at start: gdb {} -ex 'target remote {addr}' -ex 'hbreak kernel_main' -ex continue",
+            "exo: gdb stub on {addr}, guest halted at start; attach with: exo gdb {addr} [--program NAME] (or gdb {} -ex 'target remote {addr}')",
             cfg.kernel.display()
         );
     }
@@ -165,12 +168,6 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
             })
         }
         Engine::Kvm => {
-            if cfg.gdb.is_some() {
-                return Err(err(
-                    "--gdb: our VMM's gdb stub is not there yet; use --engine qemu (QEMU's stub)"
-                        .into(),
-                ));
-            }
             if let Some(t) = timeout {
                 // The vCPU runs on this thread; a watchdog ends the process.
                 std::thread::spawn(move || {

@@ -4,6 +4,7 @@
 //! reason printed first: nothing passes for want of an engine.
 
 mod common;
+mod gdb_vmm;
 mod guest_fs;
 mod guest_net;
 mod guest_xn;
@@ -689,7 +690,6 @@ fn main() {
         trials.push(guest_xn::session_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_xn::crash_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_fs::shell_case(name).with_ignored_flag(unavailable.is_some()));
-        // Our VMM's own gdb stub is not there yet (issue 10); QEMU has one.
         let no_gdb = std::process::Command::new("gdb")
             .arg("--version")
             .output()
@@ -697,9 +697,7 @@ fn main() {
         if no_gdb {
             eprintln!("guest tests: gdb test: SKIPPED (shown as ignored): gdb is not installed");
         }
-        trials.push(
-            gdb_case(name).with_ignored_flag(unavailable.is_some() || name == "kvm" || no_gdb),
-        );
+        trials.push(gdb_case(name).with_ignored_flag(unavailable.is_some() || no_gdb));
         trials.push(trace_case(name).with_ignored_flag(unavailable.is_some()));
         // Our VMM's network path needs a user mode guest too; on this kind
         // of host kvm_pvm::vmm_virtio_net_send_at_boot checks it instead.
@@ -799,6 +797,11 @@ fn main() {
     let on_pvm = matches!(kvm, Kvm::Pvm);
     trials.push(pvm_disk.with_ignored_flag(!on_pvm));
     trials.push(guest_net::pvm_send_case().with_ignored_flag(!on_pvm || no_net.is_some()));
+    let no_gdb = std::process::Command::new("gdb")
+        .arg("--version")
+        .output()
+        .is_err();
+    trials.push(gdb_vmm::pvm_case().with_ignored_flag(!on_pvm || no_gdb));
     if !on_pvm {
         eprintln!("guest tests: kvm_pvm boot check: SKIPPED (shown as ignored): this host's KVM is not kvm_pvm");
     }

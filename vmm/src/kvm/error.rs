@@ -21,6 +21,8 @@ pub enum Error {
     Cmdline(String),
     /// A TAP interface could not be opened.
     Net(String, std::io::Error),
+    /// The gdb stub failed (socket, protocol).
+    Gdb(String),
     /// The guest stopped without an exit status.
     Guest(String),
 }
@@ -52,6 +54,7 @@ impl fmt::Display for Error {
                 "--net tap={tap}: permission denied (create the TAP for your user with `ip tuntap add {tap} mode tap user $USER`, or run as root)"
             ),
             Error::Net(tap, e) => write!(f, "--net tap={tap}: cannot open the TAP device: {e}"),
+            Error::Gdb(e) => write!(f, "gdb: {e}"),
             Error::Guest(e) => write!(f, "guest: {e}"),
         }
     }

@@ -8,6 +8,7 @@ mod console;
 mod cpu;
 mod device_thread;
 mod error;
+mod gdb;
 mod layout;
 mod virtio;
 
@@ -115,7 +116,10 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
         }
         None => None,
     };
-    let result = run_vcpu(&mut vcpu, &mut bus, &mut mmio);
+    let result = match cfg.gdb {
+        Some(addr) => gdb::debug(addr, &mut vcpu, &mem, &mut bus, &mut mmio),
+        None => run_vcpu(&mut vcpu, &mut bus, &mut mmio),
+    };
     if let Some((c, out)) = collector {
         match c.finish() {
             Ok(h) => eprintln!(
@@ -130,17 +134,28 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
     result
 }
 
-/// Runs the vCPU until the guest exits through the debug port or fails.
-fn run_vcpu(
+/// Why the vCPU stopped running.
+pub(crate) enum Stop {
+    /// The guest wrote its exit status to the debug-exit port.
+    Exit(u8),
+    /// A debug event (breakpoint, watchpoint, single step); `dr6` says
+    /// which debug register fired.
+    Debug { dr6: u64 },
+    /// KVM_RUN was interrupted by a signal (a debugger wants the vCPU).
+    Interrupted,
+}
+
+/// Runs the vCPU, serving port I/O and MMIO, until it stops.
+pub(crate) fn run_until_stop(
     vcpu: &mut kvm_ioctls::VcpuFd,
     bus: &mut PioBus,
     mmio: &mut virtio::MmioBus,
-) -> Result<u8, Error> {
+) -> Result<Stop, Error> {
     loop {
         match vcpu.run() {
             Ok(VcpuExit::IoOut(port, data)) => {
                 if let Some(BusAction::Exit(status)) = bus.write(port, data) {
-                    return Ok(status);
+                    return Ok(Stop::Exit(status));
                 }
             }
             Ok(VcpuExit::IoIn(port, data)) => bus.read(port, data),
@@ -153,6 +168,7 @@ fn run_vcpu(
                     virtio::with(dev, |d| d.write(off, data));
                 }
             }
+            Ok(VcpuExit::Debug(d)) => return Ok(Stop::Debug { dr6: d.dr6 }),
             Ok(VcpuExit::Intr) | Ok(VcpuExit::IrqWindowOpen) => {}
             Ok(VcpuExit::Hlt) => {
                 return Err(Error::Guest("halted with no way to wake (HLT exit)".into()))
@@ -180,8 +196,22 @@ fn run_vcpu(
                 )))
             }
             Ok(other) => return Err(Error::Guest(format!("unexpected VM exit {other:?}"))),
-            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}
+            Err(e) if e.errno() == libc::EINTR => return Ok(Stop::Interrupted),
+            Err(e) if e.errno() == libc::EAGAIN => {}
             Err(e) => return Err(Error::Kvm("RUN", e)),
+        }
+    }
+}
+
+/// Runs the vCPU until the guest exits through the debug port or fails.
+fn run_vcpu(
+    vcpu: &mut kvm_ioctls::VcpuFd,
+    bus: &mut PioBus,
+    mmio: &mut virtio::MmioBus,
+) -> Result<u8, Error> {
+    loop {
+        if let Stop::Exit(status) = run_until_stop(vcpu, bus, mmio)? {
+            return Ok(status);
         }
     }
 }

@@ -1,3 +1,4 @@
 pub mod dpf;
+pub mod gdb;
 pub mod xn;
 mod xn_cffs;
