@@ -34,7 +34,8 @@ pub struct Sys {
 }
 
 /// A system-call failure as an XN error (bad arguments become BadRange,
-/// a missing XN disk NoSuchName, a refused capability AccessDenied).
+/// a missing XN disk NoSuchName, a refused capability AccessDenied, a page
+/// still mapped InUse).
 fn xn_error(e: SysError, code: u64) -> Error {
     match e {
         SysError::Xn => Error::from_code(code as u32).unwrap_or(Error::BadRange),
@@ -42,6 +43,7 @@ fn xn_error(e: SysError, code: u64) -> Error {
         SysError::NoEnv => Error::NoSuchName,
         SysError::Io => Error::Disk(exo_xn::DiskError::Io),
         SysError::NoMem => Error::NoSpace,
+        SysError::Busy => Error::InUse,
         _ => Error::BadRange,
     }
 }
@@ -114,6 +116,16 @@ impl Sys {
     /// Blocks of the XN disk.
     pub fn nblocks(&mut self) -> Result<u64, Error> {
         invoke(&args(op::INFO), self.slot)
+    }
+
+    /// `read_and_insert` into our own pages (physical page numbers of pages
+    /// we own and do not map): they belong to the kernel while XN caches the
+    /// blocks; pages XN did not need come back.
+    pub fn read_and_insert_into(&mut self, db: Db, ppns: &[u64]) -> Result<u64, Error> {
+        let mut a = args(op::READ_AND_INSERT);
+        (a.a, a.b) = (db, ppns.len() as u64);
+        (a.buf_ptr, a.buf_len) = (ppns.as_ptr() as u64, (ppns.len() * 8) as u64);
+        self.call(&a)
     }
 
     /// Writes everything back and marks the disk clean (root capability).

@@ -96,7 +96,8 @@ pub mod event {
     /// A received packet went to filter a0 (u32::MAX: no filter) after a1
     /// cycles of classification; `env` is the owner's slot.
     pub const DPF_VERDICT: u16 = 13;
-    /// XN operation a0 (exo_abi::xn::op) answered a1 (0, or XN's error code).
+    /// XN operation a0 (exo_abi::xn::op) answered a1 (0, XN's error code,
+    /// or 0x10000 | a system-call error code when the kernel refused it).
     pub const XN_CALL: u16 = 14;
     /// Block a0 entered XN's registry with type a1.
     pub const XN_REG_INSERT: u16 = 15;

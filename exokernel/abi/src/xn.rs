@@ -20,7 +20,9 @@ pub mod op {
     /// name; buf receives an [`XnCatEntry`].
     pub const LOOKUP: u32 = 5;
     pub const MOUNT: u32 = 6;
-    /// a = db, b = n.
+    /// a = db, b = n; with buf: `n` u64 physical page numbers of the
+    /// caller's own unmapped pages, which the blocks are read into (they
+    /// pass to the kernel while cached; unused ones come back).
     pub const READ_AND_INSERT: u32 = 7;
     /// a = parent; upd.
     pub const INSERT_ATTR: u32 = 8;
@@ -110,6 +112,8 @@ pub const NONE: u64 = u64::MAX;
 pub const MAX_MODS: usize = 16;
 pub const MAX_NAME: usize = 24;
 pub const MAX_ENUM: usize = 512;
+/// Most caller pages one READ_AND_INSERT takes.
+pub const MAX_PAGES: usize = 64;
 
 /// An extent being (de)allocated or bound (`struct xn_update`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -144,6 +144,41 @@ impl<'a> Pages<'a> {
         Ok(())
     }
 
+    /// Hands an environment's page to the kernel (XN reads a disk block into
+    /// it and keeps it in the buffer cache): `env` must own it, `cap` must
+    /// dominate its guard with write permission, and nothing may map it.
+    /// Returns the old guard, for [`Pages::return_from_kernel`].
+    pub fn take_for_kernel(&mut self, ppn: u64, env: u32, cap: &Cap) -> Result<Cap, Error> {
+        self.check(ppn, cap, PERM_WRITE)?;
+        let r = self.rec(ppn)?;
+        if r.owner != env {
+            return Err(Error::Denied);
+        }
+        if r.refs != 0 {
+            return Err(Error::Busy);
+        }
+        let guard = r.guard;
+        *r = PageInfo {
+            owner: KERNEL,
+            refs: 0,
+            guard: Cap::NONE,
+        };
+        Ok(guard)
+    }
+
+    /// Gives a page taken with [`Pages::take_for_kernel`] back, unused.
+    pub fn return_from_kernel(&mut self, ppn: u64, env: u32, guard: Cap) {
+        if let Ok(r) = self.rec(ppn) {
+            if r.owner == KERNEL {
+                *r = PageInfo {
+                    owner: env,
+                    refs: 0,
+                    guard,
+                };
+            }
+        }
+    }
+
     /// Checks a mapping request and counts the new mapping.
     pub fn map_ref(&mut self, ppn: u64, cap: &Cap, writable: bool) -> Result<(), Error> {
         let need = if writable {
@@ -240,6 +275,42 @@ mod tests {
     fn table(n: usize) -> [PageInfo; 16] {
         let _ = n;
         [PageInfo::default(); 16]
+    }
+
+    #[test]
+    fn pages_go_to_the_kernel_only_from_their_unmapped_owner() {
+        let mut recs = table(16);
+        let mut p = Pages::new(&mut recs);
+        p.add_ram(2, 16);
+        let a = Cap::new(b"a", PERM_ALL).unwrap();
+        let b = Cap::new(b"b", PERM_ALL).unwrap();
+        p.alloc(5, 1, &a).unwrap();
+        assert_eq!(
+            p.take_for_kernel(5, 2, &b),
+            Err(Error::Denied),
+            "not the guard"
+        );
+        assert_eq!(
+            p.take_for_kernel(5, 2, &a),
+            Err(Error::Denied),
+            "not the owner"
+        );
+        p.map_ref(5, &a, true).unwrap();
+        assert_eq!(
+            p.take_for_kernel(5, 1, &a),
+            Err(Error::Busy),
+            "still mapped"
+        );
+        p.unref(5);
+        let guard = p.take_for_kernel(5, 1, &a).unwrap();
+        assert_eq!(p.get(5).unwrap().owner, KERNEL);
+        assert_eq!(
+            p.take_for_kernel(5, 1, &a),
+            Err(Error::Denied),
+            "now the kernel's"
+        );
+        p.return_from_kernel(5, 1, guard);
+        assert_eq!((p.get(5).unwrap().owner, p.get(5).unwrap().guard), (1, a));
     }
 
     #[test]

@@ -20,10 +20,16 @@ pub fn describe(r: &Record) -> String {
     }
 }
 
-/// "ok", or the name of XN's refusal.
+/// "ok", or the name of XN's (or the kernel's) refusal.
 pub fn xn_outcome(code: u64) -> String {
     match code {
         0 => "ok".into(),
+        c if c & 0x1_0000 != 0 => {
+            let e = exo_abi::syscall::Error::from_result(-((c & 0xffff) as i64));
+            e.map_or(format!("kernel error {}", c & 0xffff), |e| {
+                format!("kernel {e:?}")
+            })
+        }
         c => exo_xn::Error::from_code(c as u32).map_or(format!("error {c}"), |e| {
             let s = format!("{e:?}");
             s.split('(').next().unwrap_or(&s).to_string()

@@ -79,13 +79,18 @@ pub fn session_case(engine: &'static str) -> Trial {
                 .filter(|k| k.starts_with("xn_refused"))
                 .collect();
             for (name, n) in [
-                ("xn_call", 66),
+                ("xn_call", 68),
                 ("xn_refused AccessDenied", 3),
                 ("xn_refused NotFree", 1),
                 ("xn_refused ProtectedBytes", 1),
                 ("xn_refused BogusUpdate", 1),
                 ("xn_refused Tainted", 1),
                 ("xn_refused NoSuchName", 3),
+                // The kernel's own refusals: no XN before FORMAT, a page
+                // that is not the caller's, a page it still maps.
+                ("xn_refused kernel NoEnv", 1),
+                ("xn_refused kernel Denied", 1),
+                ("xn_refused kernel Busy", 1),
                 // Inside XN: the lie is caught by the UDF check itself;
                 // the session caches 8 blocks and taints/cleans 3 twice.
                 ("xn_udf_refused BogusUpdate", 1),
@@ -93,9 +98,9 @@ pub fn session_case(engine: &'static str) -> Trial {
                 ("xn_taint", 6),
                 ("dropped", 0),
             ] {
-                if counts.get(name) != Some(&n) || refusals.len() != 6 {
+                if counts.get(name) != Some(&n) || refusals.len() != 9 {
                     return Err(format!(
-                        "trace: want {name} {n}, 6 kinds of refusal\n{}",
+                        "trace: want {name} {n}, 9 kinds of refusal\n{}",
                         stats.show()
                     )
                     .into());
@@ -120,6 +125,7 @@ pub fn session_case(engine: &'static str) -> Trial {
                 0,
                 &[
                     "exo: xn: disk of 4096 blocks",
+                    "home's block read into our own page: yes, now the kernel's while cached",
                     "xn_check: attacks all refused",
                 ],
             )?;

@@ -114,9 +114,12 @@ pub fn call(k: &mut Kernel, args_ptr: u64, slot: u64) -> R {
     let a: XnArgs = read_user(args_ptr)?;
     super::CALLER.store(k.current, core::sync::atomic::Ordering::Relaxed);
     let r = dispatch(k, &a, slot);
+    // XN's refusals by their code; the kernel's own (capability, page
+    // ownership, bad arguments) with bit 16 set.
     let code = match &r {
         Err(CallError::Xn(e)) => e.code() as u64,
-        _ => 0,
+        Err(CallError::Abi(e)) => 0x1_0000 | *e as u64,
+        Ok(_) => 0,
     };
     crate::trace::emit(
         exo_abi::trace::class::XN,
@@ -155,9 +158,66 @@ fn dispatch(k: &mut Kernel, a: &XnArgs, slot: u64) -> R {
         _ => {}
     }
     let xn = guard.as_mut().ok_or(Error::NoEnv)?;
+    if a.op == op::READ_AND_INSERT && a.buf_len > 0 {
+        let r = read_into_caller_pages(xn, a, k.current_id(), &cap);
+        super::publish_registry(xn);
+        return r;
+    }
     let r = run(xn, a, cred, root);
     super::publish_registry(xn);
     r
+}
+
+/// `read_and_insert` into pages the caller supplies (thesis ch. 8: the
+/// libFS provides the buffer-cache pages): each must be the caller's,
+/// guarded by the presented capability and mapped nowhere; it passes to the
+/// kernel while XN caches the block, and comes back if XN did not use it.
+fn read_into_caller_pages(xn: &mut KernelXn, a: &XnArgs, env: u32, cap: &Cap) -> R {
+    use crate::mem::frames::PAGES;
+    let n = a.b as usize;
+    if n == 0 || n > x::MAX_PAGES || (a.buf_len as usize) < n * 8 {
+        return Err(Error::Invalid.into());
+    }
+    let raw = bytes_in(a.buf_ptr, (n * 8) as u64, x::MAX_PAGES * 8)?;
+    let ppns: Vec<u64> = raw
+        .chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect();
+    let mut taken: Vec<(u64, Cap)> = Vec::with_capacity(n);
+    {
+        let mut pages = PAGES.lock();
+        let pages = pages.as_mut().ok_or(Error::NoMem)?;
+        for &p in &ppns {
+            if taken.iter().any(|(q, _)| *q == p) {
+                return_all(pages, &taken, env);
+                return Err(Error::Invalid.into());
+            }
+            match pages.take_for_kernel(p, env, cap) {
+                Ok(g) => taken.push((p, g)),
+                Err(e) => {
+                    return_all(pages, &taken, env);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    let r = xn.read_and_insert(a.a, a.b, Some(&ppns));
+    let mut pages = PAGES.lock();
+    if let Some(pages) = pages.as_mut() {
+        for (i, (p, g)) in taken.iter().enumerate() {
+            let used = r.is_ok() && xn.read_attr(a.a + i as u64).is_some_and(|at| at.page == *p);
+            if !used {
+                pages.return_from_kernel(*p, env, *g);
+            }
+        }
+    }
+    Ok(r?)
+}
+
+fn return_all(pages: &mut exo_kcore::pages::Pages<'static>, taken: &[(u64, Cap)], env: u32) {
+    for (p, g) in taken {
+        pages.return_from_kernel(*p, env, *g);
+    }
 }
 
 fn run(xn: &mut KernelXn, a: &XnArgs, cred: Cred, root: bool) -> R {

@@ -94,7 +94,19 @@ fn setup(x: &mut Sys) -> Result<(Db, Db, Db), Error> {
     };
     let root = match x.lookup("home") {
         Ok(e) => {
-            x.read_and_insert(e.db, 1)?;
+            // The block goes into a page of ours, which XN keeps while cached.
+            let ppn = libos::vm::alloc_page(0).map_err(|_| Error::NoSpace)?;
+            x.read_and_insert_into(e.db, &[ppn])?;
+            let in_ours = x.read_attr(e.db).is_some_and(|a| a.page == ppn);
+            let kernels = libos::info::page(ppn).is_some_and(|p| p.owner == exo_abi::pages::KERNEL);
+            println!(
+                "xn_check: home's block read into our own page: {}",
+                if in_ours && kernels {
+                    "yes, now the kernel's while cached"
+                } else {
+                    "NO"
+                }
+            );
             x.mount("home")?;
             e.db
         }
@@ -283,6 +295,20 @@ fn attack(mut nums: impl Iterator<Item = u64>) -> u8 {
         "write a pointer to uninitialized metadata to disk",
         kid.and_then(|_| x.writeback(evil, 1).map(drop)),
         &[Error::Tainted],
+    );
+    // Pages for XN's cache must be ours and unmapped.
+    let mapped = libos::vm::map_fresh(0x5000_0000_0000, true).unwrap_or(0);
+    report(
+        &mut ok,
+        "hand XN a page that is not ours",
+        x.read_and_insert_into(root, &[1]).map(drop),
+        &[Error::AccessDenied],
+    );
+    report(
+        &mut ok,
+        "hand XN a page we still map",
+        x.read_and_insert_into(root, &[mapped]).map(drop),
+        &[Error::InUse],
     );
     let raw = sys::blk_read(0, &mut page[..512], 0);
     let good = raw.is_err();
