@@ -70,6 +70,19 @@ pub fn parse_flat_json(s: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// The engine `exo run` named on stderr, and the guest's `bench-json:` line.
+pub(crate) fn engine_and_results<'a>(stdout: &'a str, stderr: &str) -> (String, Option<&'a str>) {
+    let engine = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("exo: engine: "))
+        .unwrap_or("unknown")
+        .to_string();
+    let json = stdout
+        .lines()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix("bench-json: "));
+    (engine, json)
+}
+
 /// Runs guest program `prog`; returns its figures in ns and the engine line.
 fn run_guest(prog: &str) -> Result<(Vec<(String, f64)>, String), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -80,20 +93,13 @@ fn run_guest(prog: &str) -> Result<(Vec<(String, f64)>, String), String> {
         .map_err(|e| format!("cannot run the guest: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let engine = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("exo: engine: "))
-        .unwrap_or("unknown")
-        .to_string();
-    let json = stdout
-        .lines()
-        .find_map(|l| l.trim_end_matches('\r').strip_prefix("bench-json: "))
-        .ok_or_else(|| {
-            format!(
-                "{prog} printed no results (status {:?}):\n{stdout}{stderr}",
-                out.status.code()
-            )
-        })?;
+    let (engine, json) = engine_and_results(&stdout, &stderr);
+    let json = json.ok_or_else(|| {
+        format!(
+            "{prog} printed no results (status {:?}):\n{stdout}{stderr}",
+            out.status.code()
+        )
+    })?;
     let raw = parse_flat_json(json);
     let mhz = raw
         .iter()

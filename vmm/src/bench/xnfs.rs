@@ -38,16 +38,8 @@ fn guest(img: &str, args: &str, cmdline: &str) -> Result<(Vec<(String, f64)>, St
     if out.status.code() != Some(0) {
         return Err(format!("fs_bench {args} failed:\n{stdout}{stderr}"));
     }
-    let engine = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("exo: engine: "))
-        .unwrap_or("unknown")
-        .to_string();
-    let json = stdout
-        .lines()
-        .find_map(|l| l.trim_end_matches('\r').strip_prefix("bench-json: "))
-        .map(parse_flat_json)
-        .unwrap_or_default();
+    let (engine, json) = super::engine_and_results(&stdout, &stderr);
+    let json = json.map(parse_flat_json).unwrap_or_default();
     Ok((json, engine))
 }
 
