@@ -363,3 +363,17 @@ pub fn dpf_tx_filter(filter: &str) -> Result<(), Error> {
     )
     .map(drop)
 }
+
+/// Transmits a frame of `head` followed by `data`, which the device reads
+/// straight from our pages (zero copy).
+pub fn net_send_gather(head: &[u8], data: &[u8], slot: usize) -> Result<(), Error> {
+    call(
+        nr::NET_SEND_GATHER,
+        head.as_ptr() as u64,
+        head.len() as u64,
+        data.as_ptr() as u64,
+        data.len() as u64,
+        slot as u64,
+    )
+    .map(drop)
+}

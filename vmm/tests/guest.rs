@@ -712,7 +712,11 @@ fn main() {
                 .with_ignored_flag(unavailable.is_some() || no_net.is_some()),
         );
         trials.push(
-            guest_net::httpd_case(name)
+            guest_net::httpd_case(name, false)
+                .with_ignored_flag(unavailable.is_some() || no_net.is_some()),
+        );
+        trials.push(
+            guest_net::httpd_case(name, true)
                 .with_ignored_flag(unavailable.is_some() || no_net.is_some()),
         );
     }

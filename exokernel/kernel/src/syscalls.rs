@@ -185,6 +185,7 @@ fn dispatch(k: &mut Kernel, f: &mut TrapFrame) -> R {
             None => Err(Error::NoEnv),
         },
         nr::NET_SEND => net_send(k, a0, a1, a2),
+        nr::NET_SEND_GATHER => net_send_gather(k, a0, a1, a2, a3, a4),
         nr::NET_RECV => net_recv(k, a0, a1, a2),
         exo_abi::dpf::DPF_INSERT => val(crate::dpf::insert(k, a0, a1)?),
         exo_abi::dpf::DPF_REMOVE => val(crate::dpf::remove(k, a0)?),
@@ -220,6 +221,51 @@ fn net_send(k: &mut Kernel, ptr: u64, len: u64, slot: u64) -> R {
     let mut guard = NET.lock();
     let net = guard.as_mut().ok_or(Error::NoEnv)?;
     net.send(buf).map_err(|e| match e {
+        NetError::Size => Error::Invalid,
+        NetError::Timeout => Error::Io,
+    })?;
+    val(0)
+}
+
+/// A frame whose payload the device reads from the caller's own pages.
+fn net_send_gather(k: &mut Kernel, head: u64, hlen: u64, data: u64, dlen: u64, slot: u64) -> R {
+    use crate::drivers::virtio_net::{NetError, MAX_FRAME, NET};
+    const MAX_HEAD: usize = 128;
+    if !(14..=MAX_HEAD as u64).contains(&hlen) || hlen + dlen > MAX_FRAME as u64 {
+        return Err(Error::Invalid);
+    }
+    let mut hbuf = [0u8; MAX_HEAD];
+    let hbuf = &mut hbuf[..hlen as usize];
+    user::copy_in(head, hbuf).map_err(|_| Error::Fault)?;
+    if device_cap(k, slot, PERM_WRITE).is_err() {
+        // The transmit filter sees the whole frame, as for NET_SEND.
+        let mut whole = [0u8; MAX_FRAME];
+        whole[..hbuf.len()].copy_from_slice(hbuf);
+        let end = hbuf.len() + dlen as usize;
+        user::copy_in(data, &mut whole[hbuf.len()..end]).map_err(|_| Error::Fault)?;
+        if !crate::dpf::may_send(k, &whole[..end]) {
+            return Err(Error::Denied);
+        }
+    }
+    // The payload's physical pieces, each checked readable by the caller.
+    let pml4 = k.envs[k.current].space.as_ref().ok_or(Error::NoEnv)?.pml4;
+    let mut frags = [(0u64, 0u32); 3];
+    let mut n = 0;
+    let mut va = data;
+    let end = data.checked_add(dlen).ok_or(Error::Fault)?;
+    while va < end {
+        let take = (PAGE_SIZE - va % PAGE_SIZE).min(end - va);
+        let pa = crate::mem::paging::translate_in(pml4, va, false).ok_or(Error::Fault)?;
+        if n == frags.len() {
+            return Err(Error::Invalid);
+        }
+        frags[n] = (pa, take as u32);
+        n += 1;
+        va += take;
+    }
+    let mut guard = NET.lock();
+    let net = guard.as_mut().ok_or(Error::NoEnv)?;
+    net.send_gather(hbuf, &frags[..n]).map_err(|e| match e {
         NetError::Size => Error::Invalid,
         NetError::Timeout => Error::Io,
     })?;

@@ -9,3 +9,4 @@ pub mod http;
 pub mod ring;
 pub mod socket;
 pub mod stack;
+pub mod xio;

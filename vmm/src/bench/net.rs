@@ -85,31 +85,15 @@ pub fn figures() -> Result<(Vec<Figure>, String), String> {
     result
 }
 
-fn measure(dir: &std::path::Path, www: &std::path::Path) -> Result<(Vec<Figure>, String), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let img = dir.join("www.img");
-    let img_s = img
-        .to_str()
-        .ok_or("temporary path is not UTF-8")?
-        .to_string();
-    let mut mkfs = Command::new(&exe);
-    mkfs.args(["xn", "mkfs", &img_s, "--size", "8M", "--root", "www"]);
-    for (name, size) in DOCS {
-        let data: Vec<u8> = (0..size).map(|i| (i * 31) as u8).collect();
-        std::fs::write(www.join(name), data).map_err(|e| e.to_string())?;
-        mkfs.arg("--add").arg(www.join(name));
-    }
-    let o = mkfs.output().map_err(|e| e.to_string())?;
-    if !o.status.success() {
-        return Err(format!(
-            "exo xn mkfs: {}",
-            String::from_utf8_lossy(&o.stderr)
-        ));
-    }
-    let ns = NetNs::create("net")?;
-    // The guest.
+/// Requests per second of each document from `init` (an httpd) in the
+/// guest, and the engine it ran on.
+fn guest_rates(
+    ns: &NetNs,
+    exe_s: &str,
+    img_s: &str,
+    init: &str,
+) -> Result<(Vec<f64>, String), String> {
     let net = format!("tap={TAP}");
-    let exe_s = exe.to_str().ok_or("exo's path is not UTF-8")?;
     let mut guest = ns
         .command(&[
             exe_s,
@@ -117,9 +101,9 @@ fn measure(dir: &std::path::Path, www: &std::path::Path) -> Result<(Vec<Figure>,
             "--net",
             &net,
             "--disk",
-            &img_s,
+            img_s,
             "--init",
-            "/bin/httpd",
+            init,
             "--timeout",
             "600",
         ])
@@ -155,7 +139,7 @@ fn measure(dir: &std::path::Path, www: &std::path::Path) -> Result<(Vec<Figure>,
     }
     let mut exo = Vec::new();
     for (name, _) in DOCS {
-        match wrk(&ns, &format!("http://{GUEST_IP}/{name}")) {
+        match wrk(ns, &format!("http://{GUEST_IP}/{name}")) {
             Ok(r) => exo.push(r),
             Err(e) => {
                 stop_guest(&mut guest);
@@ -164,6 +148,34 @@ fn measure(dir: &std::path::Path, www: &std::path::Path) -> Result<(Vec<Figure>,
         }
     }
     stop_guest(&mut guest);
+    Ok((exo, engine))
+}
+
+fn measure(dir: &std::path::Path, www: &std::path::Path) -> Result<(Vec<Figure>, String), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let img = dir.join("www.img");
+    let img_s = img
+        .to_str()
+        .ok_or("temporary path is not UTF-8")?
+        .to_string();
+    let mut mkfs = Command::new(&exe);
+    mkfs.args(["xn", "mkfs", &img_s, "--size", "8M", "--root", "www"]);
+    for (name, size) in DOCS {
+        let data: Vec<u8> = (0..size).map(|i| (i * 31) as u8).collect();
+        std::fs::write(www.join(name), data).map_err(|e| e.to_string())?;
+        mkfs.arg("--add").arg(www.join(name));
+    }
+    let o = mkfs.output().map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(format!(
+            "exo xn mkfs: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    let ns = NetNs::create("net")?;
+    let exe_s = exe.to_str().ok_or("exo's path is not UTF-8")?;
+    let (exo, engine) = guest_rates(&ns, exe_s, &img_s, "/bin/httpd")?;
+    let (xio, _) = guest_rates(&ns, exe_s, &img_s, "/bin/httpd --xio")?;
     // nginx on the host side, same namespace, same files.
     let conf = dir.join("nginx.conf");
     std::fs::write(
@@ -200,20 +212,21 @@ fn measure(dir: &std::path::Path, www: &std::path::Path) -> Result<(Vec<Figure>,
     }
     let _ = nginx.kill();
     let _ = nginx.wait();
-    let figures = DOCS
-        .iter()
-        .zip(exo.iter().zip(linux.iter()))
-        .map(|((name, _), (e, l))| {
+    let mut figures = Vec::new();
+    for (prefix, rates, how) in [("http_", &exo, "smoltcp"), ("http_xio_", &xio, "XIO")] {
+        for ((name, _), (e, l)) in DOCS.iter().zip(rates.iter().zip(linux.iter())) {
             let (exo_ns, linux_ns) = (1e9 / e, 1e9 / l);
-            Figure {
-                name: format!("http_{}", name.trim_end_matches(".bin")),
+            figures.push(Figure {
+                name: format!("{prefix}{}", name.trim_end_matches(".bin")),
                 exo_ns,
                 linux_ns,
                 ratio: exo_ns / linux_ns,
-                linux_job: format!("nginx (1 worker), same netns; wrk -c{CONNECTIONS}, ns/request"),
+                linux_job: format!(
+                    "nginx (1 worker), same netns; wrk -c{CONNECTIONS}, ns/request (exo: httpd on {how})"
+                ),
                 engine: String::new(),
-            }
-        })
-        .collect();
+            });
+        }
+    }
     Ok((figures, engine))
 }

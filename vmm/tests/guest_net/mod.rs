@@ -290,15 +290,24 @@ const DOCS: [(&str, usize); 4] = [
 /// httpd in the guest serves files of the library file system: `curl` from
 /// the host side gets them byte for byte, bad requests get the right
 /// status, and many clients at once are all served.
-pub fn httpd_case(engine: &'static str) -> Trial {
-    Trial::test(format!("{engine}::httpd_serves_files_to_curl"), move || {
+/// With `xio`, httpd runs on XIO, the Cheetah-style TCP (precomputed
+/// checksums, payload sent by the device straight from the cache).
+pub fn httpd_case(engine: &'static str, xio: bool) -> Trial {
+    let name = if xio {
+        "httpd_on_xio_serves_files_to_curl"
+    } else {
+        "httpd_serves_files_to_curl"
+    };
+    Trial::test(format!("{engine}::{name}"), move || {
         for tool in ["curl", "bash"] {
             if Command::new(tool).arg("--version").output().is_err() {
                 return Err(format!("`{tool}` is not installed").into());
             }
         }
-        let dir =
-            std::env::temp_dir().join(format!("exo-test-www-{}-{engine}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "exo-test-www-{}-{engine}-{xio}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let mut add = Vec::new();
         for (i, (name, size)) in DOCS.iter().enumerate() {
@@ -318,7 +327,7 @@ pub fn httpd_case(engine: &'static str) -> Trial {
         if o.status != Some(0) {
             return Err(format!("mkfs\n{}", o.show()).into());
         }
-        let ns = NetNs::create("http")?;
+        let ns = NetNs::create(if xio { "xio" } else { "http" })?;
         let net = format!("tap={TAP}");
         let args = [
             "run",
@@ -331,7 +340,11 @@ pub fn httpd_case(engine: &'static str) -> Trial {
             "--disk",
             &ip,
             "--init",
-            "/bin/httpd",
+            if xio {
+                "/bin/httpd --xio"
+            } else {
+                "/bin/httpd"
+            },
         ];
         let mut g = start_in(&ns, &args)?;
         let stop = |g: super::common::Running| {
@@ -344,7 +357,12 @@ pub fn httpd_case(engine: &'static str) -> Trial {
             g.kill();
             g.finish(Duration::from_secs(20))
         };
-        if !g.wait_for("httpd: serving 'www' on 10.0.2.15:80", BOOT) {
+        let ready = if xio {
+            "httpd: serving 'www' on XIO, port 80"
+        } else {
+            "httpd: serving 'www' on 10.0.2.15:80"
+        };
+        if !g.wait_for(ready, BOOT) {
             return Err(format!("httpd did not start\n{}", stop(g).show()).into());
         }
         let url = |name: &str| format!("http://{GUEST_IP}/{name}");
@@ -420,6 +438,14 @@ pub fn httpd_case(engine: &'static str) -> Trial {
             failures.push(format!(
                 "24 concurrent clients: {oks} served correctly ({many:?})"
             ));
+        }
+        if xio
+            && !g.wait_for(
+                "with precomputed checksums, 0 retransmitted",
+                Duration::from_secs(10),
+            )
+        {
+            failures.push("XIO reported no segments with precomputed checksums".into());
         }
         let o = stop(g);
         let _ = std::fs::remove_dir_all(&dir);

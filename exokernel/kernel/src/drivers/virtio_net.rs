@@ -5,7 +5,7 @@
 //! demultiplexes packets.
 
 use super::virtio_mmio::{SetupError, Transport};
-use super::virtq::{SplitQueue, DESC_WRITE};
+use super::virtq::{SplitQueue, DESC_NEXT, DESC_WRITE};
 use super::MmioDevice;
 use crate::mem::{frames, paging, phys_to_virt};
 use spin::Mutex;
@@ -147,6 +147,73 @@ impl Net {
         self.tx.push(id);
         self.t.notify(TX);
         self.t.ack_interrupts();
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Transmits a frame whose start (`head`) is copied and whose rest is
+    /// read by the device straight from the physical ranges `frags` (the
+    /// caller's pages, which must stay as they are until this returns: it
+    /// waits for the device). Zero-copy for the payload.
+    pub fn send_gather(&mut self, head: &[u8], frags: &[(u64, u32)]) -> Result<(), NetError> {
+        let total = head.len() + frags.iter().map(|f| f.1 as usize).sum::<usize>();
+        if head.len() < 14 || total > MAX_FRAME || frags.len() + 1 > self.tx.num as usize {
+            return Err(NetError::Size);
+        }
+        // Take the whole queue: the chain uses descriptors 0.., and nothing
+        // else may be in flight while the device reads the caller's pages.
+        let mut spins = 0u64;
+        loop {
+            self.reclaim_tx();
+            if self.tx_nfree == self.tx.num as usize {
+                break;
+            }
+            spins += 1;
+            if spins > 200_000_000 {
+                return Err(NetError::Timeout);
+            }
+            core::hint::spin_loop();
+        }
+        let pa = self.tx_bufs[0];
+        let buf = phys_to_virt(pa);
+        // SAFETY: every transmit buffer is ours (none in flight).
+        unsafe {
+            core::ptr::write_bytes(buf, 0, HDR);
+            core::ptr::copy_nonoverlapping(head.as_ptr(), buf.add(HDR), head.len());
+        }
+        let n = frags.len() as u16;
+        self.tx.set_desc(
+            0,
+            pa,
+            (HDR + head.len()) as u32,
+            if n > 0 { DESC_NEXT } else { 0 },
+            1,
+        );
+        for (i, &(fpa, len)) in frags.iter().enumerate() {
+            let i = i as u16 + 1;
+            let last = i == n;
+            self.tx
+                .set_desc(i, fpa, len, if last { 0 } else { DESC_NEXT }, i + 1);
+        }
+        // The chain holds descriptors 0..=n: take them off the free list.
+        self.tx_nfree = 0;
+        self.tx.push(0);
+        self.t.notify(TX);
+        let mut spins = 0u64;
+        while self.tx.peek_used().is_none() {
+            spins += 1;
+            if spins > 200_000_000 {
+                return Err(NetError::Timeout);
+            }
+            core::hint::spin_loop();
+        }
+        self.tx.pop_used();
+        self.t.ack_interrupts();
+        // Everything is back: rebuild the free list.
+        for (i, f) in self.tx_free.iter_mut().enumerate() {
+            *f = i as u16;
+        }
+        self.tx_nfree = self.tx.num as usize;
         self.sent += 1;
         Ok(())
     }

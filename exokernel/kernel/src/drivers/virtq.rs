@@ -6,6 +6,7 @@ use core::sync::atomic::{fence, Ordering};
 
 pub const AVAIL: u64 = 0x400;
 pub const USED: u64 = 0x800;
+pub const DESC_NEXT: u16 = 1;
 pub const DESC_WRITE: u16 = 2;
 
 pub struct SplitQueue {

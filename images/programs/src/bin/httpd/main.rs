@@ -1,6 +1,7 @@
 //! An HTTP/1.1 server on the library OS's network stack, serving documents
 //! from a root of the library file system on the XN disk:
-//! `httpd [IP] [ROOT] [PORT]` (default 10.0.2.15, www, 80). GET and HEAD,
+//! `httpd [--xio] [IP] [ROOT] [PORT]` (default 10.0.2.15, www, 80); with
+//! `--xio`, on XIO's Cheetah-style TCP instead of smoltcp. GET and HEAD,
 //! keep-alive and pipelining, 404 for missing documents, 400/405/431/505
 //! for bad requests, up to `CONNS` clients at once.
 //! Cheetah-style: documents stay in an in-memory cache after the first read
@@ -15,6 +16,7 @@ extern crate alloc;
 
 mod conn;
 mod docs;
+mod xio_mode;
 
 use alloc::vec::Vec;
 use conn::Conn;
@@ -31,7 +33,8 @@ libos::entry!(main);
 const CONNS: usize = 64;
 
 fn main() -> u8 {
-    let mut args = process::args().skip(1);
+    let mut args = process::args().skip(1).peekable();
+    let xio = args.next_if_eq(&"--xio").is_some();
     let ip_text = args.next().unwrap_or("10.0.2.15");
     let root = args.next().unwrap_or("www");
     let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(80);
@@ -46,6 +49,9 @@ fn main() -> u8 {
             return 2;
         }
     };
+    if xio {
+        return xio_mode::run(ip, port, root, docs);
+    }
     let mut stack = match Stack::new(ip, 24, &[port]) {
         Ok(s) => s,
         Err(e) => {
