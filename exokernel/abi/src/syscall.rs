@@ -88,8 +88,8 @@ pub const NET_RECV: u64 = 30;
 pub const XN: u64 = 31;
 /// `net_send_gather(head_ptr, head_len, data_ptr, data_len, slot)`: transmit
 /// one frame made of `head` (copied) and `data`, which the device reads
-/// straight from the caller's pages (no copy; the call returns once the
-/// device is done). Same rights as NET_SEND.
+/// straight from the caller's pages (no copy; the pages are held, like one
+/// more mapping, until the device is done). Same rights as NET_SEND.
 pub const NET_SEND_GATHER: u64 = 38;
 /// The largest frame the network calls carry (Ethernet without FCS).
 pub const NET_MAX_FRAME: usize = 1514;

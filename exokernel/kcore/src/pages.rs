@@ -206,6 +206,19 @@ impl<'a> Pages<'a> {
         self.check(ppn, cap, need)
     }
 
+    /// Holds an environment's page for a device that reads it (like one more
+    /// mapping: it cannot be freed until [`Pages::unref`]).
+    pub fn pin(&mut self, ppn: u64) -> Result<(), Error> {
+        let r = self.rec(ppn)?;
+        match r.owner {
+            FREE | KERNEL | NOT_RAM => Err(Error::Denied),
+            _ => {
+                r.refs = r.refs.checked_add(1).ok_or(Error::NoMem)?;
+                Ok(())
+            }
+        }
+    }
+
     /// Drops one mapping; an orphaned page is freed with its last mapping.
     pub fn unref(&mut self, ppn: u64) {
         if let Ok(r) = self.rec(ppn) {
@@ -311,6 +324,22 @@ mod tests {
         );
         p.return_from_kernel(5, 1, guard);
         assert_eq!((p.get(5).unwrap().owner, p.get(5).unwrap().guard), (1, a));
+    }
+
+    #[test]
+    fn pinned_pages_outlive_their_owner_until_unpinned() {
+        let mut recs = table(16);
+        let mut p = Pages::new(&mut recs);
+        p.add_ram(2, 16);
+        let a = Cap::new(b"a", PERM_ALL).unwrap();
+        p.alloc(7, 1, &a).unwrap();
+        assert_eq!(p.pin(3), Err(Error::Denied), "a free page");
+        p.pin(7).unwrap();
+        assert_eq!(p.free(7, &a), Err(Error::Busy), "pinned");
+        p.release_owner(1);
+        assert_eq!(p.get(7).unwrap().owner, ORPHAN);
+        p.unref(7);
+        assert_eq!(p.get(7).unwrap().owner, FREE, "freed with the last pin");
     }
 
     #[test]

@@ -249,7 +249,7 @@ fn net_send_gather(k: &mut Kernel, head: u64, hlen: u64, data: u64, dlen: u64, s
     }
     // The payload's physical pieces, each checked readable by the caller.
     let pml4 = k.envs[k.current].space.as_ref().ok_or(Error::NoEnv)?.pml4;
-    let mut frags = [(0u64, 0u32); 3];
+    let mut frags = [(0u64, 0u32); 2];
     let mut n = 0;
     let mut va = data;
     let end = data.checked_add(dlen).ok_or(Error::Fault)?;
@@ -263,12 +263,30 @@ fn net_send_gather(k: &mut Kernel, head: u64, hlen: u64, data: u64, dlen: u64, s
         n += 1;
         va += take;
     }
+    // Pinned until the device has read them: the caller may unmap or free
+    // them after we return, but they stay out of anyone else's hands.
+    let mut pins = [u64::MAX; 2];
+    for (i, f) in frags[..n].iter().enumerate() {
+        if !crate::mem::frames::pin(f.0 / PAGE_SIZE) {
+            pins[..i].iter().for_each(|p| crate::mem::frames::unpin(*p));
+            return Err(Error::Fault);
+        }
+        pins[i] = f.0 / PAGE_SIZE;
+    }
     let mut guard = NET.lock();
-    let net = guard.as_mut().ok_or(Error::NoEnv)?;
-    net.send_gather(hbuf, &frags[..n]).map_err(|e| match e {
-        NetError::Size => Error::Invalid,
-        NetError::Timeout => Error::Io,
-    })?;
+    let r = match guard.as_mut() {
+        Some(net) => net
+            .send_gather(hbuf, &frags[..n], pins)
+            .map_err(|e| match e {
+                NetError::Size => Error::Invalid,
+                NetError::Timeout => Error::Io,
+            }),
+        None => Err(Error::NoEnv),
+    };
+    if r.is_err() {
+        pins[..n].iter().for_each(|p| crate::mem::frames::unpin(*p));
+    }
+    r?;
     val(0)
 }
 

@@ -20,6 +20,11 @@ const TX: u32 = 1;
 const NRX: u16 = 16;
 /// Transmit buffers: frames are queued without waiting for each.
 const NTX: u16 = 16;
+/// Transmit descriptors: a head per buffer, then two payload descriptors
+/// per head for zero-copy frames (head `i` uses `NTX + 2i` and `+ 1`).
+const TX_DESCS: u16 = NTX * 3;
+/// A pin slot that holds no page.
+const NO_PIN: u64 = u64::MAX;
 pub const MAX_FRAME: usize = exo_abi::syscall::NET_MAX_FRAME;
 
 /// Why a frame was not sent.
@@ -40,6 +45,9 @@ pub struct Net {
     /// Transmit buffers not in the device's hands, as a stack of indices.
     tx_free: [u16; NTX as usize],
     tx_nfree: usize,
+    /// Pages of environments the device still reads for head `i`'s chain
+    /// (pinned; released when the chain comes back).
+    tx_pins: [[u64; 2]; NTX as usize],
     pub mac: [u8; 6],
     pub sent: u64,
     pub received: u64,
@@ -66,10 +74,10 @@ impl Net {
         let mut rx = SplitQueue::new(rxq, NRX);
         let (d, a, u) = rx.addrs();
         rx.num = t.setup_queue(RX, NRX as u32, d, a, u)? as u16;
-        let mut tx = SplitQueue::new(txq, NTX);
+        let mut tx = SplitQueue::new(txq, TX_DESCS);
         let (d, a, u) = tx.addrs();
-        tx.num = t.setup_queue(TX, NTX as u32, d, a, u)? as u16;
-        let ntx = tx.num as usize;
+        tx.num = t.setup_queue(TX, TX_DESCS as u32, d, a, u)? as u16;
+        let ntx = (tx.num as usize).min(NTX as usize);
         let mut tx_free = [0u16; NTX as usize];
         for (i, f) in tx_free.iter_mut().enumerate() {
             *f = i as u16;
@@ -88,6 +96,7 @@ impl Net {
             tx_bufs,
             tx_free,
             tx_nfree: ntx,
+            tx_pins: [[NO_PIN; 2]; NTX as usize],
             mac,
             sent: 0,
             received: 0,
@@ -110,6 +119,12 @@ impl Net {
     fn reclaim_tx(&mut self) {
         while let Some((id, _)) = self.tx.peek_used() {
             self.tx.pop_used();
+            if let Some(pins) = self.tx_pins.get_mut(id as usize) {
+                for p in pins.iter_mut().filter(|p| **p != NO_PIN) {
+                    crate::mem::frames::unpin(*p);
+                    *p = NO_PIN;
+                }
+            }
             if self.tx_nfree < self.tx_free.len() {
                 self.tx_free[self.tx_nfree] = id;
                 self.tx_nfree += 1;
@@ -151,69 +166,58 @@ impl Net {
         Ok(())
     }
 
-    /// Transmits a frame whose start (`head`) is copied and whose rest is
-    /// read by the device straight from the physical ranges `frags` (the
-    /// caller's pages, which must stay as they are until this returns: it
-    /// waits for the device). Zero-copy for the payload.
-    pub fn send_gather(&mut self, head: &[u8], frags: &[(u64, u32)]) -> Result<(), NetError> {
+    /// Queues a frame whose start (`head`) is copied and whose rest the
+    /// device reads straight from the physical ranges `frags` (at most two:
+    /// environment pages the caller has pinned; `pins` are their page
+    /// numbers, released when the device is done). Zero-copy for the payload.
+    pub fn send_gather(
+        &mut self,
+        head: &[u8],
+        frags: &[(u64, u32)],
+        pins: [u64; 2],
+    ) -> Result<(), NetError> {
         let total = head.len() + frags.iter().map(|f| f.1 as usize).sum::<usize>();
-        if head.len() < 14 || total > MAX_FRAME || frags.len() + 1 > self.tx.num as usize {
+        if head.len() < 14 || total > MAX_FRAME || frags.len() > 2 || self.tx.num < TX_DESCS {
             return Err(NetError::Size);
         }
-        // Take the whole queue: the chain uses descriptors 0.., and nothing
-        // else may be in flight while the device reads the caller's pages.
+        self.reclaim_tx();
         let mut spins = 0u64;
-        loop {
-            self.reclaim_tx();
-            if self.tx_nfree == self.tx.num as usize {
-                break;
-            }
+        while self.tx_nfree == 0 {
             spins += 1;
             if spins > 200_000_000 {
                 return Err(NetError::Timeout);
             }
             core::hint::spin_loop();
+            self.reclaim_tx();
         }
-        let pa = self.tx_bufs[0];
+        self.tx_nfree -= 1;
+        let id = self.tx_free[self.tx_nfree];
+        let pa = self.tx_bufs[id as usize];
         let buf = phys_to_virt(pa);
-        // SAFETY: every transmit buffer is ours (none in flight).
+        // SAFETY: buffer `id` is ours until the device returns it.
         unsafe {
             core::ptr::write_bytes(buf, 0, HDR);
             core::ptr::copy_nonoverlapping(head.as_ptr(), buf.add(HDR), head.len());
         }
+        let first = NTX + 2 * id;
         let n = frags.len() as u16;
         self.tx.set_desc(
-            0,
+            id,
             pa,
             (HDR + head.len()) as u32,
             if n > 0 { DESC_NEXT } else { 0 },
-            1,
+            first,
         );
         for (i, &(fpa, len)) in frags.iter().enumerate() {
-            let i = i as u16 + 1;
-            let last = i == n;
+            let d = first + i as u16;
+            let last = i as u16 + 1 == n;
             self.tx
-                .set_desc(i, fpa, len, if last { 0 } else { DESC_NEXT }, i + 1);
+                .set_desc(d, fpa, len, if last { 0 } else { DESC_NEXT }, d + 1);
         }
-        // The chain holds descriptors 0..=n: take them off the free list.
-        self.tx_nfree = 0;
-        self.tx.push(0);
+        self.tx_pins[id as usize] = pins;
+        self.tx.push(id);
         self.t.notify(TX);
-        let mut spins = 0u64;
-        while self.tx.peek_used().is_none() {
-            spins += 1;
-            if spins > 200_000_000 {
-                return Err(NetError::Timeout);
-            }
-            core::hint::spin_loop();
-        }
-        self.tx.pop_used();
         self.t.ack_interrupts();
-        // Everything is back: rebuild the free list.
-        for (i, f) in self.tx_free.iter_mut().enumerate() {
-            *f = i as u16;
-        }
-        self.tx_nfree = self.tx.num as usize;
         self.sent += 1;
         Ok(())
     }

@@ -121,6 +121,18 @@ pub fn free(pa: u64) {
     }
 }
 
+/// Holds an environment's page while a device reads it.
+pub fn pin(ppn: u64) -> bool {
+    PAGES.lock().as_mut().is_some_and(|p| p.pin(ppn).is_ok())
+}
+
+/// Releases a [`pin`].
+pub fn unpin(ppn: u64) {
+    if let Some(p) = PAGES.lock().as_mut() {
+        p.unref(ppn);
+    }
+}
+
 /// Allocates `pages` contiguous zeroed pages for kernel tables at boot.
 pub fn alloc_contiguous(pages: u64) -> Option<u64> {
     boot_alloc(pages)

@@ -15,7 +15,9 @@ extern "C" fn intruder() -> u8 {
     let mut buf = [0u8; 1514];
     let recv = sys::net_recv(&mut buf, 0);
     let send = sys::net_send(&[0u8; 60], 0);
-    let refused = recv == Err(Error::Denied) && send == Err(Error::Denied);
+    let gather = sys::net_send_gather(&[0u8; 14], &[0u8; 46], 0);
+    let refused =
+        recv == Err(Error::Denied) && send == Err(Error::Denied) && gather == Err(Error::Denied);
     println!(
         "net_check: environment without the device capability: {}",
         if refused { "refused" } else { "ALLOWED" }
@@ -53,6 +55,35 @@ fn main() -> u8 {
     check(
         "send from kernel memory refused",
         raw(nr::NET_SEND, KERNEL_BASE, 60) == Err(Error::Fault),
+    );
+    // The zero-copy send: the payload must be readable by us, sizes bounded.
+    let head = [0u8; 14];
+    check(
+        "gather from kernel memory refused",
+        // SAFETY: a deliberately hostile pointer; the kernel must refuse it.
+        unsafe {
+            sys::syscall5(
+                nr::NET_SEND_GATHER,
+                head.as_ptr() as u64,
+                14,
+                KERNEL_BASE,
+                100,
+                0,
+            )
+            .0
+        } == -(Error::Fault as i64),
+    );
+    check(
+        "gather with a runt head refused",
+        sys::net_send_gather(&head[..10], &[0u8; 50], 0) == Err(Error::Invalid),
+    );
+    check(
+        "gather beyond the largest frame refused",
+        sys::net_send_gather(&head, &[0u8; 1600], 0) == Err(Error::Invalid),
+    );
+    check(
+        "gather of a good frame sent",
+        sys::net_send_gather(&head, &[0u8; 46], 0).is_ok(),
     );
     // Wait for a frame (the host's ARP or ping), then misuse the receive.
     let mut small = [0u8; 8];
