@@ -31,6 +31,10 @@ fn regions() -> [(u64, u64); 3] {
 }
 
 static COW_ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Set while a child is being populated: pages are then protected in this
+/// process before the child maps them, so a page that looks unshared may
+/// still be about to be shared and must be copied, not just unprotected.
+static POPULATING: AtomicBool = AtomicBool::new(false);
 
 /// Resolves a write fault on a copy-on-write page; false if it is not one.
 pub(crate) fn handle_cow(f: &UTrapFrame) -> bool {
@@ -42,7 +46,8 @@ pub(crate) fn handle_cow(f: &UTrapFrame) -> bool {
     let exec = e & pte::NO_EXECUTE == 0;
     let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
     // Sole user of a page we own: just make it writable again.
-    if info::page(ppn).is_some_and(|p| p.refs == 1)
+    if !POPULATING.load(Ordering::Relaxed)
+        && info::page(ppn).is_some_and(|p| p.refs == 1)
         && vm::apply(&[rw_op(va, exec, SLOT_SELF)]).is_ok()
     {
         return true;
@@ -160,7 +165,9 @@ pub fn fork() -> Result<u32, Error> {
         PERM_ALL,
     )?;
     let child = sys::env_create(slot)?;
+    POPULATING.store(true, Ordering::Relaxed);
     let r = populate(child, slot, &ctx);
+    POPULATING.store(false, Ordering::Relaxed);
     if let Err(e) = r {
         let _ = sys::env_destroy(child, slot);
         let _ = sys::cap_drop(slot);

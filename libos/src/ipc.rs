@@ -3,10 +3,10 @@
 
 use crate::sys::Error;
 use crate::upcall::Message;
-use exo_abi::syscall::{self as nr, pct};
+use exo_abi::syscall::{PctKind, Sysnum};
 
 /// Issues a PCT and returns the message registers after it.
-fn pct_raw(target: u32, flags: u64, m: &Message) -> Result<Message, Error> {
+fn pct_raw(target: u32, kind: PctKind, m: &Message) -> Result<Message, Error> {
     let mut out = *m;
     let r: i64;
     // SAFETY: a register-only call; the kernel preserves every register but
@@ -17,8 +17,8 @@ fn pct_raw(target: u32, flags: u64, m: &Message) -> Result<Message, Error> {
             "syscall",
             "xchg rbx, {b}",
             b = inout(reg) out[4],
-            inlateout("rax") nr::PCT as i64 => r,
-            in("rdi") target as u64, in("rsi") flags,
+            inlateout("rax") Sysnum::Pct as i64 => r,
+            in("rdi") target as u64, in("rsi") kind as u64,
             inout("rdx") out[0], inout("r10") out[1], inout("r8") out[2], inout("r9") out[3],
             inout("r12") out[5], inout("r13") out[6], inout("r14") out[7], inout("r15") out[8],
             lateout("rcx") _, lateout("r11") _,
@@ -33,15 +33,15 @@ fn pct_raw(target: u32, flags: u64, m: &Message) -> Result<Message, Error> {
 /// Calls `target` synchronously: it runs at once on this slice, and its
 /// reply comes back as the result.
 pub fn call(target: u32, m: &Message) -> Result<Message, Error> {
-    pct_raw(target, pct::SYNC, m)
+    pct_raw(target, PctKind::Sync, m)
 }
 
 /// Sends an asynchronous message; `target` takes it at its next slice.
 pub fn send(target: u32, m: &Message) -> Result<(), Error> {
-    pct_raw(target, pct::ASYNC, m).map(drop)
+    pct_raw(target, PctKind::Async, m).map(drop)
 }
 
 /// Answers a synchronous call from `caller`.
 pub fn reply(caller: u32, m: &Message) -> Result<(), Error> {
-    pct_raw(caller, pct::REPLY, m).map(drop)
+    pct_raw(caller, PctKind::Reply, m).map(drop)
 }

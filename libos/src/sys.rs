@@ -1,11 +1,14 @@
-//! Raw exokernel system calls (ABI in `exo_abi::syscall`), one safe wrapper
-//! per call. Pointer arguments are slices or references, so the kernel's
-//! checks only ever refuse deliberately bad calls.
+//! The exokernel's system calls from user space. Every call is a struct of
+//! the table in `exo_abi::syscall` and goes through [`invoke`], which
+//! encodes it into registers the way the kernel decodes it; the functions
+//! below only build those structs from slices and references, so the
+//! kernel's checks only ever refuse deliberately bad calls.
 
 use exo_abi::cap::Cap;
 use exo_abi::env::Entries;
-use exo_abi::syscall as nr;
-pub use exo_abi::syscall::Error;
+use exo_abi::syscall::arg::{CapSlot, EnvId, Perm, Ppn, Ret, UserArray, UserBytes, UserRef};
+use exo_abi::syscall::{args, SysCall};
+pub use exo_abi::syscall::{Error, Sysnum};
 use exo_abi::trap::UTrapFrame;
 use exo_abi::vm::VmOp;
 use exo_abi::wakeup::WkTerm;
@@ -20,7 +23,8 @@ use exo_abi::wakeup::WkTerm;
 pub unsafe fn syscall5(n: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> (i64, u64) {
     let r: i64;
     let r2: u64;
-    // SAFETY: `syscall` clobbers rcx and r11 only; the kernel preserves the rest.
+    // SAFETY: `syscall` clobbers rcx and r11 only; the kernel preserves the
+    // rest, and the caller vouches for what the pointers let it write.
     unsafe {
         core::arch::asm!(
             "syscall",
@@ -39,200 +43,209 @@ pub unsafe fn syscall5(n: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> (i64, 
 /// As for [`syscall5`].
 #[inline]
 pub unsafe fn syscall3(n: u64, a: u64, b: u64, c: u64) -> i64 {
-    // SAFETY: forwarded.
+    // SAFETY: forwarded to the caller.
     unsafe { syscall5(n, a, b, c, 0, 0).0 }
 }
 
-fn result(r: i64) -> Result<u64, Error> {
-    if r >= 0 {
-        Ok(r as u64)
-    } else {
-        Err(Error::from_result(r).unwrap_or(Error::Invalid))
-    }
+/// Issues a call of the table; returns its result and `rdx`.
+pub fn invoke_raw<C: SysCall>(call: &C) -> (Result<C::Ret, Error>, u64) {
+    let [a, b, c, d, e] = call.encode();
+    // SAFETY: every pointer in a call struct comes from a live slice or
+    // reference of the right size (the constructors in this module and
+    // `exo_abi::syscall::arg` take them from borrows held across the call),
+    // so the kernel writes only memory the caller lent it for this call.
+    let (r, rdx) = unsafe { syscall5(C::NR as u64, a, b, c, d, e) };
+    // Values with the top bit set (XN's capability values) are results too:
+    // only the codes of `Error` mean failure.
+    let result = match Error::from_result(r) {
+        Some(e) if r < 0 => Err(e),
+        _ => Ok(C::Ret::from_raw(r as u64)),
+    };
+    (result, rdx)
 }
 
-fn call(n: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> Result<u64, Error> {
-    // SAFETY: only used by wrappers whose arguments carry no pointers or
-    // carry pointers derived from live references of the right size.
-    result(unsafe { syscall5(n, a, b, c, d, e).0 })
+/// Issues a call of the table.
+pub fn invoke<C: SysCall>(call: &C) -> Result<C::Ret, Error> {
+    invoke_raw(call).0
+}
+
+fn slot(s: usize) -> CapSlot {
+    CapSlot::of(s)
 }
 
 /// Writes some of `bytes` to the console; returns how many were written.
 pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
-    call(
-        nr::CONSOLE_WRITE,
-        bytes.as_ptr() as u64,
-        bytes.len() as u64,
-        0,
-        0,
-        0,
-    )
-    .map(|n| n as usize)
+    invoke(&args::ConsoleWrite {
+        buf: UserBytes::of(bytes),
+    })
 }
 
 /// Reads waiting console input into `buf`; returns how many bytes (0 if none).
 pub fn console_read(buf: &mut [u8]) -> Result<usize, Error> {
-    call(
-        nr::CONSOLE_READ,
-        buf.as_mut_ptr() as u64,
-        buf.len() as u64,
-        0,
-        0,
-        0,
-    )
-    .map(|n| n as usize)
+    invoke(&args::ConsoleRead {
+        buf: UserBytes::of_mut(buf),
+    })
 }
 
 /// Timer interrupts since boot.
 pub fn ticks() -> u64 {
-    call(nr::TICKS, 0, 0, 0, 0, 0).unwrap_or(0)
+    invoke(&args::Ticks {}).unwrap_or(0)
 }
 
 /// This environment's id.
 pub fn env_id() -> u32 {
-    call(nr::ENV_ID, 0, 0, 0, 0, 0).unwrap_or(0) as u32
+    invoke(&args::GetEnvId {}).map_or(0, |e| e.0)
 }
 
 /// Ends this environment with `status`.
 pub fn exit(status: u8) -> ! {
-    let _ = call(nr::EXIT, status as u64, 0, 0, 0, 0);
+    let _ = invoke(&args::Exit { status });
     unreachable!("exit returned")
 }
 
 pub fn p_alloc(ppn: u64, guard_slot: usize) -> Result<(), Error> {
-    call(nr::P_ALLOC, ppn, guard_slot as u64, 0, 0, 0).map(drop)
+    invoke(&args::PAlloc {
+        ppn: Ppn::of(ppn),
+        guard: slot(guard_slot),
+    })
 }
 
-pub fn p_free(ppn: u64, slot: usize) -> Result<(), Error> {
-    call(nr::P_FREE, ppn, slot as u64, 0, 0, 0).map(drop)
+pub fn p_free(ppn: u64, cap: usize) -> Result<(), Error> {
+    invoke(&args::PFree {
+        ppn: Ppn::of(ppn),
+        cap: slot(cap),
+    })
 }
 
-pub fn p_grant(ppn: u64, slot: usize, env: u32) -> Result<(), Error> {
-    call(nr::P_GRANT, ppn, slot as u64, env as u64, 0, 0).map(drop)
+pub fn p_grant(ppn: u64, cap: usize, env: u32) -> Result<(), Error> {
+    invoke(&args::PGrant {
+        ppn: Ppn::of(ppn),
+        cap: slot(cap),
+        to: EnvId(env),
+    })
 }
 
 /// Applies page-table operations to `env`; on failure returns how many were
 /// done and why the next one failed.
-pub fn vm_batch(env: u32, slot: usize, ops: &[VmOp]) -> Result<(), (usize, Error)> {
-    // SAFETY: the kernel reads `ops.len()` operations from the slice.
-    let (r, e) = unsafe {
-        syscall5(
-            nr::VM_BATCH,
-            env as u64,
-            slot as u64,
-            ops.as_ptr() as u64,
-            ops.len() as u64,
-            0,
-        )
-    };
-    match result(r) {
+pub fn vm_batch(env: u32, cap: usize, ops: &[VmOp]) -> Result<(), (usize, Error)> {
+    let (r, why) = invoke_raw(&args::VmBatch {
+        env: EnvId(env),
+        cap: slot(cap),
+        ops: UserArray::of(ops),
+    });
+    match r {
         Err(err) => Err((0, err)),
-        Ok(n) if n as usize == ops.len() => Ok(()),
+        Ok(n) if n == ops.len() => Ok(()),
         Ok(n) => Err((
-            n as usize,
-            Error::from_result(-(e as i64)).unwrap_or(Error::Invalid),
+            n,
+            Error::from_result(-(why as i64)).unwrap_or(Error::Invalid),
         )),
     }
 }
 
 pub fn cap_derive(src: usize, dst: usize, ext: &[u8], perm: u8) -> Result<(), Error> {
-    call(
-        nr::CAP_DERIVE,
-        src as u64,
-        dst as u64,
-        ext.as_ptr() as u64,
-        ext.len() as u64,
-        perm as u64,
-    )
-    .map(drop)
+    invoke(&args::CapDerive {
+        src: slot(src),
+        dst: slot(dst),
+        ext: UserBytes::of(ext),
+        perm: Perm::of(perm),
+    })
 }
 
 /// Gives `env` a copy of our capability `src`, with permissions `perm` at most.
 pub fn cap_grant(src: usize, env: u32, env_slot: usize, dst: usize, perm: u8) -> Result<(), Error> {
-    call(
-        nr::CAP_GRANT,
-        src as u64,
-        env as u64,
-        env_slot as u64,
-        dst as u64,
-        perm as u64,
-    )
-    .map(drop)
+    invoke(&args::CapGrant {
+        src: slot(src),
+        env: EnvId(env),
+        env_cap: slot(env_slot),
+        dst: slot(dst),
+        perm: Perm::of(perm),
+    })
 }
 
-pub fn cap_drop(slot: usize) -> Result<(), Error> {
-    call(nr::CAP_DROP, slot as u64, 0, 0, 0, 0).map(drop)
+pub fn cap_drop(s: usize) -> Result<(), Error> {
+    invoke(&args::CapDrop { slot: slot(s) })
 }
 
 pub fn env_create(guard_slot: usize) -> Result<u32, Error> {
-    call(nr::ENV_CREATE, guard_slot as u64, 0, 0, 0, 0).map(|id| id as u32)
+    invoke(&args::EnvCreate {
+        guard: slot(guard_slot),
+    })
+    .map(|e| e.0)
 }
 
-pub fn env_set_entries(env: u32, slot: usize, e: &Entries) -> Result<(), Error> {
-    call(
-        nr::ENV_SET_ENTRIES,
-        env as u64,
-        slot as u64,
-        e as *const _ as u64,
-        0,
-        0,
-    )
-    .map(drop)
+pub fn env_set_entries(env: u32, cap: usize, e: &Entries) -> Result<(), Error> {
+    invoke(&args::EnvSetEntries {
+        env: EnvId(env),
+        cap: slot(cap),
+        entries: UserRef::of(e),
+    })
 }
 
-pub fn env_set_context(env: u32, slot: usize, f: &UTrapFrame) -> Result<(), Error> {
-    call(
-        nr::ENV_SET_CONTEXT,
-        env as u64,
-        slot as u64,
-        f as *const _ as u64,
-        0,
-        0,
-    )
-    .map(drop)
+pub fn env_set_context(env: u32, cap: usize, f: &UTrapFrame) -> Result<(), Error> {
+    invoke(&args::EnvSetContext {
+        env: EnvId(env),
+        cap: slot(cap),
+        frame: UserRef::of(f),
+    })
 }
 
-pub fn env_run(env: u32, slot: usize) -> Result<(), Error> {
-    call(nr::ENV_RUN, env as u64, slot as u64, 0, 0, 0).map(drop)
+pub fn env_run(env: u32, cap: usize) -> Result<(), Error> {
+    invoke(&args::EnvRun {
+        env: EnvId(env),
+        cap: slot(cap),
+    })
 }
 
-pub fn env_destroy(env: u32, slot: usize) -> Result<(), Error> {
-    call(nr::ENV_DESTROY, env as u64, slot as u64, 0, 0, 0).map(drop)
+pub fn env_destroy(env: u32, cap: usize) -> Result<(), Error> {
+    invoke(&args::EnvDestroy {
+        env: EnvId(env),
+        cap: slot(cap),
+    })
 }
 
-pub fn slice_alloc(pos: usize, env: u32, slot: usize) -> Result<(), Error> {
-    call(nr::SLICE_ALLOC, pos as u64, env as u64, slot as u64, 0, 0).map(drop)
+pub fn slice_alloc(pos: usize, env: u32, cap: usize) -> Result<(), Error> {
+    let pos = exo_abi::syscall::SlicePos::new(pos as u64).ok_or(Error::Invalid)?;
+    invoke(&args::SliceAlloc {
+        pos,
+        env: EnvId(env),
+        cap: slot(cap),
+    })
 }
 
-pub fn slice_free(pos: usize, slot: usize) -> Result<(), Error> {
-    call(nr::SLICE_FREE, pos as u64, slot as u64, 0, 0, 0).map(drop)
+pub fn slice_free(pos: usize, cap: usize) -> Result<(), Error> {
+    let pos = exo_abi::syscall::SlicePos::new(pos as u64).ok_or(Error::Invalid)?;
+    invoke(&args::SliceFree {
+        pos,
+        cap: slot(cap),
+    })
 }
 
 /// Gives the rest of this slice to `env` (None: whoever is next in turn).
 pub fn yield_to(env: Option<u32>) -> Result<(), Error> {
-    call(nr::YIELD, env.map_or(u64::MAX, |e| e as u64), 0, 0, 0, 0).map(drop)
+    invoke(&args::Yield { to: env.map(EnvId) })
 }
 
 pub fn donate(env: u32) -> Result<(), Error> {
-    call(nr::DONATE, env as u64, 0, 0, 0, 0).map(drop)
+    invoke(&args::Donate { to: EnvId(env) })
 }
 
 /// Sleeps until the predicate holds.
 pub fn wakeup(terms: &[WkTerm]) -> Result<(), Error> {
-    call(
-        nr::WAKEUP,
-        terms.as_ptr() as u64,
-        terms.len() as u64,
-        0,
-        0,
-        0,
-    )
-    .map(drop)
+    invoke(&args::Wakeup {
+        terms: UserArray::of(terms),
+    })
 }
 
 /// Asks `env` to give back `npages` pages within `ticks`.
-pub fn revoke(env: u32, slot: usize, npages: u32, ticks: u64) -> Result<(), Error> {
-    call(nr::REVOKE, env as u64, slot as u64, npages as u64, ticks, 0).map(drop)
+pub fn revoke(env: u32, cap: usize, npages: u32, ticks: u64) -> Result<(), Error> {
+    let npages = exo_abi::syscall::RevokePages::new(npages as u64).ok_or(Error::Invalid)?;
+    invoke(&args::Revoke {
+        env: EnvId(env),
+        cap: slot(cap),
+        npages,
+        ticks,
+    })
 }
 
 /// The capability in slot `i` of this environment's list, as the kernel shows it.
@@ -242,138 +255,102 @@ pub fn my_cap(i: usize) -> Cap {
 
 /// Size of the disk in 512-byte sectors.
 pub fn blk_info() -> Result<u64, Error> {
-    call(nr::BLK_INFO, 0, 0, 0, 0, 0)
+    invoke(&args::BlkInfo {})
 }
 
 /// Reads whole sectors (at most 4 KiB) at `sector` into `buf` (raw disk
-/// access; needs the root capability in `slot`).
-pub fn blk_read(sector: u64, buf: &mut [u8], slot: usize) -> Result<(), Error> {
-    call(
-        nr::BLK_READ,
+/// access; needs the root capability in `cap`).
+pub fn blk_read(sector: u64, buf: &mut [u8], cap: usize) -> Result<(), Error> {
+    invoke(&args::BlkRead {
         sector,
-        buf.as_mut_ptr() as u64,
-        buf.len() as u64,
-        slot as u64,
-        0,
-    )
+        buf: UserBytes::of_mut(buf),
+        cap: slot(cap),
+    })
     .map(drop)
 }
 
 /// Writes whole sectors (at most 4 KiB) from `buf` at `sector`.
-pub fn blk_write(sector: u64, buf: &[u8], slot: usize) -> Result<(), Error> {
-    call(
-        nr::BLK_WRITE,
+pub fn blk_write(sector: u64, buf: &[u8], cap: usize) -> Result<(), Error> {
+    invoke(&args::BlkWrite {
         sector,
-        buf.as_ptr() as u64,
-        buf.len() as u64,
-        slot as u64,
-        0,
-    )
+        buf: UserBytes::of(buf),
+        cap: slot(cap),
+    })
     .map(drop)
 }
 
-pub fn blk_flush(slot: usize) -> Result<(), Error> {
-    call(nr::BLK_FLUSH, slot as u64, 0, 0, 0, 0).map(drop)
+pub fn blk_flush(cap: usize) -> Result<(), Error> {
+    invoke(&args::BlkFlush { cap: slot(cap) })
 }
 
 /// The network device's MAC address.
 pub fn net_mac() -> Result<[u8; 6], Error> {
-    call(nr::NET_INFO, 0, 0, 0, 0, 0).map(|m| {
+    invoke(&args::NetInfo {}).map(|m| {
         let b = m.to_le_bytes();
         [b[0], b[1], b[2], b[3], b[4], b[5]]
     })
 }
 
-/// Transmits one Ethernet frame (raw network access; needs the root
-/// capability in `slot` until DPF).
-pub fn net_send(frame: &[u8], slot: usize) -> Result<(), Error> {
-    call(
-        nr::NET_SEND,
-        frame.as_ptr() as u64,
-        frame.len() as u64,
-        slot as u64,
-        0,
-        0,
-    )
-    .map(drop)
+/// Transmits one Ethernet frame: with the root capability in `cap`, any
+/// frame; otherwise one our DPF transmit filter accepts.
+pub fn net_send(frame: &[u8], cap: usize) -> Result<(), Error> {
+    invoke(&args::NetSend {
+        frame: UserBytes::of(frame),
+        cap: slot(cap),
+    })
 }
 
-/// Takes the oldest received frame into `buf`; Ok(0) if none is waiting.
-pub fn net_recv(buf: &mut [u8], slot: usize) -> Result<usize, Error> {
-    call(
-        nr::NET_RECV,
-        buf.as_mut_ptr() as u64,
-        buf.len() as u64,
-        slot as u64,
-        0,
-        0,
-    )
-    .map(|n| n as usize)
+/// Takes the oldest received frame into `buf` (raw receive: the root
+/// capability); Ok(0) if none is waiting.
+pub fn net_recv(buf: &mut [u8], cap: usize) -> Result<usize, Error> {
+    invoke(&args::NetRecv {
+        buf: UserBytes::of_mut(buf),
+        cap: slot(cap),
+    })
 }
 
 /// Installs a DPF filter (atoms in `exo dpf` syntax); returns its id.
 pub fn dpf_insert(filter: &str) -> Result<u32, Error> {
-    call(
-        exo_abi::dpf::DPF_INSERT,
-        filter.as_ptr() as u64,
-        filter.len() as u64,
-        0,
-        0,
-        0,
-    )
-    .map(|id| id as u32)
+    invoke(&args::DpfInsert {
+        text: UserBytes::of(filter.as_bytes()),
+    })
 }
 
 pub fn dpf_remove(id: u32) -> Result<(), Error> {
-    call(exo_abi::dpf::DPF_REMOVE, id as u64, 0, 0, 0, 0).map(drop)
+    invoke(&args::DpfRemove { id })
 }
 
 /// Lets `env` (None: anyone) install filters overlapping filter `id`.
 pub fn dpf_permit(id: u32, env: Option<u32>) -> Result<(), Error> {
-    call(
-        exo_abi::dpf::DPF_PERMIT,
-        id as u64,
-        env.unwrap_or(0) as u64,
-        0,
-        0,
-        0,
-    )
-    .map(drop)
+    invoke(&args::DpfPermit {
+        id,
+        to: env.map(EnvId),
+    })
 }
 
 /// Registers the packet ring at `va` (`npages` pages, 0 to drop it).
 pub fn net_ring(va: u64, npages: u64) -> Result<(), Error> {
-    call(exo_abi::dpf::NET_RING, va, npages, 0, 0, 0).map(drop)
+    invoke(&args::NetRing { va, npages })
 }
 
 /// Has the kernel demultiplex waiting packets now; returns how many.
 pub fn net_poll() -> Result<u64, Error> {
-    call(exo_abi::dpf::NET_POLL, 0, 0, 0, 0, 0)
+    invoke(&args::NetPoll {})
 }
 
 /// Frames this environment sends must match `filter` ("" removes it).
 pub fn dpf_tx_filter(filter: &str) -> Result<(), Error> {
-    call(
-        exo_abi::dpf::DPF_TX_FILTER,
-        filter.as_ptr() as u64,
-        filter.len() as u64,
-        0,
-        0,
-        0,
-    )
-    .map(drop)
+    invoke(&args::DpfTxFilter {
+        text: UserBytes::of(filter.as_bytes()),
+    })
 }
 
 /// Transmits a frame of `head` followed by `data`, which the device reads
 /// straight from our pages (zero copy).
-pub fn net_send_gather(head: &[u8], data: &[u8], slot: usize) -> Result<(), Error> {
-    call(
-        nr::NET_SEND_GATHER,
-        head.as_ptr() as u64,
-        head.len() as u64,
-        data.as_ptr() as u64,
-        data.len() as u64,
-        slot as u64,
-    )
-    .map(drop)
+pub fn net_send_gather(head: &[u8], data: &[u8], cap: usize) -> Result<(), Error> {
+    invoke(&args::NetSendGather {
+        head: UserBytes::of(head),
+        data: UserBytes::of(data),
+        cap: slot(cap),
+    })
 }

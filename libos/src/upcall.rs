@@ -6,7 +6,7 @@
 use crate::sys;
 use exo_abi::env::Entries;
 use exo_abi::trap::{UTrapFrame, UPCALL_PCT, UPCALL_REVOKE, UPCALL_SLICE_END, UPCALL_SLICE_START};
-use exo_abi::trap::{UTF_RIP, UTF_RSP};
+use exo_abi::trap::{UTF_REGS, UTF_RIP, UTF_RSP};
 
 /// Bytes of the exception stack every upcall runs on.
 pub const XSTACK_SIZE: usize = 32 * 1024;
@@ -181,7 +181,7 @@ core::arch::global_asm!(
     "sub rbx, 8",
     "mov [rbx], rax",
     "mov [rsp + {rsp_off}], rbx",
-    "add rsp, 24",
+    "add rsp, {regs}",
     "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
     "pop rbp", "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rbx", "pop rax",
     "add rsp, 8",
@@ -191,4 +191,5 @@ core::arch::global_asm!(
     dispatch = sym exo_upcall_dispatch,
     rip = const UTF_RIP,
     rsp_off = const UTF_RSP,
+    regs = const UTF_REGS,
 );

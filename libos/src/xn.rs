@@ -4,8 +4,9 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
-use exo_abi::syscall::{Error as SysError, XN};
-use exo_abi::xn::{self as x, op, XnArgs, XnCatEntry, XnMod, XnUpdate};
+use exo_abi::syscall::arg::{CapSlot, UserArray, UserBytes, UserRef};
+use exo_abi::syscall::{args, Error as SysError};
+use exo_abi::xn::{self as x, XnCall, XnCatEntry, XnMod, XnRoot, XnUpdate};
 use exo_xn::api::{CatEntry, XnCalls};
 use exo_xn::registry::XrAttr;
 use exo_xn::{Db, Error, Init, Mod, MountKind, TypeId, Update};
@@ -48,27 +49,17 @@ fn xn_error(e: SysError, code: u64) -> Error {
     }
 }
 
-fn invoke(a: &XnArgs, slot: usize) -> Result<u64, Error> {
-    // SAFETY: the kernel reads `a` and the buffers it names, all live
-    // borrows of the caller for the duration of the call.
-    let (r, code) = unsafe { crate::sys::syscall5(XN, a as *const _ as u64, slot as u64, 0, 0, 0) };
-    match SysError::from_result(r) {
-        Some(e) if r < 0 => Err(xn_error(e, code)),
-        _ => Ok(r as u64),
-    }
+fn invoke(call: XnCall, slot: usize) -> Result<u64, Error> {
+    let a = call.encode();
+    let (r, code) = crate::sys::invoke_raw(&args::Xn {
+        args: UserRef::of(&a),
+        cap: CapSlot::of(slot),
+    });
+    r.map_err(|e| xn_error(e, code))
 }
 
-fn args(op: u32) -> XnArgs {
-    XnArgs {
-        op,
-        ..XnArgs::default()
-    }
-}
-
-fn with_name(mut a: XnArgs, name: &str) -> XnArgs {
-    a.name_ptr = name.as_ptr() as u64;
-    a.name_len = name.len() as u64;
-    a
+fn name(n: &str) -> x::XnName {
+    UserBytes::of(n.as_bytes())
 }
 
 fn upd(u: Update) -> XnUpdate {
@@ -81,6 +72,7 @@ fn upd(u: Update) -> XnUpdate {
     }
 }
 
+/// A modification vector as the kernel reads it (the bytes stay where they are).
 fn mods(mv: &[Mod]) -> Vec<XnMod> {
     mv.iter()
         .map(|m| XnMod {
@@ -91,50 +83,65 @@ fn mods(mv: &[Mod]) -> Vec<XnMod> {
         .collect()
 }
 
-fn set_init(a: &mut XnArgs, init: &Init) {
-    if let Init::Bytes(b) = init {
-        a.flags |= x::INIT_BYTES;
-        a.buf_ptr = b.as_ptr() as u64;
-        a.buf_len = b.len() as u64;
+fn init_bytes(init: &Init) -> Option<x::BlockBytes> {
+    match init {
+        Init::Bytes(b) => Some(UserBytes::of(b)),
+        Init::Zero => None,
     }
 }
 
 impl Sys {
     /// XN as the holder of the capability in `slot`.
     pub fn new(slot: usize) -> Result<Sys, Error> {
-        let cap = invoke(&args(op::CAP_VALUE), slot)?;
+        let cap = invoke(XnCall::CapValue, slot)?;
         Ok(Sys { slot, cap })
     }
 
     /// Formats the disk for XN (root capability; `force` even over XN).
     pub fn format(&mut self, force: bool) -> Result<(), Error> {
-        let mut a = args(op::FORMAT);
-        a.a = force as u64;
-        invoke(&a, self.slot).map(drop)
+        self.call(XnCall::Format { force }).map(drop)
     }
 
     /// Blocks of the XN disk.
     pub fn nblocks(&mut self) -> Result<u64, Error> {
-        invoke(&args(op::INFO), self.slot)
+        self.call(XnCall::Info)
     }
 
     /// `read_and_insert` into our own pages (physical page numbers of pages
     /// we own and do not map): they belong to the kernel while XN caches the
     /// blocks; pages XN did not need come back.
     pub fn read_and_insert_into(&mut self, db: Db, ppns: &[u64]) -> Result<u64, Error> {
-        let mut a = args(op::READ_AND_INSERT);
-        (a.a, a.b) = (db, ppns.len() as u64);
-        (a.buf_ptr, a.buf_len) = (ppns.as_ptr() as u64, (ppns.len() * 8) as u64);
-        self.call(&a)
+        self.call(XnCall::ReadAndInsert {
+            db,
+            n: ppns.len() as u64,
+            pages: Some(UserArray::of(ppns)),
+        })
     }
 
     /// Writes everything back and marks the disk clean (root capability).
     pub fn shutdown(&mut self) -> Result<(), Error> {
-        invoke(&args(op::SHUTDOWN), self.slot).map(drop)
+        self.call(XnCall::Shutdown).map(drop)
     }
 
-    fn call(&self, a: &XnArgs) -> Result<u64, Error> {
-        invoke(a, self.slot)
+    /// Removes a root that owns nothing, or a type no cached block uses.
+    pub fn uninstall_mount(&mut self, n: &str) -> Result<(), Error> {
+        self.call(XnCall::UninstallMount { name: name(n) })
+            .map(drop)
+    }
+
+    /// Binds a type's cached blocks as template blocks.
+    pub fn type_mount(&mut self, n: &str) -> Result<(), Error> {
+        self.call(XnCall::TypeMount { name: name(n) }).map(drop)
+    }
+
+    /// Takes an extent off the free map with no parent (root capability:
+    /// for reconstruction programs).
+    pub fn db_alloc(&mut self, db: Db, n: u64) -> Result<(), Error> {
+        self.call(XnCall::DbAlloc { db, n }).map(drop)
+    }
+
+    fn call(&self, c: XnCall) -> Result<u64, Error> {
+        invoke(c, self.slot)
     }
 }
 
@@ -143,41 +150,46 @@ impl XnCalls for Sys {
         self.cap
     }
 
-    fn reserve_type(&mut self, name: &str) -> Result<TypeId, Error> {
-        self.call(&with_name(args(op::RESERVE_TYPE), name))
+    fn reserve_type(&mut self, n: &str) -> Result<TypeId, Error> {
+        self.call(XnCall::ReserveType { name: name(n) })
             .map(|t| TypeId(t as u16))
     }
 
     fn install_mount(
         &mut self,
-        name: &str,
+        n: &str,
         db: Option<Db>,
         nblocks: u64,
         kind: MountKind,
         init: Init,
     ) -> Result<Db, Error> {
-        let mut a = with_name(args(op::INSTALL_MOUNT), name);
-        a.a = db.unwrap_or(x::NONE);
-        a.b = nblocks;
-        if let MountKind::Root { ty, temporary } = kind {
-            a.flags |= x::KIND_ROOT | if temporary { x::TEMPORARY } else { 0 };
-            a.upd.ty = ty.0;
-        }
-        set_init(&mut a, &init);
-        self.call(&a)
+        let root = match kind {
+            MountKind::Root { ty, temporary } => Some(XnRoot {
+                ty: ty.0,
+                temporary,
+            }),
+            MountKind::Type => None,
+        };
+        self.call(XnCall::InstallMount {
+            name: name(n),
+            db,
+            nblocks,
+            root,
+            init: init_bytes(&init),
+        })
     }
 
-    fn type_import(&mut self, name: &str) -> Result<TypeId, Error> {
-        self.call(&with_name(args(op::TYPE_IMPORT), name))
+    fn type_import(&mut self, n: &str) -> Result<TypeId, Error> {
+        self.call(XnCall::TypeImport { name: name(n) })
             .map(|t| TypeId(t as u16))
     }
 
-    fn lookup(&mut self, name: &str) -> Result<CatEntry, Error> {
+    fn lookup(&mut self, n: &str) -> Result<CatEntry, Error> {
         let mut e = XnCatEntry::default();
-        let mut a = with_name(args(op::LOOKUP), name);
-        a.buf_ptr = &mut e as *mut _ as u64;
-        a.buf_len = core::mem::size_of::<XnCatEntry>() as u64;
-        self.call(&a)?;
+        self.call(XnCall::Lookup {
+            name: name(n),
+            out: UserRef::of_mut(&mut e),
+        })?;
         Ok(CatEntry {
             slot: e.slot as usize,
             db: e.db,
@@ -188,38 +200,42 @@ impl XnCalls for Sys {
         })
     }
 
-    fn mount(&mut self, name: &str) -> Result<(), Error> {
-        self.call(&with_name(args(op::MOUNT), name)).map(drop)
+    fn mount(&mut self, n: &str) -> Result<(), Error> {
+        self.call(XnCall::Mount { name: name(n) }).map(drop)
     }
 
     fn read_and_insert(&mut self, db: Db, n: u64) -> Result<u64, Error> {
-        let mut a = args(op::READ_AND_INSERT);
-        (a.a, a.b) = (db, n);
-        self.call(&a)
+        self.call(XnCall::ReadAndInsert { db, n, pages: None })
     }
 
     fn insert_attr(&mut self, parent: Db, u: Update) -> Result<(), Error> {
-        let mut a = args(op::INSERT_ATTR);
-        (a.a, a.upd) = (parent, upd(u));
-        self.call(&a).map(drop)
+        self.call(XnCall::InsertAttr {
+            parent,
+            upd: upd(u),
+        })
+        .map(drop)
     }
 
     fn alloc(&mut self, parent: Db, u: Update, mv: &[Mod], init: Init) -> Result<(), Error> {
         let m = mods(mv);
-        let mut a = args(op::ALLOC);
-        (a.a, a.upd) = (parent, upd(u));
-        (a.mv_ptr, a.mv_len) = (m.as_ptr() as u64, m.len() as u64);
-        set_init(&mut a, &init);
-        self.call(&a).map(drop)
+        self.call(XnCall::Alloc {
+            parent,
+            upd: upd(u),
+            mods: UserArray::of(&m),
+            init: init_bytes(&init),
+        })
+        .map(drop)
     }
 
     fn free(&mut self, parent: Db, u: Update, mv: &[Mod], kid_mv: &[Mod]) -> Result<(), Error> {
         let (m, k) = (mods(mv), mods(kid_mv));
-        let mut a = args(op::FREE);
-        (a.a, a.upd) = (parent, upd(u));
-        (a.mv_ptr, a.mv_len) = (m.as_ptr() as u64, m.len() as u64);
-        (a.mv2_ptr, a.mv2_len) = (k.as_ptr() as u64, k.len() as u64);
-        self.call(&a).map(drop)
+        self.call(XnCall::Free {
+            parent,
+            upd: upd(u),
+            mods: UserArray::of(&m),
+            child_mods: UserArray::of(&k),
+        })
+        .map(drop)
     }
 
     fn add_edge(
@@ -231,46 +247,50 @@ impl XnCalls for Sys {
         dst_mv: &[Mod],
     ) -> Result<(), Error> {
         let (m, d) = (mods(src_mv), mods(dst_mv));
-        let mut a = args(op::ADD_EDGE);
-        (a.a, a.b, a.c) = (src, dst, own_id as u64);
-        (a.mv_ptr, a.mv_len) = (m.as_ptr() as u64, m.len() as u64);
-        (a.mv2_ptr, a.mv2_len) = (d.as_ptr() as u64, d.len() as u64);
-        self.call(&a).map(drop)
+        self.call(XnCall::AddEdge {
+            src,
+            dst,
+            own_id,
+            src_mods: UserArray::of(&m),
+            dst_mods: UserArray::of(&d),
+        })
+        .map(drop)
     }
 
     fn readb(&mut self, db: Db, offset: usize, out: &mut [u8]) -> Result<(), Error> {
-        let mut a = args(op::READB);
-        (a.a, a.b) = (db, offset as u64);
-        (a.buf_ptr, a.buf_len) = (out.as_mut_ptr() as u64, out.len() as u64);
-        self.call(&a).map(drop)
+        self.call(XnCall::ReadB {
+            db,
+            offset: offset as u64,
+            out: UserBytes::of_mut(out),
+        })
+        .map(drop)
     }
 
     fn writeb(&mut self, db: Db, offset: usize, bytes: &[u8]) -> Result<(), Error> {
-        let mut a = args(op::WRITEB);
-        (a.a, a.b) = (db, offset as u64);
-        (a.buf_ptr, a.buf_len) = (bytes.as_ptr() as u64, bytes.len() as u64);
-        self.call(&a).map(drop)
+        self.call(XnCall::WriteB {
+            db,
+            offset: offset as u64,
+            bytes: UserBytes::of(bytes),
+        })
+        .map(drop)
     }
 
     fn writeback(&mut self, db: Db, n: u64) -> Result<u64, Error> {
-        let mut a = args(op::WRITEBACK);
-        (a.a, a.b) = (db, n);
-        self.call(&a)
+        self.call(XnCall::Writeback { db, n })
     }
 
     fn find_free(&mut self, hint: Db, n: u64) -> Option<Db> {
-        let mut a = args(op::FIND_FREE);
-        (a.a, a.b) = (hint, n);
-        self.call(&a).ok()
+        self.call(XnCall::FindFree { hint, n }).ok()
     }
 
     fn udf_enum(&mut self, db: Db, b: u32, e: u32) -> Result<Vec<Update>, Error> {
         let mut out = vec![XnUpdate::default(); x::MAX_ENUM];
-        let mut a = args(op::UDF_ENUM);
-        (a.a, a.b, a.c) = (db, b as u64, e as u64);
-        a.buf_ptr = out.as_mut_ptr() as u64;
-        a.buf_len = (out.len() * core::mem::size_of::<XnUpdate>()) as u64;
-        let n = self.call(&a)? as usize;
+        let n = self.call(XnCall::UdfEnum {
+            db,
+            first: b,
+            end: e,
+            out: UserArray::of_mut(&mut out),
+        })? as usize;
         Ok(out[..n.min(out.len())]
             .iter()
             .map(|u| Update {
@@ -293,26 +313,35 @@ impl XnCalls for Sys {
             root: 0,
             _pad: 0,
         };
-        let mut a = args(op::READ_ATTR);
-        a.a = db;
-        a.buf_ptr = &mut attr as *mut _ as u64;
-        a.buf_len = core::mem::size_of::<XrAttr>() as u64;
-        self.call(&a).ok().map(|_| attr)
+        // SAFETY: XrAttr is plain repr(C) integers: any bytes the kernel
+        // writes into it form a valid value, and the slice covers exactly it.
+        let out = unsafe {
+            core::slice::from_raw_parts_mut(
+                &mut attr as *mut XrAttr as *mut u8,
+                core::mem::size_of::<XrAttr>(),
+            )
+        };
+        self.call(XnCall::ReadAttr {
+            db,
+            out: UserBytes::of_mut(out),
+        })
+        .ok()
+        .map(|_| attr)
     }
 
     fn list_writeable(&mut self) -> Vec<Db> {
         let mut out = vec![0u64; x::MAX_ENUM];
-        let mut a = args(op::LIST_WRITEABLE);
-        a.buf_ptr = out.as_mut_ptr() as u64;
-        a.buf_len = (out.len() * 8) as u64;
-        let n = self.call(&a).unwrap_or(0) as usize;
+        let n = self
+            .call(XnCall::ListWriteable {
+                out: UserArray::of_mut(&mut out),
+            })
+            .unwrap_or(0) as usize;
         out.truncate(n.min(x::MAX_ENUM));
         out
     }
 
     fn get_refcnt(&mut self, db: Db) -> Result<Option<u64>, Error> {
-        let mut a = args(op::GET_REFCNT);
-        a.a = db;
-        self.call(&a).map(|n| (n != u64::MAX).then_some(n))
+        self.call(XnCall::GetRefcnt { db })
+            .map(|n| (n != x::NO_REFCNT).then_some(n))
     }
 }

@@ -7,6 +7,7 @@ use cli::{Cli, Command, RunArgs};
 use exo::config::RunConfig;
 use exo::engine::{self, Engine};
 use exo::{guest_image, kvm, qemu};
+use exo_abi::boot::cmdline as keys;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -94,7 +95,9 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
         let Some(path) = words.next() else {
             return Err(err(format!("--init '{init}': a program path is needed")));
         };
-        cmdline = format!("{cmdline} exo.init={path}").trim().to_string();
+        cmdline = format!("{cmdline} {}={path}", keys::INIT)
+            .trim()
+            .to_string();
         let rest: Vec<&str> = words.collect();
         if let Some(bad) = rest.iter().find(|w| w.contains(',')) {
             return Err(err(format!(
@@ -102,7 +105,7 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
             )));
         }
         if !rest.is_empty() {
-            cmdline = format!("{cmdline} exo.args={}", rest.join(","));
+            cmdline = format!("{cmdline} {}={}", keys::ARGS, rest.join(","));
         }
     }
     if args.trace.is_some() {
@@ -111,7 +114,7 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
                 return Err(err(format!("--trace-events: unknown class '{class}' (known: sched, pct, fault, syscall, mem, dpf, xn, all)")));
             }
         }
-        cmdline = format!("{cmdline} exo.trace={}", args.trace_events)
+        cmdline = format!("{cmdline} {}={}", keys::TRACE, args.trace_events)
             .trim()
             .to_string();
     }

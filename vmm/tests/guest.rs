@@ -207,6 +207,7 @@ const CASES: &[Case] =
                     0,
                     &[
                         "syscall_fuzz: child made 20000 random calls",
+                        "syscall_fuzz: reached every call of the table",
                         "syscall_fuzz: kernel survived",
                         "parent memory intact",
                     ],

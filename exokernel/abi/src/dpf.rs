@@ -8,28 +8,15 @@
 //! environment consumes slot `tail % nslots` and then advances `tail`. A
 //! full ring drops the packet and counts it.
 
-/// `dpf_insert(text_ptr, text_len) -> filter id`: install a filter given as
-/// atoms in `exo dpf` syntax (`12:2=0x0800 23:1=17 ip_hl 2:2=53`). Invalid:
-/// a malformed filter; Taken: it overlaps another environment's filter that
-/// was not shared; NoMem: a DPF limit.
-pub const DPF_INSERT: u64 = 32;
-/// `dpf_remove(id)`: remove one of the caller's filters.
-pub const DPF_REMOVE: u64 = 33;
-/// `dpf_permit(id, env)`: let `env` (0: anyone) install filters overlapping
-/// the caller's filter `id`.
-pub const DPF_PERMIT: u64 = 34;
-/// `net_ring(va, npages)`: register the caller's packet ring (page-aligned,
-/// [`MIN_RING_PAGES`]..=[`MAX_RING_PAGES`] pages, mapped writable); 0 pages
-/// unregisters.
-pub const NET_RING: u64 = 35;
-/// `net_poll() -> n`: demultiplex the packets the device holds now (the
-/// kernel also does at every timer tick); returns how many were taken.
-pub const NET_POLL: u64 = 36;
-/// `dpf_tx_filter(text_ptr, text_len)`: the caller's frames must match this
-/// filter to be sent (against spoofing); an empty text removes it.
-pub const DPF_TX_FILTER: u64 = 37;
+/// Longest filter text a call takes.
+pub const MAX_FILTER_TEXT: usize = 512;
+/// A filter's text (at least one atom).
+pub type FilterText = crate::syscall::arg::UserBytes<1, { MAX_FILTER_TEXT as u64 }>;
 
+/// Bytes of one slot: a [`SlotHeader`], then the frame.
 pub const SLOT_SIZE: usize = 2048;
+/// Where slot 0 starts: the header has the first page to itself.
+pub const RING_SLOTS: u64 = 4096;
 pub const MIN_RING_PAGES: u64 = 2;
 pub const MAX_RING_PAGES: u64 = 33;
 
@@ -56,3 +43,21 @@ pub struct SlotHeader {
 
 /// Bytes of frame a slot holds.
 pub const SLOT_DATA: usize = SLOT_SIZE - core::mem::size_of::<SlotHeader>();
+/// Where a slot's frame starts, from the slot's start.
+pub const SLOT_FRAME: u64 = core::mem::size_of::<SlotHeader>() as u64;
+
+/// Byte offsets in [`RingHeader`] that each side writes alone.
+pub const RING_HEAD: u64 = core::mem::offset_of!(RingHeader, head) as u64;
+pub const RING_TAIL: u64 = core::mem::offset_of!(RingHeader, tail) as u64;
+pub const RING_DROPPED: u64 = core::mem::offset_of!(RingHeader, dropped) as u64;
+
+/// Slots in a ring of `npages` pages.
+pub const fn ring_slots(npages: u64) -> u32 {
+    (npages.saturating_sub(1) * 4096 / SLOT_SIZE as u64) as u32
+}
+
+/// The offset of slot `index` (taken modulo `nslots`) from the ring's start.
+pub const fn slot_offset(index: u32, nslots: u32) -> u64 {
+    let n = if nslots == 0 { 1 } else { nslots };
+    RING_SLOTS + (index % n) as u64 * SLOT_SIZE as u64
+}

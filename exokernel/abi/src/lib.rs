@@ -3,6 +3,7 @@
 //! conventions and machine constants that kernel, libOS, VMM and host tools
 //! must agree on.
 #![no_std]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod boot;
 pub mod cap;

@@ -1,7 +1,10 @@
 //! The serial console (COM1): kernel messages and the console system calls.
 
+use crate::mem::user;
+use crate::syscalls::{val, Cx, SysResult};
 use core::fmt::{self, Write};
 use exo_abi::boot::COM1_PORT;
+use exo_abi::syscall::{args, Error};
 use spin::Mutex;
 use uart_16550::SerialPort;
 
@@ -58,4 +61,37 @@ macro_rules! kprint {
 macro_rules! kprintln {
     () => ($crate::kprint!("\n"));
     ($($arg:tt)*) => ($crate::console::_print(format_args!("{}\n", format_args!($($arg)*))));
+}
+
+/// Most bytes one console call moves; callers loop on the returned count.
+const CHUNK: usize = 4096;
+
+/// `console_write`: up to [`CHUNK`] bytes of the caller's buffer.
+pub fn sys_write(_: &mut Cx<'_>, a: args::ConsoleWrite) -> SysResult {
+    let n = a.buf.len().min(CHUNK);
+    let mut buf = [0u8; 256];
+    let mut done = 0;
+    while done < n {
+        let k = (n - done).min(buf.len());
+        user::copy_in(a.buf.ptr + done as u64, &mut buf[..k]).map_err(|_| Error::Fault)?;
+        write_bytes(&buf[..k]);
+        done += k;
+    }
+    val(n as u64)
+}
+
+/// `console_read`: the input waiting now, without blocking.
+pub fn sys_read(_: &mut Cx<'_>, a: args::ConsoleRead) -> SysResult {
+    let mut buf = [0u8; 256];
+    let want = a.buf.len().min(buf.len());
+    // Check the destination before consuming input, so no byte is lost.
+    user::copy_out(a.buf.ptr, &buf[..want]).map_err(|_| Error::Fault)?;
+    let mut n = 0;
+    while n < want {
+        let Some(b) = try_read() else { break };
+        buf[n] = b;
+        n += 1;
+    }
+    user::copy_out(a.buf.ptr, &buf[..n]).map_err(|_| Error::Fault)?;
+    val(n as u64)
 }

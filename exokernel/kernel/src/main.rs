@@ -22,7 +22,7 @@ mod xn;
 use arch::trap_frame::TrapFrame;
 use arch::{cpu, gdt, idt, lapic, syscall};
 use env::KERNEL;
-use exo_abi::boot::{exit, DEFAULT_INIT, KERNEL_BASE};
+use exo_abi::boot::{cmdline, exit, DEFAULT_INIT, KERNEL_BASE};
 use exo_abi::cap::Cap;
 use exo_abi::env::{EnvInfo, SysInfo, NENV};
 use exo_abi::layout::{UENVS, UINITRD, UPAGES, USER_STACK_TOP, USYSINFO};
@@ -83,18 +83,18 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     expose_tables(&boot, ram_end);
     mask_legacy_pic();
 
-    let hz = pvh::cmdline_value(boot.cmdline, "exo.hz")
+    let hz = cmdline::value(boot.cmdline, cmdline::HZ)
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_HZ);
     let clock = lapic::init(hz);
     {
-        let k = KERNEL.lock();
-        k.sys().hz = hz as u64;
+        let mut k = KERNEL.lock();
+        k.sys_mut().hz = hz as u64;
         // The first program's arguments, for its library OS to find.
-        let args = pvh::cmdline_value(boot.cmdline, "exo.args").unwrap_or("");
+        let args = cmdline::value(boot.cmdline, cmdline::ARGS).unwrap_or("");
         let n = args.len().min(exo_abi::env::INIT_ARGS_LEN - 1);
-        k.sys().init_args[..n].copy_from_slice(&args.as_bytes()[..n]);
-        k.sys().tsc_per_ms = clock.tsc_per_ms;
+        k.sys_mut().init_args[..n].copy_from_slice(&args.as_bytes()[..n]);
+        k.sys_mut().tsc_per_ms = clock.tsc_per_ms;
         trace::set_tsc_rate(clock.tsc_per_ms);
     }
     kprintln!(
@@ -108,12 +108,12 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     drivers::probe_all(boot.cmdline);
     dpf::init(boot.cmdline);
     xn::attach_at_boot(boot.cmdline);
-    if pvh::cmdline_value(boot.cmdline, "exo.stop") == Some("boot") {
+    if cmdline::value(boot.cmdline, cmdline::STOP) == Some("boot") {
         kprintln!("exo: stopping after boot (exo.stop=boot)");
         machine::exit(0);
     }
 
-    let path = pvh::cmdline_value(boot.cmdline, "exo.init").unwrap_or(DEFAULT_INIT);
+    let path = cmdline::value(boot.cmdline, cmdline::INIT).unwrap_or(DEFAULT_INIT);
     // SAFETY: single CPU, set before any environment runs.
     unsafe { PROGRAM = path };
     let mut frame = TrapFrame::ZERO;
@@ -146,7 +146,7 @@ fn start_init(boot: &pvh::BootInfo, path: &'static str, frame: &mut TrapFrame) {
     };
     let id = k.info(slot).id;
     k.init_id = id;
-    k.info(slot).caps[0] = Cap::ROOT;
+    k.info_mut(slot).caps[0] = Cap::ROOT;
     let space = k.envs[slot].space.as_mut().expect("new env");
     let entry = match program::load(space, id, image) {
         Ok(entry) => entry,
@@ -155,11 +155,11 @@ fn start_init(boot: &pvh::BootInfo, path: &'static str, frame: &mut TrapFrame) {
             machine::exit(exit::NO_INIT);
         }
     };
-    k.sys().init_env = id;
+    k.sys_mut().init_env = id;
     let ctx = &mut k.envs[slot].ctx;
     ctx.rip = entry;
     ctx.rsp = USER_STACK_TOP;
-    k.info(slot).status = exo_abi::env::status::RUNNABLE;
+    k.info_mut(slot).status = exo_abi::env::status::RUNNABLE;
     let _ = k.slices.alloc(0, id);
     k.publish_slices();
     k.switch_to(slot, frame, false);
@@ -198,7 +198,7 @@ fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
     let xnreg = mem::frames::alloc_contiguous(exo_abi::layout::UXNREG_PAGES)
         .unwrap_or_else(|| fail("the XN registry window"));
     xn::set_registry_window(xnreg);
-    if let Some(spec) = pvh::cmdline_value(boot.cmdline, "exo.trace") {
+    if let Some(spec) = cmdline::value(boot.cmdline, cmdline::TRACE) {
         match trace::init(spec) {
             Ok(mask) => kprintln!("exo: tracing classes {mask:#x}"),
             Err(e) => kprintln!("exo: exo.trace={spec}: {e}; tracing stays off"),
@@ -225,13 +225,26 @@ fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
         fail("the read-only windows");
     }
     let mut k = KERNEL.lock();
-    k.set_tables(
-        mem::phys_to_virt(envs) as *mut EnvInfo,
-        mem::phys_to_virt(sys) as *mut SysInfo,
-    );
-    k.sys().npages = ram_end.div_ceil(mem::PAGE_SIZE);
-    k.sys().initrd_size = boot.initrd.map_or(0, |rd| rd.end - rd.start);
-    k.sys().initrd_offset = boot.initrd.map_or(0, |rd| rd.start & (mem::PAGE_SIZE - 1));
+    let info = mem::phys_to_virt(envs) as *mut [EnvInfo; NENV];
+    let sysinfo = mem::phys_to_virt(sys) as *mut SysInfo;
+    // SAFETY: both are fresh kernel pages reserved at boot for these tables
+    // (sized above), mapped in the kernel region and aligned to a page; they
+    // are initialized here, and the `&'static mut` made from each is the
+    // only Rust reference to them ever (environments see them only through
+    // their own read-only mappings).
+    let tables = unsafe {
+        info.write([EnvInfo::default(); NENV]);
+        // All of SysInfo's fields are integers: zero is a valid value.
+        sysinfo.write_bytes(0, 1);
+        env::Exposed {
+            info: &mut *info,
+            sys: &mut *sysinfo,
+        }
+    };
+    k.set_tables(tables);
+    k.sys_mut().npages = ram_end.div_ceil(mem::PAGE_SIZE);
+    k.sys_mut().initrd_size = boot.initrd.map_or(0, |rd| rd.end - rd.start);
+    k.sys_mut().initrd_offset = boot.initrd.map_or(0, |rd| rd.start & (mem::PAGE_SIZE - 1));
 }
 
 /// The 8259 PICs stay masked: interrupts come through the (IO)APIC.

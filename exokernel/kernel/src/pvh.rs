@@ -128,12 +128,3 @@ pub fn parse(addr: u64) -> BootInfo {
         info
     }
 }
-
-/// The value of `key=` on the command line, if present.
-pub fn cmdline_value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
-    cmdline
-        .split_ascii_whitespace()
-        .filter_map(|w| w.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
-}

@@ -30,7 +30,7 @@ extern "C" fn trap_dispatch(f: &mut TrapFrame) {
             // From user mode, deliver now; the idle loop (kernel mode)
             // demultiplexes itself once `hlt` returns.
             if f.in_user_mode() {
-                crate::dpf::poll(&KERNEL.lock());
+                crate::dpf::poll(&mut KERNEL.lock());
             }
         }
         v if v == lapic::SPURIOUS_VECTOR as u64 => {}

@@ -6,7 +6,7 @@
 use crate::layout::NET_RING_VA;
 use crate::{sys, vm};
 use core::sync::atomic::{fence, Ordering};
-use exo_abi::dpf::{RingHeader, SlotHeader, SLOT_SIZE};
+use exo_abi::dpf::{slot_offset, RingHeader, SlotHeader, RING_HEAD, SLOT_DATA, SLOT_FRAME};
 use exo_abi::syscall::Error;
 use exo_abi::wakeup::{WkTerm, CMP_GE, CMP_NE};
 
@@ -49,11 +49,11 @@ impl Ring {
                 return None;
             }
             fence(Ordering::Acquire);
-            let slot = self.va + 4096 + (tail % nslots) as u64 * SLOT_SIZE as u64;
+            let slot = self.va + slot_offset(tail, nslots);
             let sh = (slot as *const SlotHeader).read_volatile();
-            let len = (sh.len as usize).min(SLOT_SIZE - 8);
+            let len = (sh.len as usize).min(SLOT_DATA);
             let r = f(
-                core::slice::from_raw_parts((slot + 8) as *const u8, len),
+                core::slice::from_raw_parts((slot + SLOT_FRAME) as *const u8, len),
                 sh.filter,
             );
             fence(Ordering::Release);
@@ -76,7 +76,7 @@ impl Ring {
             return;
         }
         let _ = sys::wakeup(&[
-            WkTerm::mem(self.va, 4, CMP_NE, head as u64),
+            WkTerm::mem(self.va + RING_HEAD, 4, CMP_NE, head as u64),
             WkTerm::OR,
             WkTerm::ticks(CMP_GE, deadline_tick),
         ]);

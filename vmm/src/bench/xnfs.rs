@@ -122,7 +122,8 @@ fn measure(dir: &std::path::Path) -> Result<(Vec<Figure>, String), String> {
     let img_s = img.to_str().ok_or("temporary path is not UTF-8")?;
     guest(img_s, &format!("write {MIB}"), "")?;
     let (checked, engine) = guest(img_s, "run", "")?;
-    let (unchecked, _) = guest(img_s, "run", "exo.xn=unchecked")?;
+    let unchecked_key = format!("{}=unchecked", exo_abi::boot::cmdline::XN);
+    let (unchecked, _) = guest(img_s, "run", &unchecked_key)?;
     let work = dir.join("linux");
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let (l_create, l_read, l_unlink) = linux_small(&work)?;

@@ -10,6 +10,7 @@ pub fn describe(r: &Record) -> String {
         event::DPF_REMOVE => format!("filter {}", r.a0),
         event::DPF_VERDICT if r.a0 == u32::MAX as u64 => format!("unclaimed ({} cycles)", r.a1),
         event::DPF_VERDICT => format!("filter {} ({} cycles)", r.a0, r.a1),
+        event::SYSCALL => format!("{} -> {}", syscall_name(r.a0), syscall_result(r.a1)),
         event::XN_CALL => format!("{} -> {}", exo_abi::xn::op_name(r.a0), xn_outcome(r.a1)),
         event::XN_REG_INSERT => format!("block {} (type {})", r.a0, r.a1),
         event::XN_REG_EVICT => format!("block {}", r.a0),
@@ -17,6 +18,19 @@ pub fn describe(r: &Record) -> String {
         event::XN_TAINT => format!("block {} clean", r.a0),
         event::XN_UDF => format!("block {} -> {}", r.a0, xn_outcome(r.a1)),
         _ => format!("{:#x} {:#x}", r.a0, r.a1),
+    }
+}
+
+/// A system call's name from the table, or its number if none.
+fn syscall_name(n: u64) -> String {
+    exo_abi::syscall::Sysnum::from_u64(n).map_or(format!("call {n}"), |s| s.name().into())
+}
+
+/// A system call's value, or the name of its error.
+fn syscall_result(v: u64) -> String {
+    match exo_abi::syscall::Error::from_result(v as i64) {
+        Some(e) if (v as i64) < 0 => e.name().into(),
+        _ => format!("{v:#x}"),
     }
 }
 
@@ -48,6 +62,17 @@ mod tests {
             a1,
             ..Record::default()
         }
+    }
+
+    #[test]
+    fn system_calls_read_by_name() {
+        let err = (-(exo_abi::syscall::Error::Denied as i64)) as u64;
+        assert_eq!(describe(&rec(event::SYSCALL, 5, err)), "p_alloc -> denied");
+        assert_eq!(
+            describe(&rec(event::SYSCALL, 38, 0)),
+            "net_send_gather -> 0x0"
+        );
+        assert_eq!(describe(&rec(event::SYSCALL, 999, 1)), "call 999 -> 0x1");
     }
 
     #[test]

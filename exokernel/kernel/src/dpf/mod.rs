@@ -5,17 +5,17 @@
 //! Transmission is allowed to environments with filters, through an
 //! optional per-environment filter that every outgoing frame must match.
 
+pub mod calls;
 mod ring;
 
 use crate::env::Kernel;
-use crate::mem::user;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use exo_abi::dpf::{MAX_RING_PAGES, MIN_RING_PAGES};
+use exo_abi::boot::cmdline;
 use exo_abi::syscall::Error;
 use exo_abi::trace::{class, event};
-use exo_dpf::{Dpf, Filter, Grantee, InsertError};
+use exo_dpf::{Dpf, Filter};
 use ring::Ring;
 use spin::Mutex;
 
@@ -32,8 +32,8 @@ struct State {
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 /// Chooses the classifier (`exo.dpf=interp` for the interpreter).
-pub fn init(cmdline: &str) {
-    let interp = crate::pvh::cmdline_value(cmdline, "exo.dpf") == Some("interp");
+pub fn init(cmdline_text: &str) {
+    let interp = cmdline::value(cmdline_text, cmdline::DPF) == Some("interp");
     *STATE.lock() = Some(State {
         engine: Dpf::default(),
         rings: BTreeMap::new(),
@@ -47,103 +47,6 @@ pub fn init(cmdline: &str) {
 
 fn with<R>(f: impl FnOnce(&mut State) -> Result<R, Error>) -> Result<R, Error> {
     f(STATE.lock().as_mut().ok_or(Error::NoEnv)?)
-}
-
-/// A filter from its text (`exo dpf` atom syntax), at most 512 bytes.
-fn filter_in(ptr: u64, len: u64) -> Result<Filter, Error> {
-    if len == 0 || len > 512 {
-        return Err(Error::Invalid);
-    }
-    let mut buf = [0u8; 512];
-    user::copy_in(ptr, &mut buf[..len as usize]).map_err(|_| Error::Fault)?;
-    let text = core::str::from_utf8(&buf[..len as usize]).map_err(|_| Error::Invalid)?;
-    let atoms = text
-        .split_whitespace()
-        .map(exo_dpf::text::parse_atom)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| Error::Invalid)?;
-    Filter::new(&atoms).map_err(|_| Error::Invalid)
-}
-
-pub fn insert(k: &Kernel, ptr: u64, len: u64) -> Result<u64, Error> {
-    let f = filter_in(ptr, len)?;
-    let natoms = f.atoms().len() as u64;
-    let me = k.current_id();
-    let r = with(|s| {
-        s.engine.insert(me, f).map_err(|e| match e {
-            InsertError::Overlap { .. } => Error::Taken,
-            _ => Error::NoMem,
-        })
-    });
-    let shown = match r {
-        Ok(id) => (id as u64, natoms),
-        Err(_) => (u64::MAX, u64::MAX),
-    };
-    crate::trace::emit(class::DPF, event::DPF_INSERT, k.current, shown.0, shown.1);
-    r.map(u64::from)
-}
-
-pub fn remove(k: &Kernel, id: u64) -> Result<u64, Error> {
-    let id = u32::try_from(id).map_err(|_| Error::Invalid)?;
-    with(|s| {
-        s.engine
-            .remove(k.current_id(), id)
-            .map_err(|_| Error::Denied)
-    })?;
-    crate::trace::emit(class::DPF, event::DPF_REMOVE, k.current, id as u64, 0);
-    Ok(0)
-}
-
-pub fn permit(k: &Kernel, id: u64, env: u64) -> Result<u64, Error> {
-    let id = u32::try_from(id).map_err(|_| Error::Invalid)?;
-    let who = match env {
-        0 => Grantee::Anyone,
-        e => Grantee::Env(u32::try_from(e).map_err(|_| Error::Invalid)?),
-    };
-    with(|s| {
-        s.engine
-            .permit(k.current_id(), id, who)
-            .map_err(|_| Error::Denied)
-    })?;
-    Ok(0)
-}
-
-/// Registers (or with `npages` 0, drops) the caller's ring.
-pub fn set_ring(k: &Kernel, va: u64, npages: u64) -> Result<u64, Error> {
-    let me = k.current_id();
-    if npages == 0 {
-        with(|s| Ok(s.rings.remove(&me)))?;
-        return Ok(0);
-    }
-    if !va.is_multiple_of(4096)
-        || !(MIN_RING_PAGES..=MAX_RING_PAGES).contains(&npages)
-        || va
-            .checked_add(npages * 4096)
-            .is_none_or(|e| e > exo_abi::layout::USER_TOP)
-    {
-        return Err(Error::Invalid);
-    }
-    let pml4 = k.envs[k.current].space.as_ref().ok_or(Error::NoEnv)?.pml4;
-    // Every page must be writable by the caller now (checked by writing).
-    let zero = [0u8; 8];
-    for p in 0..npages {
-        user::copy_out_in(pml4, va + p * 4096, &zero).map_err(|_| Error::Fault)?;
-    }
-    let ring = Ring::new(va, npages);
-    ring.publish(pml4).map_err(|_| Error::Fault)?;
-    with(|s| Ok(s.rings.insert(me, ring)))?;
-    Ok(0)
-}
-
-pub fn set_tx_filter(k: &Kernel, ptr: u64, len: u64) -> Result<u64, Error> {
-    let me = k.current_id();
-    if len == 0 {
-        with(|s| Ok(s.tx.remove(&me)))?;
-        return Ok(0);
-    }
-    let f = filter_in(ptr, len)?;
-    with(|s| Ok(s.tx.insert(me, f)))?;
-    Ok(0)
 }
 
 /// Whether the caller may send `frame` without the device capability: it
@@ -196,7 +99,7 @@ fn classify(s: &State, pkt: &[u8]) -> Option<u32> {
 /// Moves every packet the device holds into its owner's ring; returns how
 /// many were taken. Does nothing while no ring is registered (the raw
 /// calls then serve the device).
-pub fn poll(k: &Kernel) -> u64 {
+pub fn poll(k: &mut Kernel) -> u64 {
     let mut guard = STATE.lock();
     let Some(s) = guard.as_mut() else {
         return 0;
@@ -245,7 +148,7 @@ pub fn poll(k: &Kernel) -> u64 {
     }) {
         n += 1;
     }
-    let sys = k.sys();
+    let sys = k.sys_mut();
     sys.net_delivered += delivered;
     sys.net_unclaimed += unclaimed;
     sys.net_dropped += dropped;

@@ -1,13 +1,30 @@
 //! Device drivers the kernel owns and multiplexes (virtio over MMIO).
 
+pub mod blk_calls;
+pub mod net_calls;
 pub mod virtio_blk;
 pub mod virtio_mmio;
 pub mod virtio_net;
 mod virtq;
 
 use crate::kprintln;
-use crate::pvh::cmdline_value;
+use exo_abi::boot::cmdline as keys;
 use virtio_mmio::SetupError;
+
+/// Raw device access (disk, network) needs a capability dominating the
+/// device's guard, the root name, with `need`; environments without it
+/// reach the disk through XN and the network through DPF.
+pub fn device_cap(
+    k: &crate::env::Kernel,
+    cap: exo_abi::syscall::arg::CapSlot,
+    need: u8,
+) -> Result<(), exo_abi::syscall::Error> {
+    if k.my_cap(cap)?.allows(&exo_abi::cap::Cap::ROOT, need) {
+        Ok(())
+    } else {
+        Err(exo_abi::syscall::Error::Denied)
+    }
+}
 
 /// A virtio-mmio device announced on the command line as
 /// `virtio_mmio.device=<size>@<base>:<irq>` (the Linux convention that
@@ -76,7 +93,7 @@ pub fn probe_all(cmdline: &str) {
 }
 
 fn attach_blk(cmdline: &str, dev: MmioDevice, mut blk: virtio_blk::Blk) {
-    if cmdline_value(cmdline, "exo.blkcheck").is_some() {
+    if keys::value(cmdline, keys::BLKCHECK).is_some() {
         // A boot-time read through the whole request path.
         match blk.read(0, 512) {
             Ok(d) => kprintln!(
@@ -112,7 +129,7 @@ fn attach_net(cmdline: &str, dev: MmioDevice, mut net: virtio_net::Net) {
         m[4],
         m[5]
     );
-    if cmdline_value(cmdline, "exo.netcheck").is_some() {
+    if keys::value(cmdline, keys::NETCHECK).is_some() {
         // A boot-time broadcast through the whole transmit path: ethertype
         // 0x88b5 (IEEE local experimental), so no host stack answers it.
         let mut f = [0u8; 60];

@@ -1,6 +1,7 @@
 //! virtio-blk: one split virtqueue, one request in flight, polled. The kernel
-//! owns the disk; environments reach it through guarded calls (raw sectors
-//! for now, XN later).
+//! owns the disk; environments reach it through XN once it holds an XN file
+//! system, or as raw sectors with the root capability before
+//! (`blk_calls.rs`).
 
 use super::virtio_mmio::{SetupError, Transport};
 use super::MmioDevice;

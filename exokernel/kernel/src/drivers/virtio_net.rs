@@ -1,8 +1,8 @@
 //! virtio-net: a receive queue kept full of one-page buffers and a transmit
 //! queue of up to `NTX` frames in flight (reclaimed as the device uses
-//! them), both polled. The kernel owns the device;
-//! environments send and receive raw frames through guarded calls until DPF
-//! demultiplexes packets.
+//! them), both polled. The kernel owns the device: DPF hands received
+//! packets to the environments whose filters claim them, and transmission
+//! goes through the network calls (`net_calls.rs`).
 
 use super::virtio_mmio::{SetupError, Transport};
 use super::virtq::{SplitQueue, DESC_NEXT, DESC_WRITE};

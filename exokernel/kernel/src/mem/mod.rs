@@ -1,5 +1,6 @@
 //! Physical memory and page tables.
 
+pub mod calls;
 pub mod frames;
 pub mod heap;
 pub mod paging;

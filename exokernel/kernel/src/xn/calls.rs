@@ -1,17 +1,25 @@
-//! The XN system call: copies the caller's argument block, names and
-//! modification vectors into the kernel (bounded), runs the operation on the
-//! XN engine as the caller (its environment and presented capability), and
-//! copies results out. XN's own checks decide; this layer only marshals.
+//! The XN system call: decodes the caller's argument block into an
+//! [`XnCall`], copies names, modification vectors and bytes into the
+//! kernel (bounded by their types), runs the operation on the XN engine as
+//! the caller (its environment and presented capability), and copies
+//! results out. XN's own checks decide; this layer only marshals.
 
 use super::{disk::BlkDisk, pages::KernelPages, KernelXn, XN};
 use crate::env::Kernel;
 use crate::mem::user;
+use crate::syscalls::{val, Cx, SysResult};
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use exo_abi::cap::{Cap, PERM_WRITE};
-use exo_abi::syscall::Error;
-use exo_abi::xn::{self as x, op, XnArgs, XnCatEntry, XnMod, XnUpdate};
+use exo_abi::syscall::arg::{UserArray, UserBytes};
+use exo_abi::syscall::{args, Error};
+use exo_abi::xn::{
+    BlockBytes, XnArgs, XnCall, XnCatEntry, XnMods, XnName, XnRoot, XnUpdate, MAX_PAGES,
+};
 use exo_xn::{Cred, Init, Mod, MountKind, TypeId, Update, Xn, BLOCK_SIZE};
+
+const _: () = assert!(BLOCK_SIZE == exo_abi::xn::BLOCK_SIZE);
 
 /// Why a call failed: a bad argument (the usual error) or XN's refusal.
 pub enum CallError {
@@ -42,50 +50,55 @@ pub fn cap_value(c: &Cap) -> u64 {
     h | 1 << 63
 }
 
-fn read_user<T: Copy + Default>(ptr: u64) -> Result<T, Error> {
-    let mut v = T::default();
-    // SAFETY: T is a plain repr(C) value; any byte pattern of its integer
-    // fields is valid, and the slice covers exactly its bytes.
-    let bytes = unsafe {
-        core::slice::from_raw_parts_mut(&mut v as *mut T as *mut u8, core::mem::size_of::<T>())
+/// `xn(args, cap)`: every operation is traced with its outcome; XN's
+/// refusal goes back as Error::Xn with its code in `rdx`.
+pub fn sys_xn(cx: &mut Cx<'_>, a: args::Xn) -> SysResult {
+    let raw: XnArgs = user::read(a.args.ptr).map_err(|_| Error::Fault)?;
+    super::CALLER.store(cx.k.current, core::sync::atomic::Ordering::Relaxed);
+    let r = XnCall::decode(&raw)
+        .map_err(CallError::Abi)
+        .and_then(|call| dispatch(cx.k, call, a.cap));
+    // XN's refusals by their code; the kernel's own (capability, page
+    // ownership, bad arguments) with bit 16 set.
+    let code = match &r {
+        Err(CallError::Xn(e)) => e.code() as u64,
+        Err(CallError::Abi(e)) => 0x1_0000 | *e as u64,
+        Ok(_) => 0,
     };
-    user::copy_in(ptr, bytes).map_err(|_| Error::Fault)?;
+    crate::trace::emit(
+        exo_abi::trace::class::XN,
+        exo_abi::trace::event::XN_CALL,
+        cx.k.current,
+        raw.op as u64,
+        code,
+    );
+    match r {
+        Ok(v) => val(v),
+        Err(CallError::Abi(e)) => Err(e),
+        Err(CallError::Xn(e)) => {
+            cx.f.rdx = e.code() as u64;
+            Err(Error::Xn)
+        }
+    }
+}
+
+fn bytes_in<const MIN: u64, const MAX: u64>(b: UserBytes<MIN, MAX>) -> Result<Vec<u8>, Error> {
+    let mut v = vec![0u8; b.len()];
+    user::copy_in(b.ptr, &mut v).map_err(|_| Error::Fault)?;
     Ok(v)
 }
 
-fn write_user<T: Copy>(ptr: u64, len: u64, v: &T) -> Result<(), Error> {
-    let size = core::mem::size_of::<T>();
-    if (len as usize) < size {
-        return Err(Error::Invalid);
-    }
-    // SAFETY: reading the bytes of a plain repr(C) value.
-    let bytes = unsafe { core::slice::from_raw_parts(v as *const T as *const u8, size) };
-    user::copy_out(ptr, bytes).map_err(|_| Error::Fault)
-}
-
-fn bytes_in(ptr: u64, len: u64, max: usize) -> Result<Vec<u8>, Error> {
-    if len as usize > max {
-        return Err(Error::Invalid);
-    }
-    let mut v = vec![0u8; len as usize];
-    user::copy_in(ptr, &mut v).map_err(|_| Error::Fault)?;
-    Ok(v)
-}
-
-fn name_in(a: &XnArgs) -> Result<alloc::string::String, Error> {
-    let b = bytes_in(a.name_ptr, a.name_len, x::MAX_NAME)?;
-    alloc::string::String::from_utf8(b).map_err(|_| Error::Invalid)
+fn name_in(n: XnName) -> Result<String, Error> {
+    String::from_utf8(bytes_in(n)?).map_err(|_| Error::Invalid)
 }
 
 /// A modification vector: each range's bytes copied in.
-fn mods_in(ptr: u64, n: u64) -> Result<Vec<(usize, Vec<u8>)>, Error> {
-    if n as usize > x::MAX_MODS {
-        return Err(Error::Invalid);
-    }
-    let mut out = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        let m: XnMod = read_user(ptr.wrapping_add(i * core::mem::size_of::<XnMod>() as u64))?;
-        out.push((m.offset as usize, bytes_in(m.ptr, m.len, BLOCK_SIZE)?));
+fn mods_in(m: XnMods) -> Result<Vec<(usize, Vec<u8>)>, Error> {
+    let mut out = Vec::with_capacity(m.len());
+    for i in 0..m.len() {
+        let r: exo_abi::xn::XnMod = user::read(m.addr(i)).map_err(|_| Error::Fault)?;
+        let bytes = UserBytes::<0, { BLOCK_SIZE as u64 }>::check(r.ptr, r.len)?;
+        out.push((r.offset as usize, bytes_in(bytes)?));
     }
     Ok(out)
 }
@@ -108,62 +121,44 @@ fn update(u: &XnUpdate) -> Update {
     }
 }
 
-/// `xn(args_ptr, slot)` for the current environment; every operation is
-/// traced with its outcome.
-pub fn call(k: &mut Kernel, args_ptr: u64, slot: u64) -> R {
-    let a: XnArgs = read_user(args_ptr)?;
-    super::CALLER.store(k.current, core::sync::atomic::Ordering::Relaxed);
-    let r = dispatch(k, &a, slot);
-    // XN's refusals by their code; the kernel's own (capability, page
-    // ownership, bad arguments) with bit 16 set.
-    let code = match &r {
-        Err(CallError::Xn(e)) => e.code() as u64,
-        Err(CallError::Abi(e)) => 0x1_0000 | *e as u64,
-        Ok(_) => 0,
-    };
-    crate::trace::emit(
-        exo_abi::trace::class::XN,
-        exo_abi::trace::event::XN_CALL,
-        k.current,
-        a.op as u64,
-        code,
-    );
-    r
+fn write_out<T: Copy>(ptr: u64, v: &T) -> Result<(), Error> {
+    user::copy_out(ptr, user::bytes_of(v)).map_err(|_| Error::Fault)
 }
 
-fn dispatch(k: &mut Kernel, a: &XnArgs, slot: u64) -> R {
-    let cap = k.cap(k.current, slot)?;
+fn dispatch(k: &mut Kernel, call: XnCall, slot: exo_abi::syscall::arg::CapSlot) -> R {
+    let cap = k.my_cap(slot)?;
     let cred = Cred {
         env: k.current_id() as u64,
         cap: cap_value(&cap),
     };
     let root = cap.allows(&Cap::ROOT, PERM_WRITE);
     let mut guard = XN.lock();
-    match a.op {
-        op::CAP_VALUE => return Ok(cred.cap),
-        op::FORMAT => {
+    match call {
+        XnCall::CapValue => return Ok(cred.cap),
+        XnCall::Format { force } => {
             if !root {
                 return Err(Error::Denied.into());
             }
-            if guard.is_some() && a.a != 1 {
+            if guard.is_some() && !force {
                 return Err(exo_xn::Error::Exists.into());
             }
             *guard = None;
+            drop(guard);
             let disk = BlkDisk::new().ok_or(Error::NoEnv)?;
-            let xn = Xn::format(disk, KernelPages)?;
-            super::publish_registry(&xn);
-            *guard = Some(xn);
+            super::install(Xn::format(disk, KernelPages)?);
             return Ok(0);
         }
         _ => {}
     }
     let xn = guard.as_mut().ok_or(Error::NoEnv)?;
-    if a.op == op::READ_AND_INSERT && a.buf_len > 0 {
-        let r = read_into_caller_pages(xn, a, k.current_id(), &cap);
-        super::publish_registry(xn);
-        return r;
-    }
-    let r = run(xn, a, cred, root);
+    let r = match call {
+        XnCall::ReadAndInsert {
+            db,
+            n: _,
+            pages: Some(pages),
+        } => read_into_caller_pages(xn, db, pages, k.current_id(), &cap),
+        call => run(xn, call, cred, root),
+    };
     super::publish_registry(xn);
     r
 }
@@ -172,88 +167,89 @@ fn dispatch(k: &mut Kernel, a: &XnArgs, slot: u64) -> R {
 /// libFS provides the buffer-cache pages): each must be the caller's,
 /// guarded by the presented capability and mapped nowhere; it passes to the
 /// kernel while XN caches the block, and comes back if XN did not use it.
-fn read_into_caller_pages(xn: &mut KernelXn, a: &XnArgs, env: u32, cap: &Cap) -> R {
+fn read_into_caller_pages(
+    xn: &mut KernelXn,
+    db: u64,
+    pages: UserArray<u64, 1, { MAX_PAGES as u64 }>,
+    env: u32,
+    cap: &Cap,
+) -> R {
     use crate::mem::frames::PAGES;
-    let n = a.b as usize;
-    if n == 0 || n > x::MAX_PAGES || (a.buf_len as usize) < n * 8 {
-        return Err(Error::Invalid.into());
+    let mut ppns = [0u64; MAX_PAGES];
+    let ppns = &mut ppns[..pages.len()];
+    for (i, p) in ppns.iter_mut().enumerate() {
+        *p = user::read(pages.addr(i)).map_err(|_| Error::Fault)?;
     }
-    let raw = bytes_in(a.buf_ptr, (n * 8) as u64, x::MAX_PAGES * 8)?;
-    let ppns: Vec<u64> = raw
-        .chunks(8)
-        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-        .collect();
-    let mut taken: Vec<(u64, Cap)> = Vec::with_capacity(n);
+    let mut taken: Vec<(u64, Cap)> = Vec::with_capacity(ppns.len());
     {
-        let mut pages = PAGES.lock();
-        let pages = pages.as_mut().ok_or(Error::NoMem)?;
-        for &p in &ppns {
-            if taken.iter().any(|(q, _)| *q == p) {
-                return_all(pages, &taken, env);
-                return Err(Error::Invalid.into());
-            }
-            match pages.take_for_kernel(p, env, cap) {
+        let mut records = PAGES.lock();
+        let records = records.as_mut().ok_or(Error::NoMem)?;
+        for &p in ppns.iter() {
+            let r = if taken.iter().any(|(q, _)| *q == p) {
+                Err(Error::Invalid)
+            } else {
+                records.take_for_kernel(p, env, cap)
+            };
+            match r {
                 Ok(g) => taken.push((p, g)),
                 Err(e) => {
-                    return_all(pages, &taken, env);
+                    taken
+                        .iter()
+                        .for_each(|(p, g)| records.return_from_kernel(*p, env, *g));
                     return Err(e.into());
                 }
             }
         }
     }
-    let r = xn.read_and_insert(a.a, a.b, Some(&ppns));
-    let mut pages = PAGES.lock();
-    if let Some(pages) = pages.as_mut() {
+    let r = xn.read_and_insert(db, ppns.len() as u64, Some(ppns));
+    let mut records = PAGES.lock();
+    if let Some(records) = records.as_mut() {
         for (i, (p, g)) in taken.iter().enumerate() {
-            let used = r.is_ok() && xn.read_attr(a.a + i as u64).is_some_and(|at| at.page == *p);
+            let used = r.is_ok() && xn.read_attr(db + i as u64).is_some_and(|at| at.page == *p);
             if !used {
-                pages.return_from_kernel(*p, env, *g);
+                records.return_from_kernel(*p, env, *g);
             }
         }
     }
     Ok(r?)
 }
 
-fn return_all(pages: &mut exo_kcore::pages::Pages<'static>, taken: &[(u64, Cap)], env: u32) {
-    for (p, g) in taken {
-        pages.return_from_kernel(*p, env, *g);
-    }
-}
-
-fn run(xn: &mut KernelXn, a: &XnArgs, cred: Cred, root: bool) -> R {
+fn run(xn: &mut KernelXn, call: XnCall, cred: Cred, root: bool) -> R {
     let init_bytes;
-    let init = if a.flags & x::INIT_BYTES != 0 {
-        init_bytes = bytes_in(a.buf_ptr, a.buf_len, BLOCK_SIZE)?;
-        Init::Bytes(&init_bytes)
-    } else {
-        Init::Zero
-    };
-    match a.op {
-        op::INFO => Ok(xn.info().nblocks),
-        op::SHUTDOWN => {
+    let init =
+        |b: Option<BlockBytes>| -> Result<Option<Vec<u8>>, Error> { b.map(bytes_in).transpose() };
+    match call {
+        XnCall::Info => Ok(xn.info().nblocks),
+        XnCall::Shutdown => {
             if !root {
                 return Err(Error::Denied.into());
             }
             xn.shutdown()?;
             Ok(0)
         }
-        op::RESERVE_TYPE => Ok(xn.reserve_type(cred, &name_in(a)?)?.0 as u64),
-        op::TYPE_IMPORT => Ok(xn.type_import(cred, &name_in(a)?)?.0 as u64),
-        op::INSTALL_MOUNT => {
-            let kind = if a.flags & x::KIND_ROOT != 0 {
-                MountKind::Root {
-                    ty: TypeId(a.upd.ty),
-                    temporary: a.flags & x::TEMPORARY != 0,
-                }
-            } else {
-                MountKind::Type
+        XnCall::ReserveType { name } => Ok(xn.reserve_type(cred, &name_in(name)?)?.0 as u64),
+        XnCall::TypeImport { name } => Ok(xn.type_import(cred, &name_in(name)?)?.0 as u64),
+        XnCall::InstallMount {
+            name,
+            db,
+            nblocks,
+            root: kind,
+            init: bytes,
+        } => {
+            let kind = match kind {
+                Some(XnRoot { ty, temporary }) => MountKind::Root {
+                    ty: TypeId(ty),
+                    temporary,
+                },
+                None => MountKind::Type,
             };
-            let db = (a.a != x::NONE).then_some(a.a);
-            Ok(xn.install_mount(cred, &name_in(a)?, db, a.b, kind, init)?)
+            init_bytes = init(bytes)?;
+            let init = init_bytes.as_deref().map_or(Init::Zero, Init::Bytes);
+            Ok(xn.install_mount(cred, &name_in(name)?, db, nblocks, kind, init)?)
         }
-        op::LOOKUP => {
-            let e = exo_xn::api::lookup(xn, &name_in(a)?)?;
-            let out = XnCatEntry {
+        XnCall::Lookup { name, out } => {
+            let e = exo_xn::api::lookup(xn, &name_in(name)?)?;
+            let entry = XnCatEntry {
                 slot: e.slot as u64,
                 db: e.db,
                 nblocks: e.nblocks,
@@ -262,87 +258,118 @@ fn run(xn: &mut KernelXn, a: &XnArgs, cred: Cred, root: bool) -> R {
                 tainted: e.tainted as u8,
                 _pad: 0,
             };
-            write_user(a.buf_ptr, a.buf_len, &out)?;
+            write_out(out.ptr, &entry)?;
             Ok(0)
         }
-        op::MOUNT => {
-            xn.mount(&name_in(a)?)?;
+        XnCall::Mount { name } => {
+            xn.mount(&name_in(name)?)?;
             Ok(0)
         }
-        op::READ_AND_INSERT => Ok(xn.read_and_insert(a.a, a.b, None)?),
-        op::INSERT_ATTR => {
-            xn.insert_attr(a.a, update(&a.upd))?;
+        XnCall::ReadAndInsert { db, n, pages: _ } => Ok(xn.read_and_insert(db, n, None)?),
+        XnCall::InsertAttr { parent, upd } => {
+            xn.insert_attr(parent, update(&upd))?;
             Ok(0)
         }
-        op::ALLOC => {
-            let mv = mods_in(a.mv_ptr, a.mv_len)?;
-            xn.alloc(cred, a.a, update(&a.upd), &as_mods(&mv), init)?;
+        XnCall::Alloc {
+            parent,
+            upd,
+            mods,
+            init: bytes,
+        } => {
+            let mv = mods_in(mods)?;
+            init_bytes = init(bytes)?;
+            let init = init_bytes.as_deref().map_or(Init::Zero, Init::Bytes);
+            xn.alloc(cred, parent, update(&upd), &as_mods(&mv), init)?;
             Ok(0)
         }
-        op::FREE => {
-            let (mv, kid) = (mods_in(a.mv_ptr, a.mv_len)?, mods_in(a.mv2_ptr, a.mv2_len)?);
-            xn.free(cred, a.a, update(&a.upd), &as_mods(&mv), &as_mods(&kid))?;
+        XnCall::Free {
+            parent,
+            upd,
+            mods,
+            child_mods,
+        } => {
+            let (mv, kid) = (mods_in(mods)?, mods_in(child_mods)?);
+            xn.free(cred, parent, update(&upd), &as_mods(&mv), &as_mods(&kid))?;
             Ok(0)
         }
-        op::ADD_EDGE => {
-            let (mv, dst) = (mods_in(a.mv_ptr, a.mv_len)?, mods_in(a.mv2_ptr, a.mv2_len)?);
-            let own_id = u32::try_from(a.c).map_err(|_| Error::Invalid)?;
-            xn.add_edge(cred, a.a, own_id, &as_mods(&mv), a.b, &as_mods(&dst))?;
+        XnCall::AddEdge {
+            src,
+            dst,
+            own_id,
+            src_mods,
+            dst_mods,
+        } => {
+            let (mv, dmv) = (mods_in(src_mods)?, mods_in(dst_mods)?);
+            xn.add_edge(cred, src, own_id, &as_mods(&mv), dst, &as_mods(&dmv))?;
             Ok(0)
         }
-        op::READB => {
-            if a.buf_len as usize > BLOCK_SIZE {
-                return Err(Error::Invalid.into());
-            }
-            let mut buf = vec![0u8; a.buf_len as usize];
-            xn.readb(cred, a.a, a.b as usize, &mut buf)?;
-            user::copy_out(a.buf_ptr, &buf).map_err(|_| Error::Fault)?;
+        XnCall::ReadB { db, offset, out } => {
+            let mut buf = vec![0u8; out.len()];
+            xn.readb(cred, db, offset as usize, &mut buf)?;
+            user::copy_out(out.ptr, &buf).map_err(|_| Error::Fault)?;
             Ok(0)
         }
-        op::WRITEB => {
-            let bytes = bytes_in(a.buf_ptr, a.buf_len, BLOCK_SIZE)?;
-            xn.writeb(cred, a.a, a.b as usize, &bytes)?;
+        XnCall::WriteB { db, offset, bytes } => {
+            xn.writeb(cred, db, offset as usize, &bytes_in(bytes)?)?;
             Ok(0)
         }
-        op::WRITEBACK => Ok(xn.writeback(cred, a.a, a.b)?),
-        op::FIND_FREE => xn
-            .find_free(a.a, a.b)
+        XnCall::Writeback { db, n } => Ok(xn.writeback(cred, db, n)?),
+        XnCall::FindFree { hint, n } => xn
+            .find_free(hint, n)
             .ok_or(CallError::Xn(exo_xn::Error::NoSpace)),
-        op::UDF_ENUM => {
-            let (b, e) = (
-                u32::try_from(a.b).map_err(|_| Error::Invalid)?,
-                u32::try_from(a.c).map_err(|_| Error::Invalid)?,
-            );
-            let list = xn.udf_enum(a.a, b, e)?;
-            let size = core::mem::size_of::<XnUpdate>() as u64;
-            if list.len() > x::MAX_ENUM || (list.len() as u64) * size > a.buf_len {
+        XnCall::UdfEnum {
+            db,
+            first,
+            end,
+            out,
+        } => {
+            let list = xn.udf_enum(db, first, end)?;
+            if list.len() > out.len() {
                 return Err(Error::Invalid.into());
             }
             for (i, u) in list.iter().enumerate() {
-                let out = XnUpdate {
+                let entry = XnUpdate {
                     db: u.db,
                     nblocks: u.nblocks,
                     own_id: u.own_id,
                     ty: u.ty.0,
                     _pad: 0,
                 };
-                write_user(a.buf_ptr + i as u64 * size, size, &out)?;
+                write_out(out.addr(i), &entry)?;
             }
             Ok(list.len() as u64)
         }
-        op::READ_ATTR => {
-            let attr = xn.read_attr(a.a).ok_or(exo_xn::Error::NotInCore)?;
-            write_user(a.buf_ptr, a.buf_len, &attr)?;
+        XnCall::ReadAttr { db, out } => {
+            let attr = xn.read_attr(db).ok_or(exo_xn::Error::NotInCore)?;
+            if out.len() < core::mem::size_of_val(&attr) {
+                return Err(Error::Invalid.into());
+            }
+            write_out(out.ptr, &attr)?;
             Ok(0)
         }
-        op::GET_REFCNT => Ok(xn.get_refcnt(a.a)?.unwrap_or(u64::MAX)),
-        op::LIST_WRITEABLE => {
+        XnCall::GetRefcnt { db } => Ok(xn.get_refcnt(db)?.unwrap_or(exo_abi::xn::NO_REFCNT)),
+        XnCall::ListWriteable { out } => {
             let list = xn.list_writeable();
-            let n = list.len().min(x::MAX_ENUM).min(a.buf_len as usize / 8);
+            let n = list.len().min(out.len());
             let bytes: Vec<u8> = list[..n].iter().flat_map(|d| d.to_le_bytes()).collect();
-            user::copy_out(a.buf_ptr, &bytes).map_err(|_| Error::Fault)?;
+            user::copy_out(out.ptr, &bytes).map_err(|_| Error::Fault)?;
             Ok(n as u64)
         }
-        _ => Err(Error::NoSys.into()),
+        XnCall::UninstallMount { name } => {
+            xn.uninstall_mount(cred, &name_in(name)?)?;
+            Ok(0)
+        }
+        XnCall::TypeMount { name } => {
+            xn.type_mount(&name_in(name)?)?;
+            Ok(0)
+        }
+        XnCall::DbAlloc { db, n } => {
+            if !root {
+                return Err(Error::Denied.into());
+            }
+            xn.db_alloc(db, n)?;
+            Ok(0)
+        }
+        XnCall::CapValue | XnCall::Format { .. } => Err(Error::NoSys.into()),
     }
 }

@@ -80,7 +80,7 @@ fn trace_event(e: exo_xn::trace::Event) {
 pub fn attach_at_boot(cmdline: &str) {
     exo_xn::trace::set_hook(trace_event);
     // A measurement aid (exo bench --suite xn): XN without its UDF checks.
-    if crate::pvh::cmdline_value(cmdline, "exo.xn") == Some("unchecked") {
+    if exo_abi::boot::cmdline::value(cmdline, exo_abi::boot::cmdline::XN) == Some("unchecked") {
         exo_xn::set_checks(false);
         kprintln!("exo: xn: UDF checks OFF (exo.xn=unchecked): no protection between libFSes");
     }
@@ -119,6 +119,13 @@ pub fn attach_at_boot(cmdline: &str) {
         xn.info().nblocks,
         xn.catalogue().iter().count()
     );
+    install(xn);
+}
+
+/// Makes `xn` the kernel's XN: its clock (what `TIME` reads in acl-ufs and
+/// size-ufs) is the tick count, and its registry is published.
+pub fn install(mut xn: KernelXn) -> Option<KernelXn> {
+    xn.set_clock(crate::env::now);
     publish_registry(&xn);
-    *XN.lock() = Some(xn);
+    XN.lock().replace(xn)
 }

@@ -66,12 +66,12 @@ fn main() -> u8 {
             sys::blk_read(0, &mut back[..100], 0),
             Error::Invalid,
         ),
-        // SAFETY: a deliberately bad pointer; the kernel must refuse it.
         (
             "read into kernel memory",
+            // SAFETY: a deliberately bad pointer; the kernel must refuse it.
             unsafe {
                 sys::syscall5(
-                    exo_abi::syscall::BLK_READ,
+                    exo_abi::syscall::Sysnum::BlkRead as u64,
                     0,
                     exo_abi::layout::KERNEL_BASE,
                     512,

@@ -9,7 +9,7 @@
 use exo_abi::cap::{Cap, PERM_ALL, PERM_GRANT, PERM_READ};
 use exo_abi::layout::{UPAGES, USER_TOP, UVPT};
 use exo_abi::pages::{FREE, KERNEL};
-use exo_abi::syscall::{self as nr, Error};
+use exo_abi::syscall::{Error, Sysnum};
 use libos::vm::{self, map_op};
 use libos::{info, println, spawn, sys};
 
@@ -175,26 +175,24 @@ extern "C" fn mallory() -> u8 {
     );
     expect(
         "batch from a kernel pointer",
-        {
-            // SAFETY: a deliberately bad pointer; the kernel reports 0 done and why.
-            let (done, why) =
-                unsafe { sys::syscall5(nr::VM_BATCH, me as u64, 0, USER_TOP + 0x1000, 1, 0) };
-            if done == 0 {
-                Err(Error::from_result(-(why as i64)).unwrap_or(Error::Invalid))
-            } else {
-                Ok(())
-            }
-        },
+        raw(
+            Sysnum::VmBatch as u64,
+            me as u64,
+            0,
+            USER_TOP + 0x1000,
+            1,
+            0,
+        ),
         Error::Fault,
     );
     expect(
         "batch too large",
-        raw(nr::VM_BATCH, me as u64, 0, 0x1000, 100_000, 0),
+        raw(Sysnum::VmBatch as u64, me as u64, 0, 0x1000, 100_000, 0),
         Error::Invalid,
     );
     expect(
         "entries from a null pointer",
-        raw(nr::ENV_SET_ENTRIES, me as u64, 0, 0, 0, 0),
+        raw(Sysnum::EnvSetEntries as u64, me as u64, 0, 0, 0, 0),
         Error::Fault,
     );
     expect(
@@ -210,7 +208,7 @@ extern "C" fn mallory() -> u8 {
     );
     expect(
         "predicate from a null pointer",
-        raw(nr::WAKEUP, 0, 1, 0, 0, 0),
+        raw(Sysnum::Wakeup as u64, 0, 1, 0, 0, 0),
         Error::Fault,
     );
     expect(
@@ -229,7 +227,7 @@ extern "C" fn mallory() -> u8 {
     );
     expect(
         "derive from a wild name pointer",
-        raw(nr::CAP_DERIVE, 0, 3, USER_TOP, 4, 1),
+        raw(Sysnum::CapDerive as u64, 0, 3, USER_TOP, 4, 1),
         Error::Fault,
     );
 

@@ -6,7 +6,7 @@
 #![no_main]
 
 use exo_abi::layout::KERNEL_BASE;
-use exo_abi::syscall::{self as nr, Error};
+use exo_abi::syscall::{Error, Sysnum};
 use libos::{println, spawn, sys};
 
 libos::entry!(main);
@@ -54,24 +54,32 @@ fn main() -> u8 {
     );
     check(
         "send from kernel memory refused",
-        raw(nr::NET_SEND, KERNEL_BASE, 60) == Err(Error::Fault),
+        raw(Sysnum::NetSend as u64, KERNEL_BASE, 60) == Err(Error::Fault),
     );
     // The zero-copy send: the payload must be readable by us, sizes bounded.
     let head = [0u8; 14];
-    check(
-        "gather from kernel memory refused",
-        // SAFETY: a deliberately hostile pointer; the kernel must refuse it.
-        unsafe {
+    let gather = |data: u64, dlen: u64| {
+        // SAFETY: deliberately hostile arguments; the kernel must refuse them.
+        let (r, _) = unsafe {
             sys::syscall5(
-                nr::NET_SEND_GATHER,
+                Sysnum::NetSendGather as u64,
                 head.as_ptr() as u64,
-                14,
-                KERNEL_BASE,
-                100,
+                head.len() as u64,
+                data,
+                dlen,
                 0,
             )
-            .0
-        } == -(Error::Fault as i64),
+        };
+        Error::from_result(r).filter(|_| r < 0)
+    };
+    check(
+        "gather from kernel memory refused",
+        gather(KERNEL_BASE, 100) == Some(Error::Fault),
+    );
+    // Lengths whose sum wraps around: refused, not a kernel panic.
+    check(
+        "gather with a wrapping length refused",
+        gather(head.as_ptr() as u64, u64::MAX - 10) == Some(Error::Invalid),
     );
     check(
         "gather with a runt head refused",
@@ -104,7 +112,7 @@ fn main() -> u8 {
     check("a buffer smaller than the frame is refused", first);
     check(
         "receive into kernel memory refused",
-        raw(nr::NET_RECV, KERNEL_BASE, 1514) == Err(Error::Fault),
+        raw(Sysnum::NetRecv as u64, KERNEL_BASE, 1514) == Err(Error::Fault),
     );
     let mut frame = [0u8; 1514];
     let n = sys::net_recv(&mut frame, 0).unwrap_or(0);

@@ -4,7 +4,7 @@
 #![no_main]
 
 use exo_abi::boot::KERNEL_BASE;
-use exo_abi::syscall::{self as nr, Error};
+use exo_abi::syscall::{Error, Sysnum};
 use libos::{println, sys};
 
 libos::entry!(main);
@@ -24,28 +24,28 @@ fn main() -> u8 {
     unsafe {
         ok &= check(
             "write from null",
-            sys::syscall3(nr::CONSOLE_WRITE, 0, 16, 0),
+            sys::syscall3(Sysnum::ConsoleWrite as u64, 0, 16, 0),
             Error::Fault,
         );
         ok &= check(
             "write from kernel memory",
-            sys::syscall3(nr::CONSOLE_WRITE, KERNEL_BASE + 0x100000, 16, 0),
+            sys::syscall3(Sysnum::ConsoleWrite as u64, KERNEL_BASE + 0x100000, 16, 0),
             Error::Fault,
         );
         ok &= check(
             "write wrapping around",
-            sys::syscall3(nr::CONSOLE_WRITE, u64::MAX - 4, 16, 0),
+            sys::syscall3(Sysnum::ConsoleWrite as u64, u64::MAX - 4, 16, 0),
             Error::Fault,
         );
         ok &= check(
             "read into kernel memory",
-            sys::syscall3(nr::CONSOLE_READ, KERNEL_BASE + 0x100000, 16, 0),
+            sys::syscall3(Sysnum::ConsoleRead as u64, KERNEL_BASE + 0x100000, 16, 0),
             Error::Fault,
         );
         let text = "hello";
         ok &= check(
             "read into read-only text",
-            sys::syscall3(nr::CONSOLE_READ, text.as_ptr() as u64, 4, 0),
+            sys::syscall3(Sysnum::ConsoleRead as u64, text.as_ptr() as u64, 4, 0),
             Error::Fault,
         );
         ok &= check("unknown call", sys::syscall3(0xdead, 0, 0, 0), Error::NoSys);

@@ -7,20 +7,20 @@
 #![no_main]
 
 use exo_abi::layout::{KERNEL_BASE, USER_STACK_TOP, USER_TOP};
-use exo_abi::syscall as nr;
+use exo_abi::syscall::Sysnum;
 use libos::{println, spawn, sys};
 
 libos::entry!(main);
 
 const CALLS: u64 = 20_000;
 /// Calls left out: ending or blocking the fuzzer itself, and console noise.
-const SKIP: [u64; 6] = [
-    nr::EXIT,
-    nr::WAKEUP,
-    nr::CONSOLE_WRITE,
-    nr::CONSOLE_READ,
-    nr::YIELD,
-    nr::DONATE,
+const SKIP: [Sysnum; 6] = [
+    Sysnum::Exit,
+    Sysnum::Wakeup,
+    Sysnum::ConsoleWrite,
+    Sysnum::ConsoleRead,
+    Sysnum::Yield,
+    Sysnum::Donate,
 ];
 
 static mut CANARY: u64 = 0x00ca_7a11_0000_0001;
@@ -54,9 +54,11 @@ extern "C" fn fuzzer() -> u8 {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ sys::ticks());
     let mut refused = 0u64;
     let mut done = 0u64;
+    let mut reached = [false; Sysnum::ALL.len()];
     while done < CALLS {
-        let n = rng.next() % 32;
-        if SKIP.contains(&n) {
+        // Every call of the table, and now and then a number past its end.
+        let n = rng.next() % (Sysnum::ALL.len() as u64 + 1);
+        if Sysnum::from_u64(n).is_some_and(|s| SKIP.contains(&s)) {
             continue;
         }
         // SAFETY: the point is to hand the kernel arbitrary arguments; any
@@ -66,9 +68,24 @@ extern "C" fn fuzzer() -> u8 {
         if r < 0 {
             refused += 1;
         }
+        if let Some(seen) = reached.get_mut(n as usize) {
+            *seen = true;
+        }
         done += 1;
     }
     println!("syscall_fuzz: child made {done} random calls, {refused} refused");
+    let missed = Sysnum::ALL
+        .iter()
+        .filter(|s| !SKIP.contains(s) && !reached[**s as usize]);
+    match missed.clone().count() {
+        0 => println!("syscall_fuzz: reached every call of the table"),
+        n => {
+            for s in missed {
+                println!("syscall_fuzz: never reached {}", s.name());
+            }
+            println!("syscall_fuzz: {n} calls never reached");
+        }
+    }
     0
 }
 

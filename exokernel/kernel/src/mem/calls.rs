@@ -1,0 +1,131 @@
+//! The memory system calls: pages by name (`p_alloc`, `p_free`,
+//! `p_grant`) and batched page-table operations (`vm_batch`), each guarded
+//! by the capability the caller presents.
+
+use super::frames::PAGES;
+use super::paging::Prot;
+use super::{user, PAGE_SIZE};
+use crate::env::Kernel;
+use crate::syscalls::{done, val, Cx, SysResult};
+use exo_abi::layout::USER_TOP;
+use exo_abi::syscall::arg::CapSlot;
+use exo_abi::syscall::{args, Error};
+use exo_abi::vm::{VmOp, MAP_EXEC, MAP_SOFT_MASK, MAP_WRITE, OP_MAP, OP_PROTECT, OP_UNMAP};
+
+/// The page records (set at boot, before any environment runs).
+fn records<R>(f: impl FnOnce(&mut exo_kcore::pages::Pages<'static>) -> R) -> R {
+    f(PAGES
+        .lock()
+        .as_mut()
+        .expect("page records are built at boot"))
+}
+
+pub fn sys_p_alloc(cx: &mut Cx<'_>, a: args::PAlloc) -> SysResult {
+    let guard = cx.k.my_cap(a.guard)?;
+    let id = cx.k.current_id();
+    let ppn = a.ppn.get();
+    records(|p| p.alloc(ppn, id, &guard))?;
+    // A page may come back from another environment: it never sees old contents.
+    // SAFETY: the page is RAM (the records said so), now owned by the caller
+    // and not mapped anywhere; the kernel region maps all RAM.
+    unsafe { core::ptr::write_bytes(super::phys_to_virt(ppn * PAGE_SIZE), 0, PAGE_SIZE as usize) };
+    done()
+}
+
+pub fn sys_p_free(cx: &mut Cx<'_>, a: args::PFree) -> SysResult {
+    let cap = cx.k.my_cap(a.cap)?;
+    let owner = records(|p| p.free(a.ppn.get(), &cap))?;
+    // A page given back counts towards a pending revocation of its owner.
+    if let Ok(s) = cx.k.slot_of(owner) {
+        let r = &mut cx.k.info_mut(s).revocation;
+        if r.requested > 0 {
+            r.returned += 1;
+        }
+    }
+    done()
+}
+
+pub fn sys_p_grant(cx: &mut Cx<'_>, a: args::PGrant) -> SysResult {
+    let cap = cx.k.my_cap(a.cap)?;
+    let to = cx.k.slot_of(a.to.0)?;
+    let to_id = cx.k.info(to).id;
+    records(|p| p.grant(a.ppn.get(), &cap, to_id))?;
+    done()
+}
+
+/// Applies the operations in order; the first failure stops the batch and
+/// its error goes back in `rdx` beside the count done.
+pub fn sys_vm_batch(cx: &mut Cx<'_>, a: args::VmBatch) -> SysResult {
+    let target = cx.k.control(a.env, a.cap)?;
+    for i in 0..a.ops.len() {
+        let r = user::read::<VmOp>(a.ops.addr(i))
+            .map_err(|_| Error::Fault)
+            .and_then(|op| vm_op(cx.k, target, &op));
+        if let Err(e) = r {
+            cx.f.rdx = e as u64;
+            return val(i as u64);
+        }
+    }
+    cx.f.rdx = 0;
+    val(a.ops.len() as u64)
+}
+
+fn prot_of(flags: u64) -> Prot {
+    Prot {
+        writable: flags & MAP_WRITE != 0,
+        executable: flags & MAP_EXEC != 0,
+        soft: flags & MAP_SOFT_MASK,
+    }
+}
+
+/// One page-table operation of a batch on environment `slot`.
+fn vm_op(k: &mut Kernel, slot: usize, op: &VmOp) -> Result<(), Error> {
+    if op.va >= USER_TOP
+        || !op.va.is_multiple_of(PAGE_SIZE)
+        || op.flags & !(MAP_WRITE | MAP_EXEC | MAP_SOFT_MASK) != 0
+    {
+        return Err(Error::Invalid);
+    }
+    let cap_slot = || CapSlot::new(op.cap_slot as u64).ok_or(Error::Invalid);
+    match op.op {
+        OP_MAP => {
+            let cap = k.my_cap(cap_slot()?)?;
+            let prot = prot_of(op.flags);
+            records(|p| p.map_ref(op.ppn, &cap, prot.writable))?;
+            // The records lock is released: mapping may allocate table pages.
+            let space = k.envs[slot].space.as_mut().ok_or(Error::NoEnv);
+            match space.and_then(|s| {
+                s.map(op.va, op.ppn * PAGE_SIZE, prot)
+                    .map_err(|_| Error::NoMem)
+            }) {
+                Ok(old) => {
+                    if let Some(old) = old {
+                        records(|p| p.unref(old / PAGE_SIZE));
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    records(|p| p.unref(op.ppn));
+                    Err(e)
+                }
+            }
+        }
+        OP_UNMAP => {
+            let space = k.envs[slot].space.as_mut().ok_or(Error::NoEnv)?;
+            if let Some(pa) = space.unmap(op.va).map_err(|_| Error::Invalid)? {
+                records(|p| p.unref(pa / PAGE_SIZE));
+            }
+            Ok(())
+        }
+        OP_PROTECT => {
+            let space = k.envs[slot].space.as_ref().ok_or(Error::NoEnv)?;
+            let pa = space.lookup(op.va).ok_or(Error::Invalid)?;
+            let cap = k.my_cap(cap_slot()?)?;
+            let prot = prot_of(op.flags);
+            records(|p| p.check_protect(pa / PAGE_SIZE, &cap, prot.writable))?;
+            let space = k.envs[slot].space.as_mut().ok_or(Error::NoEnv)?;
+            space.protect(op.va, prot).map_err(|_| Error::Invalid)
+        }
+        _ => Err(Error::Invalid),
+    }
+}
