@@ -6,6 +6,7 @@
 
 extern crate alloc;
 
+pub mod cell;
 pub mod console;
 pub mod fd;
 pub mod files;
