@@ -105,6 +105,7 @@ pub fn fs_error(e: crate::fs::FsError) -> Error {
         F::Exists => Error::Taken,
         F::NoSpace | F::TooBig => Error::NoMem,
         F::Xn(exo_xn::Error::AccessDenied) => Error::Denied,
+        F::Busy => Error::Busy,
         F::Xn(_) | F::Corrupt(_) => Error::Io,
         _ => Error::Invalid,
     }
