@@ -271,7 +271,7 @@ fn populate(child: u32, slot: usize, ctx: &UTrapFrame) -> Result<(), Error> {
     let me = info::env(sys::env_id()).ok_or(Error::NoEnv)?;
     sys::env_set_entries(child, slot, &me.entries)?;
     sys::env_set_context(child, slot, ctx)?;
-    process::register_child(child, process::pid(), process::name());
+    process::register_child(child, process::pid(), process::name().as_str());
     let pos = info::sysinfo()
         .slices
         .iter()

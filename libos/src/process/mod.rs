@@ -4,17 +4,20 @@
 //! are loaded from the initrd into a new environment (spawn); fork copies
 //! the caller with copy-on-write (see `fork`).
 
+mod table;
+
+pub use table::{entry, state, table, Name, ProcEntry};
+
 use crate::fd::{Fd, MAX_FDS};
 use crate::layout::*;
 use crate::sys::{self, Error};
 use crate::vm::{self, map_op, unmap_op, PAGE_SIZE};
 use crate::{info, initrd};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::Ordering;
 use elf::abi::{PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
 use exo_abi::cap::PERM_ALL;
-use exo_abi::env::{env_slot, NENV};
 use exo_abi::layout::{USER_STACK_TOP, USER_TOP};
 use exo_abi::trap::UTrapFrame;
 use exo_abi::vm::VmOp;
@@ -23,12 +26,6 @@ use exo_abi::wakeup::{WkTerm, CMP_EQ};
 pub const ARGS_LEN: usize = 1024;
 const PINFO_MAGIC: u64 = 0x6f66_6e69_5f6f_7865;
 const STACK_PAGES: u64 = 16;
-
-pub mod state {
-    pub const FREE: u32 = 0;
-    pub const RUNNING: u32 = 1;
-    pub const ZOMBIE: u32 = 2;
-}
 
 /// A process's private information page.
 #[repr(C)]
@@ -43,28 +40,11 @@ pub struct PInfo {
     pub fds: [Fd; MAX_FDS],
 }
 
-/// A process-table entry.
-#[repr(C)]
-pub struct ProcEntry {
-    pub pid: AtomicU32,
-    pub ppid: AtomicU32,
-    pub state: AtomicU32,
-    pub status: AtomicU32,
-    pub name: [u8; 48],
-}
-
 /// This process's information page.
 pub fn pinfo() -> &'static mut PInfo {
     // SAFETY: mapped at start-up (rt::start) before any caller runs; one
     // thread of control.
     unsafe { &mut *(PINFO_VA as *mut PInfo) }
-}
-
-/// The shared process table, indexed by environment slot.
-pub fn table() -> &'static mut [ProcEntry; NENV] {
-    // SAFETY: mapped read-write in every process at start-up; entries are
-    // written only by their own process (and its parent when reaping).
-    unsafe { &mut *(PROCTAB_VA as *mut [ProcEntry; NENV]) }
 }
 
 pub fn pid() -> u32 {
@@ -82,26 +62,12 @@ pub fn args() -> impl Iterator<Item = &'static str> {
 
 /// Enters a child in the process table (fork: same name as the parent).
 pub(crate) fn register_child(pid: u32, ppid: u32, name: &str) {
-    set_entry(pid, ppid, name);
+    entry(pid).enter(pid, ppid, name);
 }
 
 /// This process's name in the process table.
-pub fn name() -> &'static str {
-    let e = &table()[env_slot(pid())];
-    core::str::from_utf8(&e.name)
-        .unwrap_or("")
-        .trim_end_matches('\0')
-}
-
-fn set_entry(pid: u32, ppid: u32, name: &str) {
-    let e = &mut table()[env_slot(pid)];
-    e.pid.store(pid, Ordering::Relaxed);
-    e.ppid.store(ppid, Ordering::Relaxed);
-    e.status.store(0, Ordering::Relaxed);
-    e.name = [0; 48];
-    let n = name.len().min(47);
-    e.name[..n].copy_from_slice(&name.as_bytes()[..n]);
-    e.state.store(state::RUNNING, Ordering::Release);
+pub fn name() -> Name {
+    entry(pid()).name()
 }
 
 /// Sets up the first process of the system: the shared capability, the
@@ -145,7 +111,7 @@ pub(crate) fn init_first(name: &str) -> Result<(), Error> {
     p.fds[0] = Fd::CONSOLE;
     p.fds[1] = Fd::CONSOLE;
     p.fds[2] = Fd::CONSOLE;
-    set_entry(me, 0, name);
+    entry(me).enter(me, 0, name);
     Ok(())
 }
 
@@ -162,7 +128,7 @@ pub fn exit(status: u8) -> ! {
         // Like stdio's buffers: what this process changed in the file
         // system reaches the disk when it exits.
         let _ = crate::files::sync();
-        let e = &table()[env_slot(pid())];
+        let e = entry(pid());
         e.status.store(status as u32, Ordering::Relaxed);
         e.state.store(state::ZOMBIE, Ordering::Release);
     }
@@ -325,7 +291,7 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
         };
         sys::env_set_context(child, slot, &ctx)?;
         let name = path.rsplit('/').next().unwrap_or(path);
-        set_entry(child, pid(), name);
+        entry(child).enter(child, pid(), name);
         crate::fd::share(fds);
         let pos = free_slice().ok_or(Error::NoMem)?;
         sys::slice_alloc(pos, child, slot)?;
@@ -334,9 +300,7 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
     if let Err(e) = result {
         let _ = sys::env_destroy(child, slot);
         let _ = sys::cap_drop(slot);
-        table()[env_slot(child)]
-            .state
-            .store(state::FREE, Ordering::Release);
+        entry(child).state.store(state::FREE, Ordering::Release);
         return Err(e);
     }
     Ok(child)
@@ -347,7 +311,7 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
 /// for an unhandled page fault).
 pub fn wait(pid: u32) -> u8 {
     let slot = child_cap_slot(pid);
-    let e = &table()[env_slot(pid)];
+    let e = entry(pid);
     let state_addr = &e.state as *const _ as u64;
     let gone = info::env_gone_terms(pid);
     let terms = [
@@ -394,5 +358,4 @@ pub fn run(path: &str, argv: &[&str]) -> Result<u8, Error> {
 #[allow(dead_code)]
 fn _assert_pinfo_fits() {
     const { assert!(core::mem::size_of::<PInfo>() <= PAGE_SIZE as usize) };
-    const { assert!(core::mem::size_of::<[ProcEntry; NENV]>() <= PAGE_SIZE as usize) };
 }
