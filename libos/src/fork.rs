@@ -232,28 +232,27 @@ fn populate(child: u32, slot: usize, ctx: &UTrapFrame) -> Result<(), Error> {
     flush(&mine[..n], &theirs[..n])?;
 
     // Its own information page, the shared table, the pipes it inherits.
+    let fds = fd::snapshot()?;
+    let info = PInfo {
+        pid: child,
+        ppid: process::pid(),
+        fds,
+        ..*process::pinfo()
+    };
     let info_ppn = vm::alloc_page(slot)?;
     vm::apply(&[map_op(SCRATCH, info_ppn, true, false, slot)]).map_err(|e| e.1)?;
-    // SAFETY: SCRATCH maps the new page; PInfo fits in a page.
-    unsafe {
-        core::ptr::copy_nonoverlapping(
-            PINFO_VA as *const u8,
-            SCRATCH as *mut u8,
-            PAGE_SIZE as usize,
-        );
-        let p = &mut *(SCRATCH as *mut PInfo);
-        p.pid = child;
-        p.ppid = process::pid();
-    }
+    // SAFETY: SCRATCH maps the new page, writable, until unmapped below.
+    info.write_to(unsafe {
+        core::slice::from_raw_parts_mut(SCRATCH as *mut u8, PAGE_SIZE as usize)
+    });
     vm::apply(&[unmap_op(SCRATCH)]).map_err(|e| e.1)?;
     let mut shared = [VmOp::default(); 20];
     let mut k = 0;
-    shared[k] = map_op(PINFO_VA, info_ppn, true, false, slot);
+    shared[k] = map_op(PINFO_VA, info_ppn, false, false, slot);
     k += 1;
     let tab = vm::ppn_of(PROCTAB_VA).ok_or(Error::Invalid)?;
     shared[k] = map_op(PROCTAB_VA, tab, true, false, SLOT_SHARED);
     k += 1;
-    let fds = process::pinfo().fds;
     for f in fds.iter() {
         if let Some(va) = f.pipe_va() {
             if let Some(ppn) = vm::ppn_of(va) {

@@ -1,18 +1,21 @@
 //! Processes: a process is an environment plus this libOS's bookkeeping: a
-//! private information page (pid, arguments, file descriptors) and an entry
-//! in the process table that every process shares and `ps` reads. Programs
-//! are loaded from the initrd into a new environment (spawn); fork copies
-//! the caller with copy-on-write (see `fork`).
+//! private information page (pid, arguments, first descriptors) and an
+//! entry in the process table that every process shares and `ps` reads.
+//! Programs are loaded from the initrd into a new environment (spawn); fork
+//! copies the caller with copy-on-write (see `fork`).
 
+mod info;
 mod table;
 
+pub(crate) use info::has_pinfo;
+pub use info::{pinfo, PInfo, ARGS_LEN};
 pub use table::{entry, state, table, Name, ProcEntry};
 
-use crate::fd::{Fd, MAX_FDS};
+use crate::fd::{self, kind, Fd, MAX_FDS};
 use crate::layout::*;
 use crate::sys::{self, Error};
 use crate::vm::{self, map_op, unmap_op, PAGE_SIZE};
-use crate::{info, initrd};
+use crate::{info as kinfo, initrd};
 use core::sync::atomic::Ordering;
 use elf::abi::{PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
@@ -23,29 +26,7 @@ use exo_abi::trap::UTrapFrame;
 use exo_abi::vm::VmOp;
 use exo_abi::wakeup::{WkTerm, CMP_EQ};
 
-pub const ARGS_LEN: usize = 1024;
-const PINFO_MAGIC: u64 = 0x6f66_6e69_5f6f_7865;
 const STACK_PAGES: u64 = 16;
-
-/// A process's private information page.
-#[repr(C)]
-pub struct PInfo {
-    pub magic: u64,
-    pub pid: u32,
-    pub ppid: u32,
-    pub argc: u32,
-    pub args_len: u32,
-    /// NUL-separated arguments.
-    pub args: [u8; ARGS_LEN],
-    pub fds: [Fd; MAX_FDS],
-}
-
-/// This process's information page.
-pub fn pinfo() -> &'static mut PInfo {
-    // SAFETY: mapped at start-up (rt::start) before any caller runs; one
-    // thread of control.
-    unsafe { &mut *(PINFO_VA as *mut PInfo) }
-}
 
 pub fn pid() -> u32 {
     pinfo().pid
@@ -53,11 +34,7 @@ pub fn pid() -> u32 {
 
 /// Arguments of this process.
 pub fn args() -> impl Iterator<Item = &'static str> {
-    let p = pinfo();
-    p.args[..p.args_len as usize]
-        .split(|&b| b == 0)
-        .take(p.argc as usize)
-        .map(|a| core::str::from_utf8(a).unwrap_or(""))
+    pinfo().args()
 }
 
 /// Enters a child in the process table (fork: same name as the parent).
@@ -77,54 +54,33 @@ pub(crate) fn init_first(name: &str) -> Result<(), Error> {
     sys::cap_derive(SLOT_SELF, SLOT_SHARED, b"P", PERM_ALL)?;
     let tab = vm::alloc_page(SLOT_SHARED)?;
     let info_page = vm::alloc_page(SLOT_SELF)?;
-    vm::apply(&[
-        map_op(PROCTAB_VA, tab, true, false, SLOT_SHARED),
-        map_op(PINFO_VA, info_page, true, false, SLOT_SELF),
-    ])
-    .map_err(|e| e.1)?;
     let me = sys::env_id();
-    let p = pinfo();
-    p.magic = PINFO_MAGIC;
-    p.pid = me;
-    p.ppid = 0;
     // argv: the name, then the kernel's `exo.args` split at commas.
-    p.argc = 0;
-    let mut len = 0usize;
-    let extra = crate::info::sysinfo()
+    let extra = kinfo::sysinfo()
         .init_args
         .split(|&b| b == 0)
         .next()
         .unwrap_or(&[]);
-    let words = core::iter::once(name.as_bytes())
+    let argv = core::iter::once(name.as_bytes())
         .chain(extra.split(|&b| b == b',').filter(|w| !w.is_empty()));
-    for w in words {
-        if len + w.len() + 1 > ARGS_LEN {
-            break;
-        }
-        p.args[len..len + w.len()].copy_from_slice(w);
-        p.args[len + w.len()] = 0;
-        len += w.len() + 1;
-        p.argc += 1;
-    }
-    p.args_len = len as u32;
-    p.fds = [Fd::CLOSED; MAX_FDS];
-    p.fds[0] = Fd::CONSOLE;
-    p.fds[1] = Fd::CONSOLE;
-    p.fds[2] = Fd::CONSOLE;
+    let mut fds = [Fd::CLOSED; MAX_FDS];
+    fds[..3].fill(Fd::CONSOLE);
+    let info = PInfo::new(me, 0, argv, &fds);
+    fill_page(info_page, SLOT_SELF, |p| info.write_to(p))?;
+    vm::apply(&[
+        map_op(PROCTAB_VA, tab, true, false, SLOT_SHARED),
+        map_op(PINFO_VA, info_page, false, false, SLOT_SELF),
+    ])
+    .map_err(|e| e.1)?;
     entry(me).enter(me, 0, name);
     Ok(())
-}
-
-/// Whether this process was started by the libOS (has an information page).
-pub(crate) fn has_pinfo() -> bool {
-    vm::ppn_of(PINFO_VA).is_some() && pinfo().magic == PINFO_MAGIC
 }
 
 /// Ends this process: closes its descriptors, leaves its status in the
 /// process table for the parent, and exits.
 pub fn exit(status: u8) -> ! {
     if has_pinfo() {
-        crate::fd::close_all();
+        fd::close_all();
         // Like stdio's buffers: what this process changed in the file
         // system reaches the disk when it exits.
         let _ = crate::files::sync();
@@ -137,7 +93,7 @@ pub fn exit(status: u8) -> ! {
 
 /// A free capability slot for a new child.
 fn child_slot() -> Result<usize, Error> {
-    let me = info::env(sys::env_id()).ok_or(Error::NoEnv)?;
+    let me = kinfo::env(sys::env_id()).ok_or(Error::NoEnv)?;
     (SLOT_CHILDREN..me.caps.len())
         .find(|&s| !me.caps[s].is_valid())
         .ok_or(Error::NoMem)
@@ -145,7 +101,7 @@ fn child_slot() -> Result<usize, Error> {
 
 /// A free time slice position.
 fn free_slice() -> Option<usize> {
-    info::sysinfo().slices.iter().position(|&o| o == 0)
+    kinfo::sysinfo().slices.iter().position(|&o| o == 0)
 }
 
 /// Fills `ppn` (guarded by `slot`) through the scratch mapping.
@@ -245,34 +201,15 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
                 slot,
             ))?;
         }
+        // Open files are per process (the table is ours, not shared).
+        let mut child_fds = *fds;
+        for f in child_fds.iter_mut().filter(|f| f.kind == kind::FS_FILE) {
+            *f = Fd::CLOSED;
+        }
+        let info = PInfo::new(child, pid(), argv.iter().map(|a| a.as_bytes()), &child_fds);
         let info_ppn = vm::alloc_page(slot)?;
-        fill_page(info_ppn, slot, |b| {
-            b.fill(0);
-            // SAFETY: the page is 4 KiB and PInfo fits in it; plain data.
-            let p = unsafe { &mut *(b.as_mut_ptr() as *mut PInfo) };
-            p.magic = PINFO_MAGIC;
-            p.pid = child;
-            p.ppid = pid();
-            let mut len = 0;
-            for a in argv {
-                let bytes = a.as_bytes();
-                if len + bytes.len() + 1 > ARGS_LEN {
-                    break;
-                }
-                p.args[len..len + bytes.len()].copy_from_slice(bytes);
-                len += bytes.len() + 1;
-                p.argc += 1;
-            }
-            p.args_len = len as u32;
-            p.fds = *fds;
-            // Open files are per process (the table is ours, not shared).
-            for f in p.fds.iter_mut() {
-                if f.kind == crate::fd::kind::FS_FILE {
-                    *f = Fd::CLOSED;
-                }
-            }
-        })?;
-        batch.push(map_op(PINFO_VA, info_ppn, true, false, slot))?;
+        fill_page(info_ppn, slot, |b| info.write_to(b))?;
+        batch.push(map_op(PINFO_VA, info_ppn, false, false, slot))?;
         let tab = vm::ppn_of(PROCTAB_VA).ok_or(Error::Invalid)?;
         batch.push(map_op(PROCTAB_VA, tab, true, false, SLOT_SHARED))?;
         for fd in fds.iter() {
@@ -292,7 +229,7 @@ pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Erro
         sys::env_set_context(child, slot, &ctx)?;
         let name = path.rsplit('/').next().unwrap_or(path);
         entry(child).enter(child, pid(), name);
-        crate::fd::share(fds);
+        fd::share(fds);
         let pos = free_slice().ok_or(Error::NoMem)?;
         sys::slice_alloc(pos, child, slot)?;
         sys::env_run(child, slot)
@@ -313,7 +250,7 @@ pub fn wait(pid: u32) -> u8 {
     let slot = child_cap_slot(pid);
     let e = entry(pid);
     let state_addr = &e.state as *const _ as u64;
-    let gone = info::env_gone_terms(pid);
+    let gone = kinfo::env_gone_terms(pid);
     let terms = [
         WkTerm::mem(state_addr, 4, CMP_EQ, state::ZOMBIE as u64),
         WkTerm::OR,
@@ -321,17 +258,17 @@ pub fn wait(pid: u32) -> u8 {
         gone[1],
         gone[2],
     ];
-    while e.state.load(Ordering::Acquire) != state::ZOMBIE && info::env(pid).is_some() {
+    while e.state.load(Ordering::Acquire) != state::ZOMBIE && kinfo::env(pid).is_some() {
         let _ = sys::wakeup(&terms);
     }
     let status = if e.state.load(Ordering::Acquire) == state::ZOMBIE {
         e.status.load(Ordering::Relaxed) as u8
     } else {
         // Ended without the libOS's exit (a fault, or destroyed): the kernel knows.
-        info::exit_status(pid).unwrap_or(137)
+        kinfo::exit_status(pid).unwrap_or(137)
     };
     // Wait for the environment itself to be gone, then reap.
-    while info::env(pid).is_some() {
+    while kinfo::env(pid).is_some() {
         let _ = sys::wakeup(&gone);
     }
     e.state.store(state::FREE, Ordering::Release);
@@ -343,19 +280,14 @@ pub fn wait(pid: u32) -> u8 {
 
 /// The capability slot through which we control child `pid`.
 pub fn child_cap_slot(pid: u32) -> Option<usize> {
-    let child = info::env(pid)?;
-    let me = info::env(sys::env_id())?;
+    let child = kinfo::env(pid)?;
+    let me = kinfo::env(sys::env_id())?;
     (SLOT_CHILDREN..me.caps.len())
         .find(|&s| me.caps[s].is_valid() && me.caps[s].dominates(&child.guard))
 }
 
 /// Starts `path` and waits for it (exec followed by the caller's wait).
 pub fn run(path: &str, argv: &[&str]) -> Result<u8, Error> {
-    let child = spawn(path, argv, &pinfo().fds)?;
+    let child = spawn(path, argv, &fd::snapshot()?)?;
     Ok(wait(child))
-}
-
-#[allow(dead_code)]
-fn _assert_pinfo_fits() {
-    const { assert!(core::mem::size_of::<PInfo>() <= PAGE_SIZE as usize) };
 }
