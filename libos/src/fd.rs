@@ -2,8 +2,8 @@
 //! files of the library file system (`crate::files`).
 //! A child gets its first descriptors from the parent in its information
 //! page (`process::PInfo`); the table is this process's from then on.
-//! An upcall handler that interrupts a change to the table finds it busy:
-//! the calls here then fail with `Error::Busy`.
+//! An upcall handler that interrupts a change to the table or a pipe
+//! transfer finds it busy: the calls here then fail with `Error::Busy`.
 
 use crate::cell::Exclusive;
 use crate::layout::{MAX_PIPES, PIPE_BASE};
@@ -61,6 +61,10 @@ impl Fd {
 
 static TABLE: Exclusive<[Fd; MAX_FDS]> = Exclusive::new([Fd::CLOSED; MAX_FDS]);
 
+/// Held during a pipe transfer: a ring has one reader and one writer, so a
+/// handler must not start a transfer under the one it interrupted.
+static PIPE_IO: Exclusive<()> = Exclusive::new(());
+
 /// Runs `f` on the table.
 fn with_table<R>(f: impl FnOnce(&mut [Fd; MAX_FDS]) -> R) -> Result<R, Error> {
     TABLE.try_with(f).ok_or(Error::Busy)
@@ -108,7 +112,10 @@ pub fn read(fd: usize, buf: &mut [u8]) -> Result<usize, Error> {
             }
             crate::time::sleep_ticks(1);
         },
-        kind::PIPE_READ => Ok(f.pipe().ok_or(Error::Invalid)?.read(buf)),
+        kind::PIPE_READ => {
+            let p = f.pipe().ok_or(Error::Invalid)?;
+            PIPE_IO.try_with(|_| p.read(buf)).ok_or(Error::Busy)
+        }
         kind::INITRD_FILE => {
             let (_, data) = crate::initrd::files()
                 .nth(f.idx as usize)
@@ -154,7 +161,10 @@ pub fn write(fd: usize, buf: &[u8]) -> Result<usize, Error> {
             }
             Ok(buf.len())
         }
-        kind::PIPE_WRITE => f.pipe().ok_or(Error::Invalid)?.write(buf),
+        kind::PIPE_WRITE => {
+            let p = f.pipe().ok_or(Error::Invalid)?;
+            PIPE_IO.try_with(|_| p.write(buf)).ok_or(Error::Busy)?
+        }
         kind::FS_FILE => {
             let (n, end) = crate::files::write(f.idx as usize, f.pos, buf).map_err(fs_error)?;
             seek(fd, end)?;
