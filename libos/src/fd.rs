@@ -197,9 +197,18 @@ pub fn close_all() {
 
 /// Counts the pipe ends a child receives in `fds`.
 pub(crate) fn share(fds: &[Fd; MAX_FDS]) {
+    each_pipe_end(fds, Pipe::add_end);
+}
+
+/// Undoes `share` (the child did not start).
+pub(crate) fn unshare(fds: &[Fd; MAX_FDS]) {
+    each_pipe_end(fds, Pipe::drop_end);
+}
+
+fn each_pipe_end(fds: &[Fd; MAX_FDS], count: fn(&Pipe, bool)) {
     for f in fds {
         if let Some(p) = f.pipe() {
-            p.add_end(f.kind == kind::PIPE_WRITE);
+            count(p, f.kind == kind::PIPE_WRITE);
         }
     }
 }

@@ -7,6 +7,7 @@
 extern crate alloc;
 
 pub mod cell;
+mod child;
 pub mod console;
 pub mod fd;
 pub mod files;
@@ -22,6 +23,7 @@ pub mod pipe;
 pub mod posix;
 pub mod process;
 pub mod rt;
+mod scratch;
 pub mod signal;
 pub mod spawn;
 pub mod sys;

@@ -2,6 +2,17 @@
 //! arrive at one entry stub on this environment's exception stack, are
 //! dispatched to the handlers the program registered, and resume the
 //! interrupted code straight from the saved frame, without a system call.
+//!
+//! Handlers run on the thread they interrupt, anywhere in it, also inside
+//! the libOS. State both may reach is borrowed through `cell::Exclusive`,
+//! so a handler that calls into the libOS while the interrupted code holds
+//! the same state is refused instead of getting a second reference: file
+//! descriptor and file calls fail with `Busy`, allocation returns null, and
+//! printing goes straight to the console. A signal's default action, exit,
+//! then leaves what is busy as it is (no file-system sync of a half-made
+//! change). The copy-on-write fault handler touches no such state: it has
+//! its own scratch window. The handlers themselves are atomics, so that
+//! `register` may replace them under a running upcall.
 
 use crate::cell::{AtomicFn, FnPtr};
 use crate::sys;
