@@ -32,7 +32,9 @@ pub mod upcall;
 pub mod vm;
 pub mod xn;
 
-/// The name the first program was started as (from `exo.init`), or "init".
+/// The name the first process enters in the process table and as its
+/// argv[0]: always "init", whichever program `exo.init` names (the kernel
+/// does not pass the path on).
 pub fn program_name() -> &'static str {
     "init"
 }
