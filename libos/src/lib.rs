@@ -3,6 +3,7 @@
 //! memory, upcalls, PCT, child environments, processes, file descriptors,
 //! pipes, signals and time.
 #![cfg_attr(not(test), no_std)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 
