@@ -1,8 +1,11 @@
 //! File descriptors: the console, pipe ends, read-only initrd files and
 //! files of the library file system (`crate::files`).
-//! The table lives in the process's information page, so a child gets its
-//! descriptors from the parent at spawn.
+//! A child gets its first descriptors from the parent in its information
+//! page (`process::PInfo`); the table is this process's from then on.
+//! An upcall handler that interrupts a change to the table or a pipe
+//! transfer finds it busy: the calls here then fail with `Error::Busy`.
 
+use crate::cell::Exclusive;
 use crate::layout::{MAX_PIPES, PIPE_BASE};
 use crate::pipe::Pipe;
 use crate::sys::{self, Error};
@@ -49,21 +52,53 @@ impl Fd {
     }
 
     fn pipe(&self) -> Option<&'static Pipe> {
-        // SAFETY: a pipe descriptor's page is mapped (by pipe() or spawn).
+        // SAFETY: a pipe descriptor's page is mapped (by pipe(), or by the
+        // parent when it made the process) and is never unmapped; a Pipe
+        // is all atomics and a cell, so other processes may write it.
         self.pipe_va().map(|va| unsafe { &*(va as *const Pipe) })
     }
 }
 
-fn table() -> &'static mut [Fd; MAX_FDS] {
-    &mut crate::process::pinfo().fds
+static TABLE: Exclusive<[Fd; MAX_FDS]> = Exclusive::new([Fd::CLOSED; MAX_FDS]);
+
+/// Held during a pipe transfer: a ring has one reader and one writer, so a
+/// handler must not start a transfer under the one it interrupted.
+static PIPE_IO: Exclusive<()> = Exclusive::new(());
+
+/// Runs `f` on the table.
+fn with_table<R>(f: impl FnOnce(&mut [Fd; MAX_FDS]) -> R) -> Result<R, Error> {
+    TABLE.try_with(f).ok_or(Error::Busy)
 }
 
-fn get(fd: usize) -> Result<Fd, Error> {
-    table()
-        .get(fd)
-        .copied()
+/// Takes the descriptors this process started with (at start-up).
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+pub(crate) fn inherit() {
+    if crate::process::has_pinfo() {
+        let _ = with_table(|t| *t = crate::process::pinfo().fds);
+    }
+}
+
+/// A copy of the table (for a child).
+pub fn snapshot() -> Result<[Fd; MAX_FDS], Error> {
+    with_table(|t| *t)
+}
+
+/// The open descriptor `fd`.
+pub fn get(fd: usize) -> Result<Fd, Error> {
+    with_table(|t| t.get(fd).copied())?
         .filter(|f| f.kind != kind::CLOSED)
         .ok_or(Error::Invalid)
+}
+
+/// Moves open descriptor `fd` to position `pos`.
+pub fn seek(fd: usize, pos: u64) -> Result<(), Error> {
+    with_table(|t| match t.get_mut(fd) {
+        Some(f) if f.kind != kind::CLOSED => {
+            f.pos = pos;
+            Ok(())
+        }
+        _ => Err(Error::Invalid),
+    })?
 }
 
 /// Reads into `buf`; 0 means end of file. Console reads wait for input.
@@ -77,7 +112,10 @@ pub fn read(fd: usize, buf: &mut [u8]) -> Result<usize, Error> {
             }
             crate::time::sleep_ticks(1);
         },
-        kind::PIPE_READ => Ok(f.pipe().ok_or(Error::Invalid)?.read(buf)),
+        kind::PIPE_READ => {
+            let p = f.pipe().ok_or(Error::Invalid)?;
+            PIPE_IO.try_with(|_| p.read(buf)).ok_or(Error::Busy)
+        }
         kind::INITRD_FILE => {
             let (_, data) = crate::initrd::files()
                 .nth(f.idx as usize)
@@ -85,12 +123,12 @@ pub fn read(fd: usize, buf: &mut [u8]) -> Result<usize, Error> {
             let rest = data.get(f.pos as usize..).unwrap_or(&[]);
             let n = rest.len().min(buf.len());
             buf[..n].copy_from_slice(&rest[..n]);
-            table()[fd].pos += n as u64;
+            seek(fd, f.pos + n as u64)?;
             Ok(n)
         }
         kind::FS_FILE => {
             let n = crate::files::read(f.idx as usize, f.pos, buf).map_err(fs_error)?;
-            table()[fd].pos += n as u64;
+            seek(fd, f.pos + n as u64)?;
             Ok(n)
         }
         _ => Err(Error::Invalid),
@@ -105,6 +143,7 @@ pub fn fs_error(e: crate::fs::FsError) -> Error {
         F::Exists => Error::Taken,
         F::NoSpace | F::TooBig => Error::NoMem,
         F::Xn(exo_xn::Error::AccessDenied) => Error::Denied,
+        F::Busy => Error::Busy,
         F::Xn(_) | F::Corrupt(_) => Error::Io,
         _ => Error::Invalid,
     }
@@ -122,10 +161,13 @@ pub fn write(fd: usize, buf: &[u8]) -> Result<usize, Error> {
             }
             Ok(buf.len())
         }
-        kind::PIPE_WRITE => f.pipe().ok_or(Error::Invalid)?.write(buf),
+        kind::PIPE_WRITE => {
+            let p = f.pipe().ok_or(Error::Invalid)?;
+            PIPE_IO.try_with(|_| p.write(buf)).ok_or(Error::Busy)?
+        }
         kind::FS_FILE => {
             let (n, end) = crate::files::write(f.idx as usize, f.pos, buf).map_err(fs_error)?;
-            table()[fd].pos = end;
+            seek(fd, end)?;
             Ok(n)
         }
         _ => Err(Error::Invalid),
@@ -134,17 +176,19 @@ pub fn write(fd: usize, buf: &[u8]) -> Result<usize, Error> {
 
 /// Closes a descriptor (a pipe end drops its count).
 pub fn close(fd: usize) {
-    if let Ok(f) = get(fd) {
+    let taken = with_table(|t| t.get_mut(fd).map(|f| core::mem::replace(f, Fd::CLOSED)));
+    if let Ok(Some(f)) = taken {
         if let Some(p) = f.pipe() {
             p.drop_end(f.kind == kind::PIPE_WRITE);
         }
         if f.kind == kind::FS_FILE {
             crate::files::close(f.idx as usize);
         }
-        table()[fd] = Fd::CLOSED;
     }
 }
 
+/// Closes every descriptor (nothing if an upcall interrupted a change to
+/// the table: its pipe ends then stay counted).
 pub fn close_all() {
     for fd in 0..MAX_FDS {
         close(fd);
@@ -153,20 +197,30 @@ pub fn close_all() {
 
 /// Counts the pipe ends a child receives in `fds`.
 pub(crate) fn share(fds: &[Fd; MAX_FDS]) {
+    each_pipe_end(fds, Pipe::add_end);
+}
+
+/// Undoes `share` (the child did not start).
+pub(crate) fn unshare(fds: &[Fd; MAX_FDS]) {
+    each_pipe_end(fds, Pipe::drop_end);
+}
+
+fn each_pipe_end(fds: &[Fd; MAX_FDS], count: fn(&Pipe, bool)) {
     for f in fds {
         if let Some(p) = f.pipe() {
-            p.add_end(f.kind == kind::PIPE_WRITE);
+            count(p, f.kind == kind::PIPE_WRITE);
         }
     }
 }
 
 /// Installs `f` in the lowest free descriptor.
 pub fn install(f: Fd) -> Result<usize, Error> {
-    let t = table();
-    let fd = t
-        .iter()
-        .position(|x| x.kind == kind::CLOSED)
-        .ok_or(Error::NoMem)?;
-    t[fd] = f;
-    Ok(fd)
+    with_table(|t| {
+        let fd = t
+            .iter()
+            .position(|x| x.kind == kind::CLOSED)
+            .ok_or(Error::NoMem)?;
+        t[fd] = f;
+        Ok(fd)
+    })?
 }

@@ -10,13 +10,13 @@
 //!
 //! Open files are per process: a child does not inherit them.
 
+use crate::cell::Exclusive;
 use crate::fs::cffs::{Cffs, DirEntry, Handle, Kind, Stat};
 use crate::fs::FsError;
 use crate::layout::{SLOT_SELF, SLOT_SHARED};
 use crate::xn::Sys;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::UnsafeCell;
 
 /// XN catalogue name of the libOS's file system.
 pub const ROOT: &str = "fs";
@@ -36,19 +36,27 @@ struct State {
     open: [Option<(Handle, u32)>; MAX_OPEN],
 }
 
-struct Cell(UnsafeCell<State>);
-// SAFETY: a process of this libOS is one thread of control; upcalls do not
-// touch the file table.
-unsafe impl Sync for Cell {}
-
-static STATE: Cell = Cell(UnsafeCell::new(State {
+static STATE: Exclusive<State> = Exclusive::new(State {
     fs: None,
     open: [None; MAX_OPEN],
-}));
+});
 
-fn state() -> &'static mut State {
-    // SAFETY: see `Cell`: no two references are live at once.
-    unsafe { &mut *STATE.0.get() }
+/// Runs `f` on the state; Busy if an upcall handler interrupted a call
+/// that is using it (the same holds for every call below).
+fn with_state<R>(f: impl FnOnce(&mut State) -> Result<R, FsError>) -> Result<R, FsError> {
+    STATE.try_with(f).unwrap_or(Err(FsError::Busy))
+}
+
+/// Runs `f` on the file system, mounting (or making) it on first use.
+fn with_fs<R>(f: impl FnOnce(&mut Cffs<Sys>) -> Result<R, FsError>) -> Result<R, FsError> {
+    with_state(|st| f(mounted(&mut st.fs)?))
+}
+
+fn mounted(fs: &mut Option<Cffs<Sys>>) -> Result<&mut Cffs<Sys>, FsError> {
+    if fs.is_none() {
+        *fs = Some(mount_or_make()?);
+    }
+    fs.as_mut().ok_or(FsError::NotFound)
 }
 
 /// Whether `path` names an initrd program rather than a file-system file.
@@ -56,16 +64,12 @@ pub fn in_initrd(path: &str) -> bool {
     path.trim_start_matches('/').starts_with("bin/")
 }
 
-/// The mounted file system, mounting (or making) it on first use.
-pub fn fs() -> Result<&'static mut Cffs<Sys>, FsError> {
-    let st = state();
-    if st.fs.is_none() {
-        st.fs = Some(mount()?);
-    }
-    st.fs.as_mut().ok_or(FsError::NotFound)
+/// Mounts (or makes) the file system unless it is mounted already.
+pub fn mount() -> Result<(), FsError> {
+    with_fs(|_| Ok(()))
 }
 
-fn mount() -> Result<Cffs<Sys>, FsError> {
+fn mount_or_make() -> Result<Cffs<Sys>, FsError> {
     let x = Sys::new(SLOT_SHARED)?;
     match Cffs::mount(x, ROOT) {
         Err(FsError::NotFound) | Err(FsError::Xn(exo_xn::Error::NoSuchName)) => {}
@@ -108,7 +112,7 @@ pub fn prepare_disk() -> Result<DiskState, FsError> {
         admin.format(false)?;
         formatted = true;
     }
-    fs()?;
+    mount()?;
     Ok(if formatted {
         DiskState::Formatted
     } else {
@@ -118,106 +122,111 @@ pub fn prepare_disk() -> Result<DiskState, FsError> {
 
 /// Opens `path` with `flags` (`o::*`); returns the open-file index.
 pub fn open(path: &str, flags: u32) -> Result<usize, FsError> {
-    let fs = fs()?;
-    let h = match fs.open(path) {
-        Ok(h) if flags & o::TRUNC != 0 => {
-            fs.truncate(&h, 0)?;
-            h
+    with_state(|st| {
+        let fs = mounted(&mut st.fs)?;
+        let h = match fs.open(path) {
+            Ok(h) if flags & o::TRUNC != 0 => {
+                fs.truncate(&h, 0)?;
+                h
+            }
+            Ok(h) => h,
+            Err(FsError::NotFound) if flags & o::CREATE != 0 => fs.create(path)?,
+            Err(e) => return Err(e),
+        };
+        if flags & (o::WRITE | o::APPEND) != 0 && fs.fstat(&h)?.kind == Kind::Dir {
+            return Err(FsError::IsDir);
         }
-        Ok(h) => h,
-        Err(FsError::NotFound) if flags & o::CREATE != 0 => fs.create(path)?,
-        Err(e) => return Err(e),
-    };
-    if flags & (o::WRITE | o::APPEND) != 0 && fs.fstat(&h)?.kind == Kind::Dir {
-        return Err(FsError::IsDir);
-    }
-    let st = state();
-    let i = st
-        .open
-        .iter()
-        .position(Option::is_none)
-        .ok_or(FsError::NoSpace)?;
-    st.open[i] = Some((h, flags));
-    Ok(i)
+        let i = st
+            .open
+            .iter()
+            .position(Option::is_none)
+            .ok_or(FsError::NoSpace)?;
+        st.open[i] = Some((h, flags));
+        Ok(i)
+    })
 }
 
-fn handle(i: usize) -> Result<(Handle, u32), FsError> {
-    state()
-        .open
-        .get(i)
-        .copied()
-        .flatten()
-        .ok_or(FsError::Invalid)
+/// Runs `f` on the file system and open file `i` (its handle and flags).
+fn with_open<R>(
+    i: usize,
+    f: impl FnOnce(&mut Cffs<Sys>, Handle, u32) -> Result<R, FsError>,
+) -> Result<R, FsError> {
+    with_state(|st| {
+        let (h, flags) = st.open.get(i).copied().flatten().ok_or(FsError::Invalid)?;
+        f(mounted(&mut st.fs)?, h, flags)
+    })
 }
 
 pub fn read(i: usize, pos: u64, buf: &mut [u8]) -> Result<usize, FsError> {
-    let (h, _) = handle(i)?;
-    fs()?.read(&h, pos, buf)
+    with_open(i, |fs, h, _| fs.read(&h, pos, buf))
 }
 
 /// Writes at `pos` (at the end with APPEND); returns the bytes written and
 /// the position after them.
 pub fn write(i: usize, pos: u64, data: &[u8]) -> Result<(usize, u64), FsError> {
-    let (h, flags) = handle(i)?;
-    if flags & (o::WRITE | o::APPEND) == 0 {
-        return Err(FsError::Invalid);
-    }
-    let fs = fs()?;
-    let at = if flags & o::APPEND != 0 {
-        fs.fstat(&h)?.size
-    } else {
-        pos
-    };
-    let n = fs.write(&h, at, data)?;
-    Ok((n, at + n as u64))
+    with_open(i, |fs, h, flags| {
+        if flags & (o::WRITE | o::APPEND) == 0 {
+            return Err(FsError::Invalid);
+        }
+        let at = if flags & o::APPEND != 0 {
+            fs.fstat(&h)?.size
+        } else {
+            pos
+        };
+        let n = fs.write(&h, at, data)?;
+        Ok((n, at + n as u64))
+    })
 }
 
 pub fn fsync(i: usize) -> Result<(), FsError> {
-    let (h, _) = handle(i)?;
-    fs()?.fsync(&h)
+    with_open(i, |fs, h, _| fs.fsync(&h))
 }
 
 pub fn fstat(i: usize) -> Result<Stat, FsError> {
-    let (h, _) = handle(i)?;
-    fs()?.fstat(&h)
+    with_open(i, |fs, h, _| fs.fstat(&h))
 }
 
+/// Forgets open file `i` (not if an upcall interrupted a file-system call).
 pub fn close(i: usize) {
-    if let Some(slot) = state().open.get_mut(i) {
-        *slot = None;
-    }
+    let _ = with_state(|st| {
+        if let Some(slot) = st.open.get_mut(i) {
+            *slot = None;
+        }
+        Ok(())
+    });
 }
 
 pub fn mkdir(path: &str) -> Result<(), FsError> {
-    fs()?.mkdir(path)
+    with_fs(|fs| fs.mkdir(path))
 }
 
 pub fn readdir(path: &str) -> Result<Vec<DirEntry>, FsError> {
-    fs()?.readdir(path)
+    with_fs(|fs| fs.readdir(path))
 }
 
 pub fn unlink(path: &str) -> Result<(), FsError> {
-    fs()?.unlink(path)
+    with_fs(|fs| fs.unlink(path))
 }
 
 pub fn rmdir(path: &str) -> Result<(), FsError> {
-    fs()?.rmdir(path)
+    with_fs(|fs| fs.rmdir(path))
 }
 
 pub fn rename(from: &str, to: &str) -> Result<(), FsError> {
-    fs()?.rename(from, to)
+    with_fs(|fs| fs.rename(from, to))
 }
 
 pub fn stat(path: &str) -> Result<Stat, FsError> {
-    fs()?.stat(path)
+    with_fs(|fs| fs.stat(path))
 }
 
-/// Writes every change of this process to disk.
+/// Writes every change of this process to disk (Busy, writing nothing,
+/// from an upcall that interrupted a change: the tree is half made).
 pub fn sync() -> Result<(), FsError> {
-    match state().fs.as_mut() {
+    with_state(|st| match st.fs.as_mut() {
         Some(fs) => fs.sync(),
         None => Ok(()),
-    }
+    })
 }
 
 /// Syncs and marks the XN disk cleanly shut down (the first process, as

@@ -3,38 +3,28 @@
 //! the PTE, both sides fault on the first write, and the libOS's page-fault
 //! handler copies the page. Code is shared read-only; the exception stack
 //! is copied at once (upcalls must be able to write it); the process table
-//! and pipes stay shared. Page-table changes go to the kernel in batches.
+//! and pipes stay shared.
 
-use crate::fd;
+use crate::child::Builder;
 use crate::info;
 use crate::layout::*;
 use crate::process::{self, PInfo};
 use crate::sys::{self, Error};
 use crate::upcall::{self, Resume};
-use crate::vm::{self, map_op, unmap_op, PAGE_SIZE};
+use crate::{fd, scratch, vm};
 use core::sync::atomic::{AtomicBool, Ordering};
-use exo_abi::cap::PERM_ALL;
-use exo_abi::layout::{pte, USER_STACK_TOP};
+use exo_abi::layout::pte;
 use exo_abi::trap::UTrapFrame;
 use exo_abi::vm::{VmOp, MAP_EXEC, MAP_WRITE, OP_MAP, OP_PROTECT};
+use vm::{map_op, PAGE_SIZE};
 
 /// The software PTE bit marking a copy-on-write page.
 pub const PTE_COW: u64 = 1 << 9;
 
 /// Ranges of private memory a child inherits.
-fn regions() -> [(u64, u64); 3] {
-    [
-        (0x40_0000, 0x40_0000 + (64 << 20)),
-        (HEAP_BASE, HEAP_BASE + HEAP_MAX),
-        (USER_STACK_TOP - (1 << 20), USER_STACK_TOP),
-    ]
-}
+const REGIONS: [(u64, u64); 3] = [IMAGE, (HEAP_BASE, HEAP_BASE + HEAP_MAX), MAIN_STACK];
 
 static COW_ACTIVE: AtomicBool = AtomicBool::new(false);
-/// Set while a child is being populated: pages are then protected in this
-/// process before the child maps them, so a page that looks unshared may
-/// still be about to be shared and must be copied, not just unprotected.
-static POPULATING: AtomicBool = AtomicBool::new(false);
 
 /// Resolves a write fault on a copy-on-write page; false if it is not one.
 pub(crate) fn handle_cow(f: &UTrapFrame) -> bool {
@@ -46,8 +36,7 @@ pub(crate) fn handle_cow(f: &UTrapFrame) -> bool {
     let exec = e & pte::NO_EXECUTE == 0;
     let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
     // Sole user of a page we own: just make it writable again.
-    if !POPULATING.load(Ordering::Relaxed)
-        && info::page(ppn).is_some_and(|p| p.refs == 1)
+    if info::page(ppn).is_some_and(|p| p.refs == 1)
         && vm::apply(&[rw_op(va, exec, SLOT_SELF)]).is_ok()
     {
         return true;
@@ -55,14 +44,11 @@ pub(crate) fn handle_cow(f: &UTrapFrame) -> bool {
     let Ok(new) = vm::alloc_page(SLOT_SELF) else {
         return false;
     };
-    if vm::apply(&[map_op(SCRATCH, new, true, false, SLOT_SELF)]).is_err() {
-        return false;
-    }
-    // SAFETY: `va` is mapped readable, SCRATCH maps the new page writable.
-    unsafe {
-        core::ptr::copy_nonoverlapping(va as *const u8, SCRATCH as *mut u8, PAGE_SIZE as usize)
-    };
-    vm::apply(&[unmap_op(SCRATCH), map_op(va, new, true, exec, SLOT_SELF)]).is_ok()
+    // Its own window: the fault may have interrupted a fill of the main one.
+    let remap = map_op(va, new, true, exec, SLOT_SELF);
+    scratch::UPCALL
+        .copy(va, new, SLOT_SELF, Some(remap))
+        .is_ok()
 }
 
 fn rw_op(va: u64, exec: bool, slot: usize) -> VmOp {
@@ -152,138 +138,39 @@ pub fn fork() -> Result<u32, Error> {
         return Ok(0);
     }
     let me = sys::env_id();
-    let slot = {
-        let e = info::env(me).ok_or(Error::NoEnv)?;
-        (SLOT_CHILDREN..e.caps.len())
-            .find(|&s| !e.caps[s].is_valid())
-            .ok_or(Error::NoMem)?
+    let slot = crate::child::free_slot()?;
+    let mut b = Builder::create(slot, &[b'f' + slot as u8, (me & 0xff) as u8])?;
+    share_memory(&mut b)?;
+    b.inherit_entries()?;
+    let info = PInfo {
+        pid: b.id(),
+        ppid: process::pid(),
+        fds: fd::snapshot()?,
+        ..*process::pinfo()
     };
-    sys::cap_derive(
-        SLOT_SELF,
-        slot,
-        &[b'f' + slot as u8, (me & 0xff) as u8],
-        PERM_ALL,
-    )?;
-    let child = sys::env_create(slot)?;
-    POPULATING.store(true, Ordering::Relaxed);
-    let r = populate(child, slot, &ctx);
-    POPULATING.store(false, Ordering::Relaxed);
-    if let Err(e) = r {
-        let _ = sys::env_destroy(child, slot);
-        let _ = sys::cap_drop(slot);
-        return Err(e);
-    }
-    Ok(child)
+    process::start_child(b, &info, process::name().as_str(), &ctx)
 }
 
-fn populate(child: u32, slot: usize, ctx: &UTrapFrame) -> Result<(), Error> {
+/// Gives the child our private memory: copy-on-write, read-only pages
+/// shared, the pages the fault handler writes copied now.
+fn share_memory(b: &mut Builder) -> Result<(), Error> {
     let (xlo, xhi) = upcall::xstack_range();
-    let mut mine = [VmOp::default(); 32];
-    let mut theirs = [VmOp::default(); 32];
-    let mut n = 0;
-    let flush = |mine: &[VmOp], theirs: &[VmOp]| -> Result<(), Error> {
-        vm::apply(mine).map_err(|e| e.1)?;
-        sys::vm_batch(child, slot, theirs).map_err(|e| e.1)
-    };
-    for (lo, hi) in regions() {
-        let mut va = lo;
-        while let Some(at) = info::next_candidate(va, hi) {
-            va = at;
-            let e = info::pte(va);
-            if e & pte::PRESENT == 0 {
-                va += PAGE_SIZE;
-                continue;
-            }
+    for (lo, hi) in REGIONS {
+        for (va, e) in info::mapped(lo, hi) {
             let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
             let exec = e & pte::NO_EXECUTE == 0;
-            if (va >= xlo && va < xhi) || va == vm::cursor_page() {
+            if (xlo..xhi).contains(&va) || va == vm::cursor_page() {
                 // The exception stack, and the page with the allocator's
-                // cursor that the COW handler itself writes: copied now,
-                // never COW (a write fault inside the handler is fatal).
-                let copy = vm::alloc_page(slot)?;
-                vm::apply(&[map_op(SCRATCH, copy, true, false, slot)]).map_err(|e| e.1)?;
-                // SAFETY: both mapped.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        va as *const u8,
-                        SCRATCH as *mut u8,
-                        PAGE_SIZE as usize,
-                    )
-                };
-                vm::apply(&[unmap_op(SCRATCH)]).map_err(|e| e.1)?;
-                sys::vm_batch(child, slot, &[map_op(va, copy, true, false, slot)])
-                    .map_err(|e| e.1)?;
+                // cursor that the COW handler itself writes: never COW (a
+                // write fault inside the handler is fatal).
+                b.map_copy(va, false)?;
             } else if e & (pte::WRITABLE | PTE_COW) != 0 {
-                let (p, c) = cow_ops(va, ppn, exec, SLOT_SELF);
-                mine[n] = p;
-                theirs[n] = c;
-                n += 1;
+                let (ours, theirs) = cow_ops(va, ppn, exec, SLOT_SELF);
+                b.map_with(theirs, ours)?;
             } else {
-                mine[n] = VmOp {
-                    op: OP_PROTECT,
-                    cap_slot: SLOT_SELF as u32,
-                    va,
-                    ppn: 0,
-                    flags: if exec { MAP_EXEC } else { 0 },
-                };
-                theirs[n] = map_op(va, ppn, false, exec, SLOT_SELF);
-                n += 1;
-            }
-            if n == mine.len() {
-                flush(&mine[..n], &theirs[..n])?;
-                n = 0;
-            }
-            va += PAGE_SIZE;
-        }
-    }
-    flush(&mine[..n], &theirs[..n])?;
-
-    // Its own information page, the shared table, the pipes it inherits.
-    let info_ppn = vm::alloc_page(slot)?;
-    vm::apply(&[map_op(SCRATCH, info_ppn, true, false, slot)]).map_err(|e| e.1)?;
-    // SAFETY: SCRATCH maps the new page; PInfo fits in a page.
-    unsafe {
-        core::ptr::copy_nonoverlapping(
-            PINFO_VA as *const u8,
-            SCRATCH as *mut u8,
-            PAGE_SIZE as usize,
-        );
-        let p = &mut *(SCRATCH as *mut PInfo);
-        p.pid = child;
-        p.ppid = process::pid();
-    }
-    vm::apply(&[unmap_op(SCRATCH)]).map_err(|e| e.1)?;
-    let mut shared = [VmOp::default(); 20];
-    let mut k = 0;
-    shared[k] = map_op(PINFO_VA, info_ppn, true, false, slot);
-    k += 1;
-    let tab = vm::ppn_of(PROCTAB_VA).ok_or(Error::Invalid)?;
-    shared[k] = map_op(PROCTAB_VA, tab, true, false, SLOT_SHARED);
-    k += 1;
-    let fds = process::pinfo().fds;
-    for f in fds.iter() {
-        if let Some(va) = f.pipe_va() {
-            if let Some(ppn) = vm::ppn_of(va) {
-                if shared[..k].iter().all(|o| o.va != va) {
-                    shared[k] = map_op(va, ppn, true, false, SLOT_SHARED);
-                    k += 1;
-                }
+                b.map(va, ppn, false, exec, SLOT_SELF)?;
             }
         }
     }
-    sys::vm_batch(child, slot, &shared[..k]).map_err(|e| e.1)?;
-    fd::share(&fds);
-    sys::cap_grant(slot, child, slot, SLOT_SELF, PERM_ALL)?;
-    sys::cap_grant(SLOT_SHARED, child, slot, SLOT_SHARED, PERM_ALL)?;
-    let me = info::env(sys::env_id()).ok_or(Error::NoEnv)?;
-    sys::env_set_entries(child, slot, &me.entries)?;
-    sys::env_set_context(child, slot, ctx)?;
-    process::register_child(child, process::pid(), process::name());
-    let pos = info::sysinfo()
-        .slices
-        .iter()
-        .position(|&o| o == 0)
-        .ok_or(Error::NoMem)?;
-    sys::slice_alloc(pos, child, slot)?;
-    sys::env_run(child, slot)
+    Ok(())
 }

@@ -90,6 +90,21 @@ pub fn next_candidate(mut va: u64, end: u64) -> Option<u64> {
     None
 }
 
+/// Every page mapped in `[lo, hi)` with its PTE, in address order.
+pub fn mapped(lo: u64, hi: u64) -> impl Iterator<Item = (u64, u64)> {
+    let mut va = lo;
+    core::iter::from_fn(move || {
+        while let Some(at) = next_candidate(va, hi) {
+            va = at + 4096;
+            let e = pte(at);
+            if e & pte::PRESENT != 0 {
+                return Some((at, e));
+            }
+        }
+        None
+    })
+}
+
 /// The PTE mapping `va` in this environment (0 if none), read without a call.
 pub fn pte(va: u64) -> u64 {
     for up in [pml4e_addr(va), pdpte_addr(va), pde_addr(va)] {

@@ -13,8 +13,18 @@ pub const PIPE_BASE: u64 = 0x7e00_1000_0000;
 pub const MAX_PIPES: u64 = 256;
 /// The DPF packet ring (see `net::ring`).
 pub const NET_RING_VA: u64 = 0x7e00_2000_0000;
-/// Where pages are staged while being filled for another environment.
+/// Where pages are staged while being filled (for a child, or by fork's
+/// copy-on-write fault handler, which has a window of its own: the fault
+/// may interrupt normal code that is using the first).
 pub const SCRATCH: u64 = 0x6000_0000_0000;
+pub const UPCALL_SCRATCH: u64 = SCRATCH + 0x1000;
+/// The program image (linked at 4 MiB) and the main stack, as scanned for
+/// the pages a child of the same program gets.
+pub const IMAGE: (u64, u64) = (0x40_0000, 0x40_0000 + (64 << 20));
+pub const MAIN_STACK: (u64, u64) = (
+    exo_abi::layout::USER_STACK_TOP - (1 << 20),
+    exo_abi::layout::USER_STACK_TOP,
+);
 
 /// Capability slot 0: this process's own capability (controls itself).
 pub const SLOT_SELF: usize = 0;

@@ -3,9 +3,12 @@
 //! memory, upcalls, PCT, child environments, processes, file descriptors,
 //! pipes, signals and time.
 #![cfg_attr(not(test), no_std)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 
+pub mod cell;
+mod child;
 pub mod console;
 pub mod fd;
 pub mod files;
@@ -21,6 +24,7 @@ pub mod pipe;
 pub mod posix;
 pub mod process;
 pub mod rt;
+mod scratch;
 pub mod signal;
 pub mod spawn;
 pub mod sys;
@@ -29,7 +33,9 @@ pub mod upcall;
 pub mod vm;
 pub mod xn;
 
-/// The name the first program was started as (from `exo.init`), or "init".
+/// The name the first process enters in the process table and as its
+/// argv[0]: always "init", whichever program `exo.init` names (the kernel
+/// does not pass the path on).
 pub fn program_name() -> &'static str {
     "init"
 }

@@ -6,6 +6,7 @@ use crate::fd::{kind, Fd};
 use crate::layout::{MAX_PIPES, PIPE_BASE, SLOT_SHARED};
 use crate::sys::{self, Error};
 use crate::vm::{self, map_op};
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE};
 
@@ -22,8 +23,11 @@ pub struct Pipe {
     reader_waiting: AtomicU32,
     /// Environment sleeping for room (0: none): the reader yields to it.
     writer_waiting: AtomicU32,
-    data: [u8; DATA],
+    /// Written by one end while the other reads it (other bytes).
+    data: UnsafeCell<[u8; DATA]>,
 }
+
+const _: () = assert!(core::mem::size_of::<Pipe>() <= 4096);
 
 /// Directed yield to the other end if it sleeps on this pipe: it runs now
 /// instead of at its next time slice.
@@ -36,7 +40,7 @@ fn hand_over(waiting: &AtomicU32) {
 
 impl Pipe {
     fn data_ptr(&self) -> *mut u8 {
-        self.data.as_ptr() as *mut u8
+        self.data.get().cast()
     }
 
     /// Reads what is available, waiting for at least one byte or end of file.
@@ -49,7 +53,8 @@ impl Pipe {
             if h != t {
                 let n = ((h - t) as usize).min(buf.len());
                 for (i, b) in buf.iter_mut().take(n).enumerate() {
-                    // SAFETY: index within the ring; the writer does not touch unread bytes.
+                    // SAFETY: index within the ring; the writer does not
+                    // touch unread bytes (`head` was read with Acquire).
                     *b = unsafe { self.data_ptr().add((t as usize + i) % DATA).read_volatile() };
                 }
                 self.tail.store(t + n as u64, Ordering::Release);
@@ -92,7 +97,8 @@ impl Pipe {
             }
             let n = room.min(buf.len() - done);
             for i in 0..n {
-                // SAFETY: index within the ring, in the free part the reader does not read.
+                // SAFETY: index within the ring, in the free part the
+                // reader does not read until `head` is published below.
                 unsafe {
                     self.data_ptr()
                         .add((h as usize + i) % DATA)
@@ -124,7 +130,8 @@ pub fn pipe() -> Result<(Fd, Fd), Error> {
     let va = PIPE_BASE + idx * 4096;
     let ppn = vm::alloc_page(SLOT_SHARED)?;
     vm::apply(&[map_op(va, ppn, true, false, SLOT_SHARED)]).map_err(|e| e.1)?;
-    // SAFETY: just mapped writable; a fresh page is zero (empty ring, no ends).
+    // SAFETY: just mapped, never unmapped; a fresh page is zero (an empty
+    // ring without ends) and a Pipe fits in it.
     let p = unsafe { &*(va as *const Pipe) };
     p.add_end(false);
     p.add_end(true);

@@ -51,22 +51,17 @@ pub fn open_with(path: &str, flags: u32) -> Result<usize, FsError> {
 
 /// Moves a file descriptor's position; returns the new one.
 pub fn lseek(fd: usize, pos: u64) -> Result<u64, Error> {
-    let t = &mut process::pinfo().fds;
-    let f = t
-        .get_mut(fd)
-        .filter(|f| f.kind != kind::CLOSED)
-        .ok_or(Error::Invalid)?;
-    f.pos = pos;
+    fd::seek(fd, pos)?;
     Ok(pos)
 }
 
 /// Makes a file's data and its directory entry durable.
 pub fn fsync(fd: usize) -> Result<(), FsError> {
-    let f = process::pinfo()
-        .fds
-        .get(fd)
-        .copied()
-        .ok_or(FsError::Invalid)?;
+    let f = match fd::get(fd) {
+        Ok(f) => f,
+        Err(Error::Busy) => return Err(FsError::Busy),
+        Err(_) => return Err(FsError::Invalid),
+    };
     if f.kind != kind::FS_FILE {
         return Err(FsError::Invalid);
     }
@@ -126,7 +121,7 @@ pub fn fork() -> Result<Pid, Error> {
 
 /// Starts `path` with `argv` and this process's descriptors (posix_spawn).
 pub fn spawn(path: &str, argv: &[&str]) -> Result<Pid, Error> {
-    process::spawn(path, argv, &process::pinfo().fds)
+    process::spawn(path, argv, &fd::snapshot()?)
 }
 
 pub fn waitpid(pid: Pid) -> u8 {

@@ -44,6 +44,7 @@ mod start {
             // The first environment: it founds the process table.
             let _ = crate::process::init_first(crate::program_name());
         }
+        crate::fd::inherit();
         let _ = crate::upcall::register(crate::upcall::Handlers::default());
         // SAFETY: provided by the program through `entry!`.
         let status = unsafe { exo_main() };

@@ -3,10 +3,10 @@
 //! the default action, ending the process). SIGKILL is not a message: the
 //! parent, which holds the capability over the child, destroys it.
 
+use crate::cell::{AtomicFn, FnPtr};
 use crate::process;
 use crate::sys::{self, Error};
 use crate::upcall::Message;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 pub const SIGINT: u32 = 2;
 pub const SIGKILL: u32 = 9;
@@ -17,14 +17,18 @@ const NSIG: usize = 32;
 /// Marks a PCT message as a signal.
 const SIGNAL_TAG: u64 = 0x5349_474e_414c;
 
-static HANDLERS: [AtomicUsize; NSIG] = [const { AtomicUsize::new(0) }; NSIG];
+// SAFETY: a fn pointer type.
+unsafe impl FnPtr for fn(u32) {}
+
+/// Atomic, since the dispatcher runs in an upcall that may interrupt `signal`.
+static HANDLERS: [AtomicFn<fn(u32)>; NSIG] = [const { AtomicFn::none() }; NSIG];
 
 /// Installs `handler` for `sig` (None: the default action).
 pub fn signal(sig: u32, handler: Option<fn(u32)>) -> Result<(), Error> {
     if sig as usize >= NSIG || sig == SIGKILL {
         return Err(Error::Invalid);
     }
-    HANDLERS[sig as usize].store(handler.map_or(0, |h| h as usize), Ordering::Relaxed);
+    HANDLERS[sig as usize].store(handler);
     Ok(())
 }
 
@@ -49,12 +53,8 @@ pub(crate) fn dispatch(_from: u32, m: &Message) {
         return;
     }
     let sig = m[1] as u32;
-    match HANDLERS[sig as usize].load(Ordering::Relaxed) {
-        0 => process::exit(128 + sig as u8),
-        h => {
-            // SAFETY: only `signal` stores values here, all `fn(u32)` pointers.
-            let f: fn(u32) = unsafe { core::mem::transmute::<usize, fn(u32)>(h) };
-            f(sig)
-        }
+    match HANDLERS[sig as usize].load() {
+        None => process::exit(128 + sig as u8),
+        Some(f) => f(sig),
     }
 }

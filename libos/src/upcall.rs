@@ -2,8 +2,21 @@
 //! arrive at one entry stub on this environment's exception stack, are
 //! dispatched to the handlers the program registered, and resume the
 //! interrupted code straight from the saved frame, without a system call.
+//!
+//! Handlers run on the thread they interrupt, anywhere in it, also inside
+//! the libOS. State both may reach is borrowed through `cell::Exclusive`,
+//! so a handler that calls into the libOS while the interrupted code holds
+//! the same state is refused instead of getting a second reference: file
+//! descriptor and file calls fail with `Busy`, allocation returns null, and
+//! printing goes straight to the console. A signal's default action, exit,
+//! then leaves what is busy as it is (no file-system sync of a half-made
+//! change). The copy-on-write fault handler touches no such state: it has
+//! its own scratch window. The handlers themselves are atomics, so that
+//! `register` may replace them under a running upcall.
 
+use crate::cell::{AtomicFn, FnPtr};
 use crate::sys;
+use core::cell::UnsafeCell;
 use exo_abi::env::Entries;
 use exo_abi::trap::{UTrapFrame, UPCALL_PCT, UPCALL_REVOKE, UPCALL_SLICE_END, UPCALL_SLICE_START};
 use exo_abi::trap::{UTF_REGS, UTF_RIP, UTF_RSP};
@@ -11,9 +24,16 @@ use exo_abi::trap::{UTF_REGS, UTF_RIP, UTF_RSP};
 /// Bytes of the exception stack every upcall runs on.
 pub const XSTACK_SIZE: usize = 32 * 1024;
 
+/// The exception stack. Rust code never reads or writes it: only its
+/// address goes to the kernel, which starts every upcall on it.
 #[repr(align(16))]
-struct XStack(#[allow(dead_code)] [u8; XSTACK_SIZE]);
-static mut XSTACK: XStack = XStack([0; XSTACK_SIZE]);
+struct XStack(UnsafeCell<[u8; XSTACK_SIZE]>);
+
+// SAFETY: no reference to the contents is ever made (see `XStack`); the
+// upcalls running on it are on this environment's one thread.
+unsafe impl Sync for XStack {}
+
+static XSTACK: XStack = XStack(UnsafeCell::new([0; XSTACK_SIZE]));
 
 /// A PCT message: `rdx, r10, r8, r9, rbx, r12, r13, r14, r15`.
 pub type Message = [u64; 9];
@@ -40,18 +60,47 @@ pub struct Handlers {
     pub pct_async: Option<fn(u32, &Message)>,
 }
 
-static mut HANDLERS: Handlers = Handlers {
-    exception: None,
-    slice_start: None,
-    slice_end: None,
-    revoke: None,
-    pct_sync: None,
-    pct_async: None,
+// SAFETY: a fn pointer type.
+unsafe impl FnPtr for fn(&mut UTrapFrame) -> Resume {}
+// SAFETY: a fn pointer type.
+unsafe impl FnPtr for fn() {}
+// SAFETY: a fn pointer type.
+unsafe impl FnPtr for fn(u32, u64) {}
+// SAFETY: a fn pointer type.
+unsafe impl FnPtr for fn(u32, &mut Message) {}
+// SAFETY: a fn pointer type.
+unsafe impl FnPtr for fn(u32, &Message) {}
+
+/// The registered handlers, one atomic each: an upcall that interrupts
+/// `register` finds every handler either old or new, never half written.
+struct Registered {
+    exception: AtomicFn<fn(&mut UTrapFrame) -> Resume>,
+    slice_start: AtomicFn<fn()>,
+    slice_end: AtomicFn<fn()>,
+    revoke: AtomicFn<fn(u32, u64)>,
+    pct_sync: AtomicFn<fn(u32, &mut Message)>,
+    pct_async: AtomicFn<fn(u32, &Message)>,
+}
+
+static HANDLERS: Registered = Registered {
+    exception: AtomicFn::none(),
+    slice_start: AtomicFn::none(),
+    slice_end: AtomicFn::none(),
+    revoke: AtomicFn::none(),
+    pct_sync: AtomicFn::none(),
+    pct_async: AtomicFn::none(),
 };
 
 fn handlers() -> Handlers {
-    // SAFETY: one thread of control per environment; written only by `register`.
-    unsafe { *core::ptr::addr_of!(HANDLERS) }
+    let r = &HANDLERS;
+    Handlers {
+        exception: r.exception.load(),
+        slice_start: r.slice_start.load(),
+        slice_end: r.slice_end.load(),
+        revoke: r.revoke.load(),
+        pct_sync: r.pct_sync.load(),
+        pct_async: r.pct_async.load(),
+    }
 }
 
 extern "C" {
@@ -60,7 +109,7 @@ extern "C" {
 
 /// The exception stack's address range (copied, never shared, by fork).
 pub fn xstack_range() -> (u64, u64) {
-    let lo = core::ptr::addr_of!(XSTACK) as u64;
+    let lo = XSTACK.0.get() as u64;
     (lo & !0xfff, (lo + XSTACK_SIZE as u64).div_ceil(4096) * 4096)
 }
 
@@ -68,7 +117,7 @@ pub fn xstack_range() -> (u64, u64) {
 pub fn entries_for(h: &Handlers) -> Entries {
     let stub = exo_upcall_entry as *const () as u64;
     let on = |b: bool| if b { stub } else { 0 };
-    let top = core::ptr::addr_of!(XSTACK) as u64 + XSTACK_SIZE as u64;
+    let top = XSTACK.0.get() as u64 + XSTACK_SIZE as u64;
     Entries {
         exception: on(h.exception.is_some()),
         slice_start: on(h.slice_start.is_some()),
@@ -88,9 +137,13 @@ pub fn register(mut h: Handlers) -> Result<(), sys::Error> {
     if h.pct_async.is_none() {
         h.pct_async = Some(crate::signal::dispatch);
     }
-    // SAFETY: one thread of control; no upcall runs while handlers change
-    // because the new entries are only installed below.
-    unsafe { HANDLERS = h };
+    let r = &HANDLERS;
+    r.exception.store(h.exception);
+    r.slice_start.store(h.slice_start);
+    r.slice_end.store(h.slice_end);
+    r.revoke.store(h.revoke);
+    r.pct_sync.store(h.pct_sync);
+    r.pct_async.store(h.pct_async);
     sys::env_set_entries(sys::env_id(), 0, &entries_for(&h))
 }
 

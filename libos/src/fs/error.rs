@@ -30,6 +30,8 @@ pub enum FsError {
     Corrupt(&'static str),
     /// XN refused or failed the call.
     Xn(exo_xn::Error),
+    /// The file system is in use by the code an upcall handler interrupted.
+    Busy,
 }
 
 impl From<exo_xn::Error> for FsError {
@@ -57,6 +59,7 @@ impl fmt::Display for FsError {
             FsError::Invalid => f.write_str("invalid argument"),
             FsError::Corrupt(w) => write!(f, "corrupt file system: {w}"),
             FsError::Xn(e) => write!(f, "XN: {e}"),
+            FsError::Busy => f.write_str("file system busy"),
         }
     }
 }

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use exo_abi::syscall::Error;
 use libos::net::echo::checksum;
 use libos::net::ring::Ring;
-use libos::{info, println, process, sys};
+use libos::{info, posix, println, process, sys};
 
 libos::entry!(main);
 
@@ -80,11 +80,7 @@ fn first() -> u8 {
         return 1;
     };
     let idtext = format!("{id}");
-    let child = match process::spawn(
-        "/bin/dpf_check",
-        &["dpf_check", "b", &idtext],
-        &process::pinfo().fds,
-    ) {
+    let child = match posix::spawn("/bin/dpf_check", &["dpf_check", "b", &idtext]) {
         Ok(c) => c,
         Err(e) => {
             println!("dpf_check: cannot start the second process: {e:?}");

@@ -15,7 +15,7 @@ fn main() -> u8 {
         for (name, data) in libos::initrd::files() {
             println!("{:>8}  /{name}", data.len());
         }
-        if arg.is_some() || files::fs().is_err() {
+        if arg.is_some() || files::mount().is_err() {
             return 0;
         }
     }

@@ -20,9 +20,8 @@ fn main() -> u8 {
             continue;
         }
         let pid = e.pid.load(Ordering::Relaxed);
-        let name = core::str::from_utf8(&e.name)
-            .unwrap_or("?")
-            .trim_end_matches('\0');
+        let name = e.name();
+        let name = core::str::from_utf8(name.as_bytes()).unwrap_or("?");
         let (slices, ticks) = info::env(pid).map_or((0, 0), |i| (i.slices, i.ticks_run));
         let s = if st == state::ZOMBIE {
             "zombie"
