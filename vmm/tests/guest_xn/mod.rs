@@ -64,13 +64,16 @@ pub fn session_case(engine: &'static str) -> Trial {
                 "forge an entry pointing at the owner's inode with a plain write: refused (ProtectedBytes)",
                 "lie to XN about what an allocation changes: refused (BogusUpdate)",
                 "write a pointer to uninitialized metadata to disk: refused (Tainted)",
+                "remove the owner's root from the catalogue: refused (AccessDenied)",
+                "take free blocks off the free map without a parent: refused (AccessDenied)",
+                "xn_check: its own empty root uninstalled: Ok(true)",
                 "xn_check: attacks all refused",
                 "xn_check: XN shut down cleanly",
             ],
         )?;
             // The trace holds every XN call of this scripted session, and
-            // exactly the refusals the attacks provoke (plus three lookups of
-            // names that do not exist yet).
+            // exactly the refusals the attacks provoke (plus four lookups of
+            // names that do not exist, one after their root was removed).
             let stats = exo(&["trace", "stats", t]);
             let counts = super::common::trace_counts(&stats.stdout);
             let _ = std::fs::remove_file(&trace);
@@ -79,22 +82,25 @@ pub fn session_case(engine: &'static str) -> Trial {
                 .filter(|k| k.starts_with("xn_refused"))
                 .collect();
             for (name, n) in [
-                ("xn_call", 68),
-                ("xn_refused AccessDenied", 3),
+                ("xn_call", 74),
+                ("xn_refused AccessDenied", 4),
                 ("xn_refused NotFree", 1),
                 ("xn_refused ProtectedBytes", 1),
                 ("xn_refused BogusUpdate", 1),
                 ("xn_refused Tainted", 1),
-                ("xn_refused NoSuchName", 3),
+                ("xn_refused NoSuchName", 4),
                 // The kernel's own refusals: no XN before FORMAT, a page
-                // that is not the caller's, a page it still maps.
+                // that is not the caller's, a page it still maps, db_alloc
+                // without the root capability.
                 ("xn_refused kernel NoEnv", 1),
-                ("xn_refused kernel Denied", 1),
+                ("xn_refused kernel Denied", 2),
                 ("xn_refused kernel Busy", 1),
                 // Inside XN: the lie is caught by the UDF check itself;
-                // the session caches 8 blocks and taints/cleans 3 twice.
+                // the session caches 9 blocks (the last an empty root that
+                // is uninstalled, so evicted) and taints/cleans 3 twice.
                 ("xn_udf_refused BogusUpdate", 1),
-                ("xn_reg_insert", 8),
+                ("xn_reg_insert", 9),
+                ("xn_reg_evict", 1),
                 ("xn_taint", 6),
                 ("dropped", 0),
             ] {

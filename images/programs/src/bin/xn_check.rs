@@ -310,6 +310,28 @@ fn attack(mut nums: impl Iterator<Item = u64>) -> u8 {
         x.read_and_insert_into(root, &[mapped]).map(drop),
         &[Error::InUse],
     );
+    report(
+        &mut ok,
+        "remove the owner's root from the catalogue",
+        x.uninstall_mount("home"),
+        &[Error::AccessDenied],
+    );
+    report(
+        &mut ok,
+        "take free blocks off the free map without a parent",
+        {
+            let db = x.find_free(evil, 1).unwrap_or(0);
+            x.db_alloc(db, 1)
+        },
+        &[Error::AccessDenied],
+    );
+    // What it may do: remove an empty root of its own.
+    let gone = format!("gone{taken}");
+    let removed = sample::make_root_via(&mut x, t, &gone, true)
+        .and_then(|_| x.uninstall_mount(&gone))
+        .map(|_| x.lookup(&gone).err() == Some(Error::NoSuchName));
+    ok &= removed == Ok(true);
+    println!("xn_check: its own empty root uninstalled: {removed:?}");
     let raw = sys::blk_read(0, &mut page[..512], 0);
     let good = raw.is_err();
     ok &= good;
