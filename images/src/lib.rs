@@ -20,6 +20,19 @@ pub struct GuestImage {
 /// Target triple of everything that runs in the guest.
 pub const GUEST_TARGET: &str = "x86_64-unknown-none";
 
+/// The guest's sources, relative to the workspace root: the two guest
+/// workspaces and every crate they depend on by path. A change in any of them
+/// must rebuild the image (`vmm/build.rs` watches them).
+pub const GUEST_SOURCES: &[&str] = &[
+    "exokernel/kernel",
+    "images/programs",
+    "exokernel/abi",
+    "exokernel/dpf",
+    "exokernel/kcore",
+    "exokernel/xn",
+    "libos",
+];
+
 /// Environment set by an outer cargo that must not leak into the guest builds
 /// (they would override the guest workspaces' own flags and target).
 const OUTER_CARGO_ENV: &[&str] = &[
@@ -111,4 +124,58 @@ pub fn build(root: &Path, cargo: &Path) -> Result<GuestImage, String> {
         initrd,
         programs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The directories of the crates `manifest_dir` builds with, by path
+    /// (`name = { path = "..." ... }` lines; dev-dependencies are not built
+    /// into the guest), canonical.
+    fn path_dependencies(manifest_dir: &Path) -> Vec<PathBuf> {
+        let text = std::fs::read_to_string(manifest_dir.join("Cargo.toml")).unwrap();
+        let mut in_deps = false;
+        let mut deps = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_deps = line.ends_with("dependencies]") && !line.contains("dev-dependencies");
+                continue;
+            }
+            let Some((_, rest)) = line.split_once("path = \"") else {
+                continue;
+            };
+            if in_deps {
+                let rel = rest.split('"').next().unwrap();
+                deps.push(manifest_dir.join(rel).canonicalize().unwrap());
+            }
+        }
+        deps
+    }
+
+    #[test]
+    fn guest_sources_are_the_guest_and_its_path_dependencies() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .canonicalize()
+            .unwrap();
+        let mut reached = BTreeSet::new();
+        let mut todo = vec![root.join("exokernel/kernel"), root.join("images/programs")];
+        while let Some(dir) = todo.pop() {
+            if reached.insert(dir.clone()) {
+                todo.extend(path_dependencies(&dir));
+            }
+        }
+        let listed: BTreeSet<PathBuf> = GUEST_SOURCES
+            .iter()
+            .map(|d| root.join(d).canonicalize().unwrap())
+            .collect();
+        assert_eq!(
+            listed, reached,
+            "GUEST_SOURCES must name the guest workspaces and their path dependencies"
+        );
+    }
 }
