@@ -4,6 +4,7 @@
 //! `cargo build`/`cargo run`/`cargo test` need no other step.
 
 pub mod cpio;
+mod target;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,18 +63,32 @@ fn cargo_build(cargo: &Path, dir: &Path, target_dir: &Path) -> Result<(), String
     for var in OUTER_CARGO_ENV {
         cmd.env_remove(var);
     }
+    run(
+        &mut cmd,
+        &format!("building the guest in {}", dir.display()),
+    )?;
+    Ok(())
+}
+
+/// Runs `cmd` to its end; an error says `what` it was doing.
+fn run(cmd: &mut Command, what: &str) -> Result<std::process::Output, String> {
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", cargo.display()))?;
+        .map_err(|e| format!("{what}: cannot run {}: {e}", cmd.get_program().display()))?;
     if !out.status.success() {
-        return Err(format!(
-            "building the guest in {} failed ({}):\n{}",
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(failed(what, &out));
     }
-    Ok(())
+    Ok(out)
+}
+
+/// The error of a command that ran and failed: what it did, its status and
+/// what it said.
+fn failed(what: &str, out: &std::process::Output) -> String {
+    format!(
+        "{what} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Names of the programs in `images/programs/src/bin/`: `NAME.rs`, or a
@@ -97,6 +112,9 @@ fn program_names(programs_dir: &Path) -> Result<Vec<String>, String> {
 
 /// Builds kernel and initrd for the workspace at `root` with `cargo`.
 pub fn build(root: &Path, cargo: &Path) -> Result<GuestImage, String> {
+    // The guest builds' cargo runs `$RUSTC` (set for build scripts) or `rustc`.
+    let rustc = std::env::var_os("RUSTC").map_or_else(|| PathBuf::from("rustc"), PathBuf::from);
+    target::ensure(&rustc, Path::new("rustup"), root)?;
     let target_dir = root.join("target/guest");
     let kernel_dir = root.join("exokernel/kernel");
     let programs_dir = root.join("images/programs");
