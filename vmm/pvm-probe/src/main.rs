@@ -5,11 +5,10 @@
 //! at run time with binutils `as` and `ld`, which must be installed), runs
 //! it, and reports what the vCPU did: the exit reasons, the values the guest
 //! stored in its result page, and rdtsc cycle counts measured inside the
-//! guest. The findings are written up in
-//! `exokernel/kernel/src/arch/pvm/README.md`.
+//! guest. The findings are written up in this crate's README.
 //!
-//! Usage: `cargo run --example pvm_probe -p exo [-- EXPERIMENT...]`; with no
-//! argument every experiment runs. `list` prints their names.
+//! Usage: `cargo run -p exo-pvm-probe [-- EXPERIMENT...]`; with no argument
+//! every experiment runs. `list` prints their names.
 
 use kvm_bindings::{
     kvm_msr_entry, kvm_segment, kvm_sregs, kvm_userspace_memory_region, Msrs, KVM_MAX_CPUID_ENTRIES,
@@ -98,7 +97,7 @@ const PORT_INJECT: u16 = 0x82;
 // Assembling guest code.
 
 fn tmpdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pvm_probe-{}", std::process::id()));
+    let d = std::env::temp_dir().join(format!("pvm-probe-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&d);
     d
 }
@@ -1742,7 +1741,7 @@ fn main() {
     let kvm = match Kvm::new() {
         Ok(k) => k,
         Err(e) => {
-            eprintln!("pvm_probe: cannot open /dev/kvm: {e}");
+            eprintln!("pvm-probe: cannot open /dev/kvm: {e}");
             std::process::exit(1);
         }
     };
