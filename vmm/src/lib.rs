@@ -7,5 +7,6 @@ pub mod engine;
 pub mod guest_image;
 pub mod kvm;
 pub mod qemu;
+pub mod size;
 pub mod tools;
 pub mod trace;
