@@ -6,7 +6,6 @@ pub mod chart;
 mod dpf;
 pub mod linux;
 mod net;
-mod netns;
 mod xnfs;
 
 use std::fmt::Write as _;
