@@ -19,8 +19,9 @@ extern "C" fn on_kick(_: libc::c_int) {}
 
 impl Watchdog {
     fn start(timeout: Duration) -> Watchdog {
-        // SAFETY: installs a handler that does nothing, without SA_RESTART,
-        // so that a blocked KVM_RUN returns EINTR.
+        // SAFETY: all zeros is a valid sigaction before we fill it in; the
+        // handler does nothing, so it is async-signal-safe. (No SA_RESTART: a
+        // blocked KVM_RUN returns EINTR.)
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_kick as *const () as usize;

@@ -49,8 +49,9 @@ impl Vm {
             userspace_addr: host,
             flags: 0,
         };
-        // SAFETY: `mem` maps MEM bytes at `host` and lives as long as the VM
-        // (both are fields of the returned Vm, and the VM fd is dropped first).
+        // SAFETY: `mem` maps MEM bytes at `host`. Both become fields of the
+        // returned Vm, where `mem` is declared last and so dropped after the
+        // VM and vCPU fds: KVM never sees the memory unmapped.
         unsafe { vm.set_user_memory_region(region) }.map_err(kvm_err("SET_USER_MEMORY_REGION"))?;
         let vcpu = vm.create_vcpu(0).map_err(kvm_err("CREATE_VCPU"))?;
         let mut cpuid = kvm
