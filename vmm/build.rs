@@ -6,13 +6,9 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.parent().unwrap().to_path_buf();
     println!("cargo:rerun-if-env-changed=EXO_SKIP_GUEST_BUILD");
-    for dir in [
-        "exokernel/kernel",
-        "exokernel/abi",
-        "libos",
-        "images/programs",
-        "images/src",
-    ] {
+    // The builder itself (exo-images) is a build-dependency: cargo reruns
+    // this script when it changes.
+    for dir in exo_images::GUEST_SOURCES {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let guest = root.join("target/guest");

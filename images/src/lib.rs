@@ -4,6 +4,7 @@
 //! `cargo build`/`cargo run`/`cargo test` need no other step.
 
 pub mod cpio;
+mod target;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +20,19 @@ pub struct GuestImage {
 
 /// Target triple of everything that runs in the guest.
 pub const GUEST_TARGET: &str = "x86_64-unknown-none";
+
+/// The guest's sources, relative to the workspace root: the two guest
+/// workspaces and every crate they depend on by path. A change in any of them
+/// must rebuild the image (`vmm/build.rs` watches them).
+pub const GUEST_SOURCES: &[&str] = &[
+    "exokernel/kernel",
+    "images/programs",
+    "exokernel/abi",
+    "exokernel/dpf",
+    "exokernel/kcore",
+    "exokernel/xn",
+    "libos",
+];
 
 /// Environment set by an outer cargo that must not leak into the guest builds
 /// (they would override the guest workspaces' own flags and target).
@@ -49,18 +63,32 @@ fn cargo_build(cargo: &Path, dir: &Path, target_dir: &Path) -> Result<(), String
     for var in OUTER_CARGO_ENV {
         cmd.env_remove(var);
     }
+    run(
+        &mut cmd,
+        &format!("building the guest in {}", dir.display()),
+    )?;
+    Ok(())
+}
+
+/// Runs `cmd` to its end; an error says `what` it was doing.
+fn run(cmd: &mut Command, what: &str) -> Result<std::process::Output, String> {
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", cargo.display()))?;
+        .map_err(|e| format!("{what}: cannot run {}: {e}", cmd.get_program().display()))?;
     if !out.status.success() {
-        return Err(format!(
-            "building the guest in {} failed ({}):\n{}",
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(failed(what, &out));
     }
-    Ok(())
+    Ok(out)
+}
+
+/// The error of a command that ran and failed: what it did, its status and
+/// what it said.
+fn failed(what: &str, out: &std::process::Output) -> String {
+    format!(
+        "{what} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Names of the programs in `images/programs/src/bin/`: `NAME.rs`, or a
@@ -84,6 +112,9 @@ fn program_names(programs_dir: &Path) -> Result<Vec<String>, String> {
 
 /// Builds kernel and initrd for the workspace at `root` with `cargo`.
 pub fn build(root: &Path, cargo: &Path) -> Result<GuestImage, String> {
+    // The guest builds' cargo runs `$RUSTC` (set for build scripts) or `rustc`.
+    let rustc = std::env::var_os("RUSTC").map_or_else(|| PathBuf::from("rustc"), PathBuf::from);
+    target::ensure(&rustc, Path::new("rustup"), root)?;
     let target_dir = root.join("target/guest");
     let kernel_dir = root.join("exokernel/kernel");
     let programs_dir = root.join("images/programs");
@@ -111,4 +142,58 @@ pub fn build(root: &Path, cargo: &Path) -> Result<GuestImage, String> {
         initrd,
         programs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The directories of the crates `manifest_dir` builds with, by path
+    /// (`name = { path = "..." ... }` lines; dev-dependencies are not built
+    /// into the guest), canonical.
+    fn path_dependencies(manifest_dir: &Path) -> Vec<PathBuf> {
+        let text = std::fs::read_to_string(manifest_dir.join("Cargo.toml")).unwrap();
+        let mut in_deps = false;
+        let mut deps = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_deps = line.ends_with("dependencies]") && !line.contains("dev-dependencies");
+                continue;
+            }
+            let Some((_, rest)) = line.split_once("path = \"") else {
+                continue;
+            };
+            if in_deps {
+                let rel = rest.split('"').next().unwrap();
+                deps.push(manifest_dir.join(rel).canonicalize().unwrap());
+            }
+        }
+        deps
+    }
+
+    #[test]
+    fn guest_sources_are_the_guest_and_its_path_dependencies() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .canonicalize()
+            .unwrap();
+        let mut reached = BTreeSet::new();
+        let mut todo = vec![root.join("exokernel/kernel"), root.join("images/programs")];
+        while let Some(dir) = todo.pop() {
+            if reached.insert(dir.clone()) {
+                todo.extend(path_dependencies(&dir));
+            }
+        }
+        let listed: BTreeSet<PathBuf> = GUEST_SOURCES
+            .iter()
+            .map(|d| root.join(d).canonicalize().unwrap())
+            .collect();
+        assert_eq!(
+            listed, reached,
+            "GUEST_SOURCES must name the guest workspaces and their path dependencies"
+        );
+    }
 }

@@ -46,7 +46,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_initrd: bool,
     /// Guest RAM, e.g. 128M or 1G (16 MiB to 3 GiB).
-    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MEM, value_parser = parse_mem_size_arg)]
+    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MEM, value_parser = parse_mem_size)]
     pub mem: u64,
     /// Kernel command line (keys: exo.init=PATH, exo.hz=N, exo.stop=boot).
     #[arg(long, value_name = "S", default_value = "")]
@@ -104,8 +104,4 @@ fn parse_disk_arg(s: &str) -> Result<Disk, String> {
 
 fn parse_net_arg(s: &str) -> Result<NetDev, String> {
     parse_net(s)
-}
-
-fn parse_mem_size_arg(s: &str) -> Result<u64, String> {
-    parse_mem_size(s).map_err(|e| e.to_string())
 }

@@ -1,5 +1,6 @@
 //! What a `exo run` boots: the engine-independent description of a guest.
 
+use crate::size::{parse_size, SizeError};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -124,70 +125,58 @@ pub fn parse_net(s: &str) -> Result<NetDev, String> {
 }
 
 /// A `--mem` value that cannot be used.
-#[derive(Debug, PartialEq, Eq)]
-pub struct MemSizeError(pub String);
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemSizeError {
+    /// Not a size at all.
+    Size(SizeError),
+    /// Below `MIN_MEM`; the text given.
+    TooSmall(String),
+    /// Above `MAX_MEM`; the text given.
+    TooLarge(String),
+    /// Not a whole number of 4 KiB pages; the text given.
+    NotPageMultiple(String),
+}
 
 impl fmt::Display for MemSizeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            MemSizeError::Size(e) => write!(f, "memory size {e}"),
+            MemSizeError::TooSmall(s) => write!(
+                f,
+                "memory size '{s}' is too small: the kernel needs at least {} MiB",
+                MIN_MEM >> 20
+            ),
+            MemSizeError::TooLarge(s) => write!(
+                f,
+                "memory size '{s}' is too large: at most {} MiB is supported",
+                MAX_MEM >> 20
+            ),
+            MemSizeError::NotPageMultiple(s) => {
+                write!(f, "memory size '{s}' is not a multiple of 4 KiB")
+            }
+        }
     }
 }
 
+// Display already says what a `Size` error says: no `source`.
 impl std::error::Error for MemSizeError {}
 
-/// Parses a memory size such as `128M`, `1G`, `65536K` or a byte count.
+/// Parses a guest memory size such as `128M`, `1G`, `65536K` or a byte
+/// count, within `MIN_MEM..=MAX_MEM` and a multiple of 4 KiB.
 pub fn parse_mem_size(s: &str) -> Result<u64, MemSizeError> {
-    let t = s.trim();
-    let number_part = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    if number_part.is_empty()
-        || !number_part.chars().all(|c| c.is_ascii_digit())
-        || t.len() - number_part.len() > 1
-    {
-        return Err(MemSizeError(format!(
-            "memory size '{s}' is not a number with an optional K/M/G unit"
-        )));
-    }
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_uppercase() {
-                'K' => 10,
-                'M' => 20,
-                'G' => 30,
-                _ => {
-                    return Err(MemSizeError(format!(
-                        "memory size '{s}': unknown unit '{c}' (use K, M or G)"
-                    )))
-                }
-            };
-            (&t[..i], shift)
-        }
-        _ => (t, 0),
+    let bytes = match parse_size(s) {
+        Ok(bytes) => bytes,
+        Err(SizeError::Overflow(_)) => return Err(MemSizeError::TooLarge(s.to_string())),
+        Err(e) => return Err(MemSizeError::Size(e)),
     };
-    let n: u64 = digits.parse().map_err(|_| {
-        MemSizeError(format!(
-            "memory size '{s}' is not a number with an optional K/M/G unit"
-        ))
-    })?;
-    let bytes = n
-        .checked_shl(shift)
-        .filter(|b| b >> shift == n)
-        .ok_or_else(|| MemSizeError(format!("memory size '{s}' is too large")))?;
     if bytes < MIN_MEM {
-        return Err(MemSizeError(format!(
-            "memory size '{s}' is too small: the kernel needs at least {} MiB",
-            MIN_MEM >> 20
-        )));
+        return Err(MemSizeError::TooSmall(s.to_string()));
     }
     if bytes > MAX_MEM {
-        return Err(MemSizeError(format!(
-            "memory size '{s}' is too large: at most {} MiB is supported",
-            MAX_MEM >> 20
-        )));
+        return Err(MemSizeError::TooLarge(s.to_string()));
     }
     if bytes % 4096 != 0 {
-        return Err(MemSizeError(format!(
-            "memory size '{s}' is not a multiple of 4 KiB"
-        )));
+        return Err(MemSizeError::NotPageMultiple(s.to_string()));
     }
     Ok(bytes)
 }
@@ -258,18 +247,25 @@ mod tests {
 
     #[test]
     fn rejects_bad_sizes() {
-        for bad in [
-            "",
-            "M",
-            "12X",
-            "-5M",
-            "1M",
-            "8G",
-            "99999999999999999999G",
-            "16777217",
-        ] {
-            assert!(parse_mem_size(bad).is_err(), "{bad} accepted");
+        let size = |s: &str| parse_mem_size(s).unwrap_err();
+        for bad in ["", "M", "-5M"] {
+            assert_eq!(
+                size(bad),
+                MemSizeError::Size(SizeError::NotANumber(bad.into()))
+            );
         }
-        assert!(parse_mem_size("1M").unwrap_err().0.contains("too small"));
+        assert!(matches!(
+            size("12X"),
+            MemSizeError::Size(SizeError::UnknownUnit { .. })
+        ));
+        assert_eq!(size("1M"), MemSizeError::TooSmall("1M".into()));
+        for big in ["8G", "1T", "99999999999999999999G"] {
+            assert_eq!(size(big), MemSizeError::TooLarge(big.into()));
+        }
+        assert_eq!(
+            size("16777217"),
+            MemSizeError::NotPageMultiple("16777217".into())
+        );
+        assert!(size("1M").to_string().contains("too small"));
     }
 }

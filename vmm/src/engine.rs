@@ -1,6 +1,6 @@
 //! Which engine runs a guest: our VMM on hardware-backed KVM, or QEMU's TCG
-//! emulator where KVM cannot run a ring-0 kernel (see shared/PLATFORM.md: on
-//! `kvm_pvm` hosts a ring-0 guest is emulated instruction by instruction).
+//! emulator where KVM cannot run a ring-0 kernel (on `kvm_pvm` hosts a ring-0
+//! guest is emulated instruction by instruction: see vmm/pvm-probe/README.md).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ impl Kvm {
             Kvm::Hardware => None,
             Kvm::Pvm => Some(
                 "KVM here is kvm_pvm (no VMX/SVM): a ring-0 guest is emulated instruction by \
-                 instruction and cannot enter user mode (see shared/PLATFORM.md)"
+                 instruction and cannot enter user mode (see vmm/pvm-probe/README.md)"
                     .into(),
             ),
             Kvm::Software => Some("KVM here has no VMX/SVM behind it".into()),

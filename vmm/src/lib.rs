@@ -6,6 +6,8 @@ pub mod config;
 pub mod engine;
 pub mod guest_image;
 pub mod kvm;
+pub mod netns;
 pub mod qemu;
+pub mod size;
 pub mod tools;
 pub mod trace;

@@ -112,8 +112,9 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
     cmd.stdout(Stdio::inherit())
         .stdin(Stdio::inherit())
         .stderr(Stdio::piped());
-    // SAFETY: prctl in the child before exec; it only asks for SIGKILL when
-    // exo dies, so no orphaned QEMU outlives it.
+    // SAFETY: the closure runs in the child between fork and exec, where
+    // only async-signal-safe calls are allowed: prctl is one system call and
+    // nothing is allocated or locked. (It has QEMU killed when exo dies.)
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -136,10 +137,11 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
     let collector = match &tracing {
         Some((ram, out)) => {
             let anchor = crate::trace::anchor_address(&cfg.kernel)?;
-            Some(
-                crate::trace::collector::Collector::start(ram.ram(), anchor, out)
-                    .map_err(|e| format!("{}: {e}", out.display()))?,
-            )
+            // SAFETY: `ram` maps guest RAM until `tracing` drops; the
+            // collector is declared after it, so it is finished or dropped
+            // (joined) first.
+            let c = unsafe { crate::trace::collector::Collector::start(ram.ram(), anchor, out) };
+            Some(c.map_err(|e| format!("{}: {e}", out.display()))?)
         }
         None => None,
     };

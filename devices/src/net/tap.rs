@@ -44,7 +44,8 @@ impl Tap {
             _pad: [0; 22],
         };
         req.name[..name.len()].copy_from_slice(name.as_bytes());
-        // SAFETY: TUNSETIFF reads and writes an ifreq, which `req` is laid out as.
+        // SAFETY: TUNSETIFF reads and writes one ifreq; `req` is a live
+        // #[repr(C)] struct with ifreq's layout and full 40-byte size.
         let r = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF as _, &mut req) };
         if r < 0 {
             return Err(io::Error::last_os_error());

@@ -22,7 +22,8 @@ fn median_ns(n: u64, mut f: impl FnMut(u64)) -> f64 {
 
 /// Keeps this process (and its children) on one CPU.
 pub fn pin_to_one_cpu() {
-    // SAFETY: plain libc calls on our own process with a zeroed cpu set.
+    // SAFETY: cpu_set_t is plain data and all zeros is the empty set; CPU_SET
+    // writes inside it, and sched_setaffinity reads exactly its size.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(0, &mut set);
@@ -33,7 +34,8 @@ pub fn pin_to_one_cpu() {
 pub fn null_syscall() -> f64 {
     median_ns(200_000, |n| {
         for _ in 0..n {
-            // SAFETY: getpid has no side effects; called directly to bypass caching.
+            // SAFETY: SYS_getpid takes no arguments and touches no memory
+            // (called directly to bypass any caching).
             unsafe { libc::syscall(libc::SYS_getpid) };
         }
     })
@@ -45,7 +47,9 @@ fn handle(
     sig: libc::c_int,
     h: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
 ) {
-    // SAFETY: installs a handler for our own process.
+    // SAFETY: all zeros is a valid sigaction (empty mask, no flags) before
+    // we fill it in; `h` has the SA_SIGINFO handler signature, and the
+    // handlers given here call only async-signal-safe functions.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = h as usize;
@@ -59,21 +63,26 @@ pub fn upcall_round_trip() -> f64 {
     handle(libc::SIGTRAP, on_trap);
     let r = median_ns(20_000, |n| {
         for _ in 0..n {
-            // SAFETY: the SIGTRAP handler returns and execution resumes after int3.
+            // SAFETY: int3 raises SIGTRAP, whose handler (installed above)
+            // returns at once; execution resumes after the int3 with no
+            // register or memory changed.
             unsafe { std::arch::asm!("int3") };
         }
     });
-    // SAFETY: restores the default action.
+    // SAFETY: SIG_DFL involves no handler of ours.
     unsafe { libc::signal(libc::SIGTRAP, libc::SIG_DFL) };
     r
 }
 
 fn fork_child(body: impl FnOnce()) -> libc::pid_t {
-    // SAFETY: the child only runs `body` (plain syscalls) and exits.
+    // SAFETY: the child runs only `body` and `_exit`. Every caller's body
+    // makes only async-signal-safe calls (no allocation, no locks), so the
+    // child is sound even if another thread held a lock at the fork.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         body();
-        // SAFETY: ends the child without running the parent's atexit handlers.
+        // SAFETY: _exit ends the child at once: nothing of the parent's state
+        // (destructors, atexit handlers, buffers) runs a second time.
         unsafe { libc::_exit(0) };
     }
     pid
@@ -82,24 +91,28 @@ fn fork_child(body: impl FnOnce()) -> libc::pid_t {
 /// One byte to a child process and back over two pipes.
 pub fn pipe_round_trip() -> f64 {
     let (mut a, mut b) = ([0i32; 2], [0i32; 2]);
-    // SAFETY: creating pipes for this process.
+    // SAFETY: pipe writes two descriptors into each two-element array.
     unsafe {
         libc::pipe(a.as_mut_ptr());
         libc::pipe(b.as_mut_ptr());
     }
     let child = fork_child(|| {
-        // SAFETY: the child keeps only its ends, so the parent's close ends it.
+        // SAFETY: these are the child's copies of raw descriptors that no
+        // Rust object owns; it keeps only its own ends, so the parent's
+        // close ends its loop.
         unsafe {
             libc::close(a[1]);
             libc::close(b[0]);
         }
         let mut c = 0u8;
-        // SAFETY: reads/writes one byte on our pipes until the parent closes.
+        // SAFETY: one byte into `c`, a live u8, from our pipe.
         while unsafe { libc::read(a[0], &mut c as *mut u8 as *mut _, 1) } == 1 {
+            // SAFETY: one byte from `c` into our pipe.
             unsafe { libc::write(b[1], &c as *const u8 as *const _, 1) };
         }
     });
-    // SAFETY: the parent keeps only its ends.
+    // SAFETY: raw descriptors no Rust object owns; the parent keeps only
+    // its ends.
     unsafe {
         libc::close(a[0]);
         libc::close(b[1]);
@@ -107,14 +120,15 @@ pub fn pipe_round_trip() -> f64 {
     let mut c = 0u8;
     let r = median_ns(5_000, |n| {
         for _ in 0..n {
-            // SAFETY: as above, from the parent's side.
+            // SAFETY: one byte each way through `c`, a live u8, on our pipes.
             unsafe {
                 libc::write(a[1], &c as *const u8 as *const _, 1);
                 libc::read(b[0], &mut c as *mut u8 as *mut _, 1);
             }
         }
     });
-    // SAFETY: closing our pipes ends the child, which we reap.
+    // SAFETY: our own raw pipe ends (no Rust object owns them); closing them
+    // ends the child, and `child` is its pid, not yet reaped.
     unsafe {
         for fd in [a[1], b[0]] {
             libc::close(fd);
@@ -127,16 +141,17 @@ pub fn pipe_round_trip() -> f64 {
 /// sched_yield ping-pong between two processes on one CPU.
 pub fn yield_round_trip() -> f64 {
     let child = fork_child(|| loop {
-        // SAFETY: yields the CPU; the parent kills us when done.
+        // SAFETY: sched_yield takes nothing and touches no memory.
         unsafe { libc::sched_yield() };
     });
     let r = median_ns(20_000, |n| {
         for _ in 0..n {
-            // SAFETY: yields the CPU.
+            // SAFETY: sched_yield takes nothing and touches no memory.
             unsafe { libc::sched_yield() };
         }
     });
-    // SAFETY: ends and reaps our child.
+    // SAFETY: `child` is our child's pid, not yet reaped, so the kill can
+    // reach no other process; waitpid takes a null status.
     unsafe {
         libc::kill(child, libc::SIGKILL);
         libc::waitpid(child, std::ptr::null_mut(), 0);
@@ -148,7 +163,7 @@ pub fn fork_exit_wait() -> f64 {
     median_ns(50, |n| {
         for _ in 0..n {
             let pid = fork_child(|| {});
-            // SAFETY: reaps the child just forked.
+            // SAFETY: reaps the child just forked; a null status is allowed.
             unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         }
     })
@@ -159,7 +174,8 @@ struct Region(*mut u8, usize);
 
 impl Region {
     fn new(pages: usize) -> Region {
-        // SAFETY: an anonymous private mapping we own until drop.
+        // SAFETY: a new anonymous mapping overlaps nothing we use; the
+        // Region owns it until drop and reaches it only by raw pointer.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -188,19 +204,22 @@ impl Region {
         } else {
             libc::PROT_READ
         };
-        // SAFETY: changes protection inside our own mapping.
+        // SAFETY: the pages lie inside the Region's mapping, which no Rust
+        // reference points into, so no reference loses its guarantees.
         unsafe { libc::mprotect(self.page(first) as *mut _, count * PAGE, prot) };
     }
 
     fn touch(&self, i: usize) {
-        // SAFETY: inside our mapping; a protection fault is handled by on_segv.
+        // SAFETY: page `i` lies inside the mapping (callers pass i < pages);
+        // if it is protected, on_segv unprotects it and the write retries.
         unsafe { std::ptr::write_volatile(self.page(i), 1) };
     }
 }
 
 impl Drop for Region {
     fn drop(&mut self) {
-        // SAFETY: unmaps what `new` mapped.
+        // SAFETY: unmaps exactly what `new` mapped, once; nothing points into
+        // it after the Region is gone.
         unsafe { libc::munmap(self.0 as *mut _, self.1 * PAGE) };
     }
 }
@@ -209,9 +228,11 @@ impl Drop for Region {
 static NEXT_TO_PROTECT: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_segv(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // SAFETY: the kernel hands a valid siginfo to an SA_SIGINFO handler.
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
     let addr = unsafe { (*info).si_addr() } as usize & !(PAGE - 1);
-    // SAFETY: mprotect is async-signal-safe; the pages are ours.
+    // SAFETY: mprotect is async-signal-safe. Only the benchmark Region's
+    // pages are ever protected, so the faulting page and NEXT_TO_PROTECT (one
+    // of its pages, or 0) lie in that mapping.
     unsafe {
         libc::mprotect(addr as *mut _, PAGE, libc::PROT_READ | libc::PROT_WRITE);
         let next = NEXT_TO_PROTECT.swap(0, Ordering::Relaxed);
@@ -272,7 +293,7 @@ pub fn appel_li() -> Vec<(&'static str, f64)> {
         }
     });
     r.protect(0, PAGES, true);
-    // SAFETY: restores the default action.
+    // SAFETY: SIG_DFL involves no handler of ours.
     unsafe { libc::signal(libc::SIGSEGV, libc::SIG_DFL) };
     vec![
         ("appel_trap", trap),

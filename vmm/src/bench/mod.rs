@@ -1,12 +1,11 @@
 //! `exo bench`: runs the guest's benchmark programs and, in the same run, the
 //! Linux host doing the same jobs; reports each figure with the ratio, the
-//! engine and the machine (DESIGN.md §9: ratios, never absolute claims).
+//! engine and the machine: ratios, never absolute claims.
 
 pub mod chart;
 mod dpf;
 pub mod linux;
 mod net;
-mod netns;
 mod xnfs;
 
 use std::fmt::Write as _;

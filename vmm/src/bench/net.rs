@@ -4,8 +4,8 @@
 //! against nginx on the host serving the same files in the same network
 //! namespace. Figures are ns per request (1e9 / requests per second).
 
-use super::netns::{NetNs, GUEST_IP, HOST_IP, TAP};
 use super::Figure;
+use crate::netns::{NetNs, GUEST_IP, HOST_IP, TAP};
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,22 +20,7 @@ const SECONDS: &str = "5s";
 
 /// Why the suite cannot run here, if it cannot.
 pub fn unavailable() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("needs root (network namespace and TAP)".into());
-    }
-    for tool in ["ip", "wrk", "nginx"] {
-        let found = Command::new(tool)
-            .arg("-v")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    None
+    crate::netns::unavailable(&["ip", "wrk", "nginx"])
 }
 
 /// Requests per second that `wrk` reports for `url`, from inside `ns`.

@@ -79,12 +79,13 @@ fn linux_direct_read(img: &std::path::Path, bytes: usize) -> Result<f64, String>
         .custom_flags(libc::O_DIRECT)
         .open(img)
         .map_err(|e| format!("{}: O_DIRECT: {e}", img.display()))?;
-    // SAFETY: a non-zero-size layout; freed below with the same layout.
-    let p = unsafe { std::alloc::alloc(layout) };
+    // SAFETY: the layout has a non-zero size; freed below with it.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) };
     if p.is_null() {
         return Err("out of memory".into());
     }
-    // SAFETY: `p` is CHUNK writable bytes, aligned for O_DIRECT.
+    // SAFETY: `p` is CHUNK zeroed bytes (aligned for O_DIRECT) that only
+    // this slice uses until the dealloc below.
     let buf = unsafe { std::slice::from_raw_parts_mut(p, CHUNK) };
     let t = Instant::now();
     let mut done = 0;
@@ -100,7 +101,7 @@ fn linux_direct_read(img: &std::path::Path, bytes: usize) -> Result<f64, String>
         }
     }
     let elapsed = t.elapsed().as_nanos() as f64;
-    // SAFETY: allocated above with `layout`.
+    // SAFETY: allocated above with `layout`; `buf` is not used after this.
     unsafe { std::alloc::dealloc(p, layout) };
     r?;
     Ok(elapsed * (1 << 20) as f64 / done.max(1) as f64)

@@ -48,6 +48,9 @@ pub fn run(cfg: &RunConfig) -> Result<u8, Error> {
 pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Result<u8, Error> {
     kvm_available()?;
     let kvm = Kvm::new().map_err(|e| Error::NoKvm(std::io::Error::from_raw_os_error(e.errno())))?;
+    // Declared before the VM, so dropped after it: KVM never sees it unmapped.
+    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), cfg.mem_bytes as usize)])
+        .map_err(|e| Error::Memory(e.to_string()))?;
     let vm = kvm.create_vm().map_err(|e| Error::Kvm("CREATE_VM", e))?;
     vm.set_tss_address(0xfffb_d000)
         .map_err(|e| Error::Kvm("SET_TSS_ADDR", e))?;
@@ -60,8 +63,6 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
     vm.create_pit2(pit)
         .map_err(|e| Error::Kvm("CREATE_PIT2", e))?;
 
-    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), cfg.mem_bytes as usize)])
-        .map_err(|e| Error::Memory(e.to_string()))?;
     for (slot, region) in mem.iter().enumerate() {
         let host = region.as_ptr() as u64;
         let r = kvm_userspace_memory_region {
@@ -71,7 +72,8 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
             memory_size: region.len(),
             userspace_addr: host,
         };
-        // SAFETY: the region is a live mmap owned by `mem`, which outlives the VM.
+        // SAFETY: `host..host + len` is `mem`'s mapping, which is dropped
+        // after `vm` and every vCPU (declared before them).
         unsafe { vm.set_user_memory_region(r) }
             .map_err(|e| Error::Kvm("SET_USER_MEMORY_REGION", e))?;
     }
@@ -110,7 +112,9 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
                 base: region.as_ptr(),
                 len: region.len(),
             };
-            let c = crate::trace::collector::Collector::start(ram, anchor, out)
+            // SAFETY: `ram` is `mem`'s mapping. The collector is declared
+            // after `mem`, so it is finished or dropped (joined) first.
+            let c = unsafe { crate::trace::collector::Collector::start(ram, anchor, out) }
                 .map_err(|e| Error::File(out.clone(), e))?;
             Some((c, out.clone()))
         }

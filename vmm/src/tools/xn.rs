@@ -4,6 +4,7 @@
 //! file system types; `ls` and `cat` read that sample layout; `fsck` runs XN's
 //! reconstruction (free map from the roots, reference counts) and reports violations.
 
+use crate::size::parse_size;
 use clap::{Args, Subcommand};
 use exo_xn::recovery::{self, Violation};
 use exo_xn::{
@@ -95,27 +96,6 @@ pub fn main(args: XnArgs) -> i32 {
             EXIT_ERROR
         }
     }
-}
-
-/// Parse sizes like `65536`, `64K`, `64M`, `1G`.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_uppercase() {
-                'K' => 1 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                'T' => 1 << 40,
-                _ => return Err(format!("'{s}': unknown size suffix")),
-            };
-            (&s[..i], m)
-        }
-        _ => (s, 1),
-    };
-    let n: u64 = num.parse().map_err(|_| format!("'{s}': not a size"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}': too large"))
 }
 
 /// An image file as an XN disk.
@@ -468,17 +448,6 @@ mod tests {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         std::env::temp_dir().join(format!("exo-xn-{}-{n}-{name}", std::process::id()))
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("64M"), Ok(64 << 20));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(
-            parse_size("12Q").is_err()
-                && parse_size("").is_err()
-                && parse_size("99999999999T").is_err()
-        );
     }
 
     #[test]

@@ -19,8 +19,10 @@ pub struct GuestRam {
     pub len: u64,
 }
 
-// SAFETY: the mapping outlives the collector (the owner joins it first) and
-// is only read, plus the one consumer index the guest expects us to write.
+// SAFETY: a GuestRam is only an address and a length. The memory behind it
+// is read (and its consumer index written) by the collector's thread, which
+// `Collector::start`'s contract keeps within the mapping's lifetime; which
+// thread touches a process-wide mapping does not matter.
 unsafe impl Send for GuestRam {}
 
 impl GuestRam {
@@ -31,10 +33,10 @@ impl GuestRam {
     }
 }
 
-/// A running collector.
+/// A running collector; dropping it stops and joins its thread.
 pub struct Collector {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<std::io::Result<Header>>,
+    thread: Option<JoinHandle<std::io::Result<Header>>>,
 }
 
 /// Copies what is new; returns how many records.
@@ -42,8 +44,10 @@ fn drain(ram: GuestRam, anchor_pa: u64, out: &mut File) -> std::io::Result<u64> 
     let Some(a) = ram.ptr::<Anchor>(anchor_pa) else {
         return Ok(0);
     };
-    // SAFETY: `a` lies inside guest RAM (checked); the guest may change it at
-    // any time, so every field is read once, volatile, and validated.
+    // SAFETY: `a` is an aligned Anchor inside `ram` (checked by `ptr`), which
+    // `start`'s contract keeps mapped. The guest may change it at any time, so
+    // it is read once, volatile, and every field is validated; any bit
+    // pattern is a valid Anchor (integers only).
     let anchor = unsafe { a.read_volatile() };
     if anchor.magic != ANCHOR_MAGIC || anchor.nrec == 0 || anchor.nrec > 1 << 20 {
         return Ok(0);
@@ -62,18 +66,24 @@ fn drain(ram: GuestRam, anchor_pa: u64, out: &mut File) -> std::io::Result<u64> 
         let Some(r) = ram.ptr::<Record>(pa) else {
             break;
         };
-        // SAFETY: inside guest RAM (checked above).
+        // SAFETY: as for the anchor: an aligned Record inside `ram` (checked),
+        // plain integers, read once.
         out.write_all(&record_bytes(&unsafe { r.read_volatile() }))?;
         copied += 1;
     }
-    // SAFETY: the consumer index inside the checked anchor.
+    // SAFETY: the consumer index of the anchor checked above, inside the
+    // mapped `ram`; the guest reads it and never writes it.
     unsafe { std::ptr::addr_of_mut!((*a).tail).write_volatile(tail.wrapping_add(copied)) };
     Ok(copied)
 }
 
 impl Collector {
     /// Starts draining the ring anchored at guest-physical `anchor_pa` into `path`.
-    pub fn start(ram: GuestRam, anchor_pa: u64, path: &Path) -> std::io::Result<Collector> {
+    ///
+    /// # Safety
+    /// `ram` must stay mapped, readable and writable, until the collector
+    /// is finished or dropped (which joins its thread).
+    pub unsafe fn start(ram: GuestRam, anchor_pa: u64, path: &Path) -> std::io::Result<Collector> {
         let mut out = File::create(path)?;
         out.write_all(&Header::default().bytes())?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -89,7 +99,8 @@ impl Collector {
                 std::thread::sleep(Duration::from_millis(1));
             }
             let (tsc_per_ms, dropped) = ram.ptr::<Anchor>(anchor_pa).map_or((0, 0), |a| {
-                // SAFETY: inside guest RAM (checked).
+                // SAFETY: as in `drain`: an aligned Anchor inside the mapped
+                // `ram`, integers only, read once.
                 let a = unsafe { a.read_volatile() };
                 (a.tsc_per_ms, a.dropped)
             });
@@ -103,15 +114,35 @@ impl Collector {
             out.seek(SeekFrom::Start(HEADER_LEN as u64 + 32 * total))?;
             Ok(header)
         });
-        Ok(Collector { stop, thread })
+        Ok(Collector {
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// Drains what is left and finishes the file.
-    pub fn finish(self) -> std::io::Result<Header> {
+    pub fn finish(mut self) -> std::io::Result<Header> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> std::io::Result<Header> {
         self.stop.store(true, Ordering::Release);
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("trace collector panicked")))
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("trace collector panicked"))),
+            None => Err(std::io::Error::other("trace collector already finished")),
+        }
+    }
+}
+
+impl Drop for Collector {
+    /// An owner that returns early still has the thread stop reading guest
+    /// RAM before that RAM goes away.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.stop_and_join();
+        }
     }
 }
 
@@ -136,7 +167,9 @@ mod tests {
             mask: 1,
             tsc_per_ms: 10,
         };
-        // SAFETY: both writes fall inside `mem`.
+        // SAFETY: `mem` is 32 KiB of u64s, so 8-aligned: the anchor at 0 and
+        // the four 32-byte records from 1024 lie inside it, aligned, and no
+        // collector runs yet.
         unsafe {
             (mem.as_mut_ptr() as *mut Anchor).write(anchor);
             for i in 0..4u64 {
@@ -153,19 +186,22 @@ mod tests {
             }
         }
         let path = std::env::temp_dir().join(format!("exo-trace-test-{}", std::process::id()));
-        let c = Collector::start(ram, 0, &path).unwrap();
+        // SAFETY: `mem` lives to the end of the test, after `finish`.
+        let c = unsafe { Collector::start(ram, 0, &path) }.unwrap();
         std::thread::sleep(Duration::from_millis(20));
         let h = c.finish().unwrap();
         assert_eq!((h.records, h.dropped, h.tsc_per_ms), (3, 2, 10));
         let (_, recs) = super::super::read(File::open(&path).unwrap()).unwrap();
         assert_eq!(recs.iter().map(|r| r.a0).collect::<Vec<_>>(), vec![3, 0, 1]);
-        // SAFETY: reads the anchor back from `mem`.
         assert_eq!(
+            // SAFETY: the anchor written above, at offset 0 of `mem`; the
+            // collector has been joined.
             unsafe { (*(mem.as_ptr() as *const Anchor)).tail },
             6,
             "consumer index advanced"
         );
         // A guest that points the ring outside its memory gets nothing copied.
+        // SAFETY: as above: the anchor at offset 0, no collector running.
         unsafe {
             (mem.as_mut_ptr() as *mut Anchor).write(Anchor {
                 ring_pa: u64::MAX - 8,
@@ -174,7 +210,8 @@ mod tests {
                 ..anchor
             })
         };
-        let c = Collector::start(ram, 0, &path).unwrap();
+        // SAFETY: `mem` lives to the end of the test, after `finish`.
+        let c = unsafe { Collector::start(ram, 0, &path) }.unwrap();
         assert_eq!(c.finish().unwrap().records, 0);
         let _ = std::fs::remove_file(path);
     }

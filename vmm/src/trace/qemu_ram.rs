@@ -11,7 +11,8 @@ pub struct SharedRam {
     len: u64,
 }
 
-// SAFETY: the mapping is owned here and unmapped on drop.
+// SAFETY: SharedRam owns a process-wide mapping, reached only by raw
+// pointer; any thread may hold it, and only its drop unmaps it.
 unsafe impl Send for SharedRam {}
 
 impl SharedRam {
@@ -33,7 +34,8 @@ impl SharedRam {
         file.set_len(len)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         use std::os::fd::AsRawFd;
-        // SAFETY: a shared mapping of a file we just sized; unmapped on drop.
+        // SAFETY: a new mapping of the file we just sized to `len`; it
+        // overlaps nothing we use, and SharedRam owns it until drop.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -72,7 +74,8 @@ impl SharedRam {
 
 impl Drop for SharedRam {
     fn drop(&mut self) {
-        // SAFETY: unmaps what `create` mapped; the collector has been joined.
+        // SAFETY: unmaps what `create` mapped, once. A collector reading it
+        // was joined before (`Collector::start`'s contract).
         unsafe { libc::munmap(self.base as *mut _, self.len as usize) };
         let _ = std::fs::remove_file(&self.path);
     }

@@ -4,119 +4,14 @@
 
 use super::common::Running;
 use super::expect;
+use exo::netns::{NetNs, GUEST_IP, TAP};
 use libtest_mimic::{Failed, Trial};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const TAP: &str = "exotap0";
-const HOST_IP: &str = "10.0.2.1/24";
-const GUEST_IP: &str = "10.0.2.15";
 
 /// Why this host cannot run the network tests, if it cannot.
 pub fn unavailable() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("network namespaces and TAP devices need root".into());
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Some("/dev/net/tun is missing".into());
-    }
-    for tool in ["ip", "ping"] {
-        let found = Command::new(tool)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !found {
-            return Some(format!(
-                "`{tool}` is not installed (iproute2, iputils-ping)"
-            ));
-        }
-    }
-    None
-}
-
-/// A network namespace with one TAP, deleted when dropped.
-struct NetNs {
-    name: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let o = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&o.stderr)
-        ))
-    }
-}
-
-impl NetNs {
-    fn create(tag: &str) -> Result<NetNs, String> {
-        let name = format!("exo-test-{}-{tag}", std::process::id());
-        let _ = ip(&["netns", "del", &name]);
-        ip(&["netns", "add", &name])?;
-        let ns = NetNs { name };
-        // No IPv6 chatter from the host side: tests count packets.
-        for key in ["all", "default"] {
-            let _ = ns.exec_ok(&[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
-            ]);
-        }
-        ns.exec_ok(&["ip", "tuntap", "add", TAP, "mode", "tap"])?;
-        ns.exec_ok(&["ip", "addr", "add", HOST_IP, "dev", TAP])?;
-        ns.exec_ok(&["ip", "link", "set", TAP, "up"])?;
-        Ok(ns)
-    }
-
-    fn command(&self, argv: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).args(argv);
-        c
-    }
-
-    fn exec_ok(&self, argv: &[&str]) -> Result<String, String> {
-        let o = self
-            .command(argv)
-            .output()
-            .map_err(|e| format!("{}: {e}", argv[0]))?;
-        let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        if o.status.success() {
-            Ok(text)
-        } else {
-            Err(format!(
-                "{} failed: {text}{}",
-                argv.join(" "),
-                String::from_utf8_lossy(&o.stderr)
-            ))
-        }
-    }
-
-    /// Frames the host side of the TAP has received (sent by the guest).
-    fn tap_rx_packets(&self) -> u64 {
-        self.exec_ok(&[
-            "cat",
-            &format!("/sys/class/net/{TAP}/statistics/rx_packets"),
-        ])
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.name]);
-    }
+    exo::netns::unavailable(&["ip", "ping"])
 }
 
 /// `exo ARGS` started inside the namespace.
@@ -143,7 +38,7 @@ pub fn ping_case(engine: &'static str) -> Trial {
         g.wait_for("virtio-net at", BOOT);
         let start = Instant::now();
         while !g.exited() && start.elapsed() < BOOT {
-            let _ = ns.exec_ok(&["ping", "-c", "1", "-W", "1", GUEST_IP]);
+            let _ = ns.run(&["ping", "-c", "1", "-W", "1", GUEST_IP]);
         }
         let o = g.finish(BOOT);
         expect(
@@ -172,7 +67,7 @@ pub fn ping_case(engine: &'static str) -> Trial {
         if !g.wait_for("ready", BOOT) {
             return Err(format!("netd never got ready\n{}", g.finish(BOOT).show()).into());
         }
-        let ping = ns.exec_ok(&["ping", "-c", "3", "-i", "0.3", "-W", "5", GUEST_IP]);
+        let ping = ns.run(&["ping", "-c", "3", "-i", "0.3", "-W", "5", GUEST_IP]);
         let o = g.finish(BOOT);
         let ping = ping.map_err(|e| format!("{e}\n{}", o.show()))?;
         if !ping.contains("3 packets transmitted, 3 received") {
@@ -198,7 +93,7 @@ pub fn dpf_case(engine: &'static str) -> Trial {
         format!("{engine}::dpf_demultiplexes_real_traffic"),
         move || {
             let ns = NetNs::create("dpf")?;
-            ns.exec_ok(&[
+            ns.run(&[
                 "ip",
                 "neigh",
                 "add",
@@ -233,7 +128,7 @@ pub fn dpf_case(engine: &'static str) -> Trial {
             if !(g.wait_for("a ready", BOOT) && g.wait_for("b ready", BOOT)) {
                 return Err(format!("dpf_check never got ready\n{}", g.finish(BOOT).show()).into());
             }
-            ns.exec_ok(&[
+            ns.run(&[
                 "bash",
                 "-c",
                 "for i in 1 2 3; do echo to-7000 $i > /dev/udp/10.0.2.15/7000; \
@@ -373,7 +268,7 @@ pub fn httpd_case(engine: &'static str, xio: bool) -> Trial {
         let mut failures = Vec::new();
         for (name, _) in DOCS {
             let out = dir.join(format!("got-{name}"));
-            let r = ns.exec_ok(&[
+            let r = ns.run(&[
                 "curl",
                 "-sS",
                 "-m",
@@ -402,7 +297,7 @@ pub fn httpd_case(engine: &'static str, xio: bool) -> Trial {
             a.extend_from_slice(extra);
             let u = url(target);
             a.push(&u);
-            ns.exec_ok(&a).unwrap_or_default()
+            ns.run(&a).unwrap_or_default()
         };
         for (what, got, want) in [
             ("missing document", status(&[], "nope.html"), "404"),
@@ -415,7 +310,7 @@ pub fn httpd_case(engine: &'static str, xio: bool) -> Trial {
             }
         }
         let raw = ns
-            .exec_ok(&[
+            .run(&[
                 "bash",
                 "-c",
                 "exec 3<>/dev/tcp/10.0.2.15/80; printf 'GARBAGE\\r\\n\\r\\n' >&3; head -c 12 <&3",
@@ -427,7 +322,7 @@ pub fn httpd_case(engine: &'static str, xio: bool) -> Trial {
             ));
         }
         // Many clients at once, each checking its copy.
-        let many = ns.exec_ok(&[
+        let many = ns.run(&[
             "bash",
             "-c",
             &format!(
@@ -517,7 +412,7 @@ pub fn sockets_case(engine: &'static str) -> Trial {
                     format!("sockets_check never got ready\n{}", g.finish(BOOT).show()).into(),
                 );
             }
-            let host = ns.exec_ok(&["timeout", "90", "python3", script.to_str().unwrap()]);
+            let host = ns.run(&["timeout", "90", "python3", script.to_str().unwrap()]);
             let o = g.finish(BOOT);
             let _ = std::fs::remove_file(&script);
             let host = host.map_err(|e| format!("host side: {e}\n{}", o.show()))?;

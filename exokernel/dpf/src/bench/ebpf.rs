@@ -99,7 +99,9 @@ fn get32(a: &[u8; ATTR], at: usize) -> u32 {
 }
 
 fn bpf(cmd: i64, attr: &mut [u8; ATTR]) -> io::Result<i64> {
-    // SAFETY: `attr` is a zero-padded `union bpf_attr` of ATTR bytes for `cmd`.
+    // SAFETY: `attr` is ATTR writable bytes, a zero-padded `union bpf_attr`
+    // for `cmd`; every pointer the callers put in it points to a live buffer
+    // of the length they give, which outlives the call.
     let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), ATTR) };
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -109,7 +111,8 @@ fn bpf(cmd: i64, attr: &mut [u8; ATTR]) -> io::Result<i64> {
 }
 
 fn fd(r: i64) -> OwnedFd {
-    // SAFETY: the kernel just returned this new descriptor to us.
+    // SAFETY: `r` is a descriptor a bpf call just created for us; nothing
+    // else owns it.
     unsafe { OwnedFd::from_raw_fd(r as i32) }
 }
 

@@ -9,7 +9,8 @@ use libos::{println, sys};
 
 libos::entry!(main);
 
-/// The root capability (raw network access until DPF).
+/// The root capability, which the raw network calls need (they receive only
+/// while no environment has a DPF packet ring).
 const SLOT: usize = 0;
 
 fn main() -> u8 {

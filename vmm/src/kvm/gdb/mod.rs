@@ -63,7 +63,8 @@ fn spawn_watcher(stream: &TcpStream, done: Arc<AtomicBool>) -> Result<(), Error>
                 // of it (the session ends before `done` is set and the stream dropped).
                 let n = unsafe { libc::poll(&mut p, 1, 100) };
                 if n > 0 && RUNNING.load(Ordering::Relaxed) {
-                    // SAFETY: the vCPU thread exists for the whole session.
+                    // SAFETY: RUNNING says the vCPU thread is inside KVM_RUN
+                    // for this session, so it is alive; the handler does nothing.
                     unsafe { libc::pthread_kill(vcpu_thread, libc::SIGUSR1) };
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 } else if n > 0 {
