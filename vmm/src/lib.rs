@@ -5,6 +5,7 @@ pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod guest_image;
+pub mod input;
 pub mod kvm;
 pub mod netns;
 pub mod qemu;

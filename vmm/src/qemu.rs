@@ -109,8 +109,15 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
         None => None,
     };
     let mut cmd = command(qemu, cfg, tracing.as_ref().map(|(r, _)| r.path()));
+    // A terminal goes to QEMU as is (it handles raw mode and Ctrl-C); other
+    // input passes through us so that its end reaches the guest as Ctrl-D.
+    let terminal = crate::input::stdin_is_terminal();
     cmd.stdout(Stdio::inherit())
-        .stdin(Stdio::inherit())
+        .stdin(if terminal {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        })
         .stderr(Stdio::piped());
     // SAFETY: the closure runs in the child between fork and exec, where
     // only async-signal-safe calls are allowed: prctl is one system call and
@@ -124,6 +131,9 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    if let Some(stdin) = child.stdin.take() {
+        crate::input::forward_stdin(stdin);
+    }
     // Forward QEMU's own messages, remembering whether it complained.
     let stderr = child.stderr.take().expect("piped");
     let forward = std::thread::spawn(move || {

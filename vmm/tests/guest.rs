@@ -5,6 +5,7 @@
 
 mod common;
 mod gdb_vmm;
+mod guest_console;
 mod guest_fs;
 mod guest_net;
 mod guest_xn;
@@ -687,6 +688,8 @@ fn main() {
             );
         }
         trials.push(bad_initrd_case(name).with_ignored_flag(unavailable.is_some()));
+        trials.push(guest_console::terminal_case(name).with_ignored_flag(unavailable.is_some()));
+        trials.push(guest_console::piped_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(disk_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_xn::session_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_xn::crash_case(name).with_ignored_flag(unavailable.is_some()));

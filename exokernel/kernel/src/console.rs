@@ -11,8 +11,25 @@ use uart_16550::SerialPort;
 // SAFETY: COM1 is the standard PC serial port; nothing else drives it.
 static COM1: Mutex<SerialPort> = Mutex::new(unsafe { SerialPort::new(COM1_PORT) });
 
+/// Programs the UART as `uart_16550`'s `init` does (38400 baud, 8N1,
+/// DTR/RTS/OUT2, receive interrupt), except that it leaves the FIFO control
+/// register alone: enabling the FIFO clears it on a 16550, and with it the
+/// input typed or piped before the kernel booted.
 pub fn init() {
-    COM1.lock().init();
+    let _port = COM1.lock();
+    for (offset, value) in [
+        (1, 0x00),
+        (3, 0x80),
+        (0, 0x03),
+        (1, 0x00),
+        (3, 0x03),
+        (4, 0x0b),
+        (1, 0x01),
+    ] {
+        // SAFETY: COM1's own registers (the port lock is held); these writes
+        // only configure the UART.
+        unsafe { x86_64::instructions::port::Port::<u8>::new(COM1_PORT + offset).write(value) };
+    }
 }
 
 /// Writes bytes, turning `\n` into `\r\n` for terminals in raw mode.

@@ -1,6 +1,8 @@
 //! Running the `exo` binary from tests.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -67,33 +69,10 @@ pub fn exo_typing(args: &[&str], prompt: &str, input: &[&str], timeout: Duration
     });
     let start = Instant::now();
     let mut stdin = child.stdin.take().unwrap();
-    let prompts = |o: &Arc<Mutex<Vec<u8>>>| {
-        String::from_utf8_lossy(&o.lock().unwrap())
-            .matches(prompt)
-            .count()
-    };
-    for (i, line) in input.iter().enumerate() {
-        while prompts(&out) < i + 1 && start.elapsed() < timeout {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = stdin.write_all(line.as_bytes());
-        let _ = stdin.write_all(b"\n");
-        let _ = stdin.flush();
-    }
-    let status = loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            break s.code();
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    type_lines(
+        &mut child, &out, prompt, input, b"\n", &mut stdin, start, timeout,
+    );
+    let status = wait_or_kill(&mut child, start, timeout);
     drop(stdin);
     let _ = reader.join();
     let stdout = String::from_utf8_lossy(&out.lock().unwrap()).replace('\r', "");
@@ -101,6 +80,56 @@ pub fn exo_typing(args: &[&str], prompt: &str, input: &[&str], timeout: Duration
         status,
         stdout,
         stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// Types each line of `input`, ended by `enter`, after `prompt` has
+/// appeared once more in `out` (or the child ended, or time ran out).
+#[allow(clippy::too_many_arguments)]
+pub fn type_lines(
+    child: &mut std::process::Child,
+    out: &Arc<Mutex<Vec<u8>>>,
+    prompt: &str,
+    input: &[&str],
+    enter: &[u8],
+    to: &mut impl Write,
+    start: Instant,
+    timeout: Duration,
+) {
+    let prompts = || {
+        String::from_utf8_lossy(&out.lock().unwrap())
+            .matches(prompt)
+            .count()
+    };
+    for (i, line) in input.iter().enumerate() {
+        while prompts() < i + 1 && start.elapsed() < timeout {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = to.write_all(line.as_bytes());
+        let _ = to.write_all(enter);
+        let _ = to.flush();
+    }
+}
+
+/// The child's exit status, or None if it had to be killed at `timeout`.
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    start: Instant,
+    timeout: Duration,
+) -> Option<i32> {
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return s.code();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
