@@ -4,6 +4,7 @@
 //! `cargo build`/`cargo run`/`cargo test` need no other step.
 
 pub mod cpio;
+mod strip;
 mod target;
 
 use std::path::{Path, PathBuf};
@@ -131,6 +132,7 @@ pub fn build(root: &Path, cargo: &Path) -> Result<GuestImage, String> {
         let path = out.join(&name);
         let data =
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let data = strip::debug_info(&data).map_err(|e| format!("{}: {e}", path.display()))?;
         files.push((format!("bin/{name}"), data));
     }
     let initrd = target_dir.join("initrd.cpio");

@@ -9,6 +9,7 @@ mod guest_console;
 mod guest_fs;
 mod guest_net;
 mod guest_xn;
+mod kvm_rig;
 
 use common::{exo, exo_typing, Outcome};
 use exo::engine::{self, Kvm};
@@ -659,13 +660,19 @@ fn run_case(engine: &'static str, case: &'static Case) -> Result<(), Failed> {
 fn main() {
     let args = Arguments::from_args();
     let kvm = engine::probe_kvm();
+    let qemu_missing = engine::qemu_binary().is_none();
+    // Without hardware KVM the kvm:: tests run in the nested-KVM rig.
+    let rig = kvm.limitation().is_some() && kvm_rig::unavailable(qemu_missing).is_none();
+    let kvm_missing = match (kvm.limitation(), kvm_rig::unavailable(qemu_missing)) {
+        (None, _) => None,
+        (Some(_), None) => None,
+        (Some(why), Some(no_rig)) => Some(format!("{why}; {no_rig}")),
+    };
     let engines: [(&'static str, Option<String>); 2] = [
-        ("kvm", kvm.limitation()),
+        ("kvm", kvm_missing),
         (
             "qemu",
-            engine::qemu_binary()
-                .is_none()
-                .then(|| "qemu-system-x86_64 not found".to_string()),
+            qemu_missing.then(|| "qemu-system-x86_64 not found".to_string()),
         ),
     ];
     let any_engine = engines.iter().any(|(_, unavailable)| unavailable.is_none());
@@ -676,6 +683,9 @@ fn main() {
     }
     for (name, unavailable) in engines {
         match &unavailable {
+            None if name == "kvm" && rig => {
+                eprintln!("guest tests: engine kvm: through the nested-KVM rig (ci/kvm-rig/run)")
+            }
             None => eprintln!("guest tests: engine {name}: available"),
             Some(why) => eprintln!("guest tests: engine {name}: SKIPPED (shown as ignored): {why}"),
         }
@@ -814,5 +824,30 @@ fn main() {
         eprintln!("guest tests: kvm_pvm boot check: SKIPPED (shown as ignored): this host's KVM is not kvm_pvm");
     }
     trials.push(pvm_boot.with_ignored_flag(!on_pvm));
+    trials.push(Trial::test(
+        "kvm_rig::reads_libtest_reports",
+        kvm_rig::parse_check,
+    ));
+    if rig {
+        // Each kvm:: test that would run reports what it did in the rig.
+        let filter = args.filter.clone();
+        trials = trials
+            .into_iter()
+            .map(|t| {
+                if !t.name().starts_with("kvm::") || t.has_ignored_flag() {
+                    return t;
+                }
+                if let Some((name, why)) = kvm_rig::NOT_YET.iter().find(|(n, _)| *n == t.name()) {
+                    eprintln!("guest tests: {name}: SKIPPED in the rig (shown as ignored): {why}");
+                    return t.with_ignored_flag(true);
+                }
+                let name = t.name().to_string();
+                let filter = filter.clone();
+                Trial::test(name.clone(), move || {
+                    kvm_rig::verdict(&name, filter.as_deref())
+                })
+            })
+            .collect();
+    }
     libtest_mimic::run(&args, trials).exit();
 }

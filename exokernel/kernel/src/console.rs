@@ -15,6 +15,7 @@ static COM1: Mutex<SerialPort> = Mutex::new(unsafe { SerialPort::new(COM1_PORT) 
 /// DTR/RTS/OUT2, receive interrupt), except that it leaves the FIFO control
 /// register alone: enabling the FIFO clears it on a 16550, and with it the
 /// input typed or piped before the kernel booted.
+#[inline(never)] // a call of its own, where debuggers expect kernel_main's first line
 pub fn init() {
     let _port = COM1.lock();
     for (offset, value) in [

@@ -37,6 +37,12 @@ fn set_lapic_reg(regs: &mut [i8; 1024], off: usize, v: u32) {
     }
 }
 
+/// The hypervisor CPUID range and its timing leaf.
+const HV_BASE: u32 = 0x4000_0000;
+const HV_TIMING: u32 = 0x4000_0010;
+/// KVM's local APIC timer counts at 1 GHz (one tick per nanosecond).
+const APIC_BUS_KHZ: u32 = 1_000_000;
+
 /// Puts vCPU 0 in the PVH initial state for `entry`.
 pub fn setup(kvm: &Kvm, vcpu: &VcpuFd, entry: Entry) -> Result<(), Error> {
     let mut cpuid = kvm
@@ -47,6 +53,23 @@ pub fn setup(kvm: &Kvm, vcpu: &VcpuFd, entry: Entry) -> Result<(), Error> {
             e.ebx &= 0x00ff_ffff; // initial APIC id 0
             e.ecx |= 1 << 31; // running under a hypervisor
         }
+        if e.function == HV_BASE {
+            e.eax = e.eax.max(HV_TIMING);
+        }
+    }
+    // The timing leaf (VMware's convention, which Linux reads too): the TSC
+    // and APIC bus frequencies, so the kernel need not measure them against
+    // the PIT, a measurement only as good as the host's scheduling.
+    if let Ok(tsc_khz) = vcpu.get_tsc_khz() {
+        let timing = kvm_bindings::kvm_cpuid_entry2 {
+            function: HV_TIMING,
+            eax: tsc_khz,
+            ebx: APIC_BUS_KHZ,
+            ..Default::default()
+        };
+        cpuid
+            .push(timing)
+            .map_err(|_| Error::Guest("too many CPUID entries".into()))?;
     }
     vcpu.set_cpuid2(&cpuid)
         .map_err(|e| Error::Kvm("SET_CPUID2", e))?;

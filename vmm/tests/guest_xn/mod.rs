@@ -172,8 +172,9 @@ pub fn crash_case(engine: &'static str) -> Trial {
                 w.kill();
             }
             let killed = w.finish(Duration::from_secs(30));
-            let synced: Vec<String> = killed
-                .stdout
+            // Whole lines only: the kill may cut the last one ("synced f").
+            let whole = killed.stdout.rsplit_once('\n').map_or("", |(done, _)| done);
+            let synced: Vec<String> = whole
                 .lines()
                 .filter_map(|l| l.strip_prefix("xn_crash: synced "))
                 .map(str::to_string)

@@ -41,6 +41,29 @@ pub fn init() {
     }
 }
 
+/// The TSC and LAPIC timer frequencies in kHz as the platform states them
+/// (each None if it does not): the hypervisor timing leaf 0x4000_0010 that
+/// our VMM fills (VMware's convention), or on hardware the TSC/crystal
+/// leaf 0x15.
+pub fn stated_khz() -> (Option<u64>, Option<u64>) {
+    let hypervisor = __cpuid(1).ecx & (1 << 31) != 0;
+    if hypervisor && __cpuid(0x4000_0000).eax >= 0x4000_0010 {
+        let t = __cpuid(0x4000_0010);
+        let some = |v: u32| (v != 0).then_some(v as u64);
+        return (some(t.eax), some(t.ebx));
+    }
+    if __cpuid(0).eax >= 0x15 {
+        let l = __cpuid(0x15);
+        if l.eax != 0 && l.ebx != 0 && l.ecx != 0 {
+            return (
+                Some(l.ecx as u64 * l.ebx as u64 / l.eax as u64 / 1000),
+                None,
+            );
+        }
+    }
+    (None, None)
+}
+
 /// Reads the time-stamp counter.
 #[inline]
 pub fn rdtsc() -> u64 {

@@ -72,6 +72,7 @@ pub fn init(hz: u32) -> Clock {
             tsc_per_ms: 0,
         }
     };
+    let clock = stated(clock);
     write(REG_TIMER_INIT, 0);
     write(REG_LVT_TIMER, LVT_PERIODIC | TIMER_VECTOR as u32);
     write(
@@ -79,6 +80,34 @@ pub fn init(hz: u32) -> Clock {
         (clock.lapic_per_ms * 1000 / hz.max(1)).max(1),
     );
     clock
+}
+
+/// The frequencies the platform states (CPUID), where it does, in place of
+/// the PIT measurement, which a busy host can skew (the PIT's and the
+/// TSC's time pass at different rates when an emulator or a hypervisor
+/// runs late); a measurement far from the stated figure is reported.
+fn stated(measured: Clock) -> Clock {
+    let (tsc_khz, apic_khz) = cpu::stated_khz();
+    let mut c = measured;
+    if let Some(khz) = tsc_khz {
+        c.tsc_per_ms = khz;
+    }
+    if let Some(khz) = apic_khz {
+        c.lapic_per_ms = (khz / 16).clamp(1, u32::MAX as u64) as u32;
+    }
+    let off = |m: u64, s: u64| m != 0 && (m.abs_diff(s) * 4 > s);
+    if off(measured.tsc_per_ms, c.tsc_per_ms)
+        || off(measured.lapic_per_ms as u64, c.lapic_per_ms as u64)
+    {
+        crate::kprintln!(
+            "exo: clock: the PIT measured TSC {} MHz, LAPIC {}/ms; the platform states TSC {} MHz, LAPIC {}/ms (used)",
+            measured.tsc_per_ms / 1000,
+            measured.lapic_per_ms,
+            c.tsc_per_ms / 1000,
+            c.lapic_per_ms
+        );
+    }
+    c
 }
 
 /// Signals the end of an interrupt to the LAPIC.
