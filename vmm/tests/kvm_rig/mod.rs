@@ -34,8 +34,8 @@ pub const NOT_YET: &[(&str, &str)] = &[
 ];
 
 const NET_STALL: &str =
-    "passes in the rig most runs, but one run in three the rig's kernel reported \
-     a soft lockup in our VMM's KVM_RUN";
+    "passed in half of the rig runs; in the others the rig's kernel reported a soft lockup \
+     in our VMM's KVM_RUN during the ping test";
 const HTTP_STALL: &str =
     "on our VMM in the rig a 100 KB transfer stalls after about 40 KB and the \
      server stops answering: a bug in our virtio-net path to find";
