@@ -25,18 +25,40 @@ impl Outcome {
     }
 }
 
+impl From<std::process::Output> for Outcome {
+    fn from(out: std::process::Output) -> Outcome {
+        Outcome {
+            status: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).replace('\r', ""),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 /// Runs `exo ARGS...` with no standard input.
 pub fn exo(args: &[&str]) -> Outcome {
-    let out = Command::new(env!("CARGO_BIN_EXE_exo"))
+    Command::new(env!("CARGO_BIN_EXE_exo"))
         .args(args)
         .stdin(Stdio::null())
         .output()
+        .expect("cannot run the exo binary")
+        .into()
+}
+
+/// Runs `exo ARGS...` with `input` written to its standard input at once
+/// (then closed), as `printf ... | exo run` does.
+pub fn exo_piped(args: &[&str], input: &[u8]) -> Outcome {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exo"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("cannot run the exo binary");
-    Outcome {
-        status: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).replace('\r', ""),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut stdin = child.stdin.take().expect("piped");
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().expect("exo ran").into()
 }
 
 /// Runs `exo ARGS...` as a user at the shell would: each line of `input` is

@@ -5,10 +5,8 @@
 //! error).
 
 use super::common::pty::exo_on_terminal;
-use super::common::Outcome;
+use super::common::{exo_piped, Outcome};
 use libtest_mimic::Trial;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(130);
@@ -53,27 +51,6 @@ pub fn terminal_case(engine: &'static str) -> Trial {
     )
 }
 
-/// Runs `exo ARGS...` with `input` written to its standard input at once
-/// (then closed), as `printf ... | exo run` does.
-fn piped(args: &[&str], input: &[u8]) -> Outcome {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exo"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run the exo binary");
-    let mut stdin = child.stdin.take().expect("piped");
-    let _ = stdin.write_all(input);
-    drop(stdin);
-    let out = child.wait_with_output().expect("exo ran");
-    Outcome {
-        status: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).replace('\r', ""),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// Input piped before the guest boots arrives whole; its end ends the
 /// shell as Ctrl-D does; only the guest's output is on standard output.
 pub fn piped_case(engine: &'static str) -> Trial {
@@ -81,7 +58,7 @@ pub fn piped_case(engine: &'static str) -> Trial {
         format!("{engine}::piped_input_arrives_whole_and_ends_the_shell"),
         move || {
             let run = ["run", "--engine", engine, "--timeout", "120"];
-            let o = piped(&run, b"ls\necho piped\n");
+            let o = exo_piped(&run, b"ls\necho piped\n");
             need(
                 &o,
                 0,
@@ -99,7 +76,7 @@ pub fn piped_case(engine: &'static str) -> Trial {
                     format!("exo's own messages belong on standard error\n{}", o.show()).into(),
                 );
             }
-            let o = piped(&run, b"");
+            let o = exo_piped(&run, b"");
             need(&o, 0, &["exo$ ", "exo: /bin/init exited with status 0"])?;
             Ok(())
         },
