@@ -86,9 +86,15 @@ pub fn qemu_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("EXO_QEMU") {
         return Some(PathBuf::from(p));
     }
+    find_on_path("qemu-system-x86_64")
+}
+
+/// Where program `name` is on the PATH, found without running it (which
+/// can take tens of seconds for a large program on a slow machine).
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
-        .map(|d| d.join("qemu-system-x86_64"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
 

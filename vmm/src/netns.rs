@@ -23,10 +23,9 @@ pub fn unavailable(tools: &[&str]) -> Option<String> {
     if !std::path::Path::new("/dev/net/tun").exists() {
         return Some("/dev/net/tun is missing".into());
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
     tools
         .iter()
-        .find(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+        .find(|tool| crate::engine::find_on_path(tool).is_none())
         .map(|tool| format!("`{tool}` is not installed"))
 }
 

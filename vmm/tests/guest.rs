@@ -704,10 +704,7 @@ fn main() {
         trials.push(guest_xn::session_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_xn::crash_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_fs::shell_case(name).with_ignored_flag(unavailable.is_some()));
-        let no_gdb = std::process::Command::new("gdb")
-            .arg("--version")
-            .output()
-            .is_err();
+        let no_gdb = exo::engine::find_on_path("gdb").is_none();
         if no_gdb {
             eprintln!("guest tests: gdb test: SKIPPED (shown as ignored): gdb is not installed");
         }
@@ -815,10 +812,7 @@ fn main() {
     let on_pvm = matches!(kvm, Kvm::Pvm);
     trials.push(pvm_disk.with_ignored_flag(!on_pvm));
     trials.push(guest_net::pvm_send_case().with_ignored_flag(!on_pvm || no_net.is_some()));
-    let no_gdb = std::process::Command::new("gdb")
-        .arg("--version")
-        .output()
-        .is_err();
+    let no_gdb = exo::engine::find_on_path("gdb").is_none();
     trials.push(gdb_vmm::pvm_case().with_ignored_flag(!on_pvm || no_gdb));
     if !on_pvm {
         eprintln!("guest tests: kvm_pvm boot check: SKIPPED (shown as ignored): this host's KVM is not kvm_pvm");
@@ -829,8 +823,9 @@ fn main() {
         kvm_rig::parse_check,
     ));
     if rig {
-        // Each kvm:: test that would run reports what it did in the rig.
-        let filter = args.filter.clone();
+        // The kvm:: tests this run selects run in the rig, and each reports
+        // its verdict from there.
+        let mut selected = Vec::new();
         trials = trials
             .into_iter()
             .map(|t| {
@@ -841,11 +836,22 @@ fn main() {
                     eprintln!("guest tests: {name}: SKIPPED in the rig (shown as ignored): {why}");
                     return t.with_ignored_flag(true);
                 }
+                if !args.is_filtered_out(&t) {
+                    selected.push(t.name().to_string());
+                }
+                t
+            })
+            .collect();
+        let selected = std::sync::Arc::new(selected);
+        trials = trials
+            .into_iter()
+            .map(|t| {
+                if !selected.iter().any(|n| n == t.name()) {
+                    return t;
+                }
                 let name = t.name().to_string();
-                let filter = filter.clone();
-                Trial::test(name.clone(), move || {
-                    kvm_rig::verdict(&name, filter.as_deref())
-                })
+                let all = selected.clone();
+                Trial::test(name.clone(), move || kvm_rig::verdict(&name, &all))
             })
             .collect();
     }

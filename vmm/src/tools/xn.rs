@@ -418,7 +418,11 @@ fn ls(image: &Path, path: Option<&str>) -> Result<i32, String> {
 }
 
 fn cat(image: &Path, path: &str) -> Result<i32, String> {
-    use std::io::Write;
+    cat_to(image, path, &mut std::io::stdout())
+}
+
+/// `cat` into `out` (standard output for users, a buffer in tests).
+fn cat_to(image: &Path, path: &str, out: &mut impl std::io::Write) -> Result<i32, String> {
     let mut xn = open_ro(image)?;
     let (root, rest) = path
         .trim_matches('/')
@@ -433,8 +437,7 @@ fn cat(image: &Path, path: &str) -> Result<i32, String> {
         }
         sample::read_file(&mut xn, t, db).map_err(|e| xerr(image, e))?
     };
-    std::io::stdout()
-        .write_all(&data)
+    out.write_all(&data)
         .map_err(|e| format!("stdout: {e}"))?;
     Ok(0)
 }
@@ -486,8 +489,10 @@ mod tests {
             .unwrap_err()
             .contains("no root"));
         drop(xn);
-        assert_eq!(cat(&img, &format!("root/{name}")), Ok(0));
-        assert!(cat(&img, "root").unwrap_err().contains("is a directory"));
+        let mut shown = Vec::new();
+        assert_eq!(cat_to(&img, &format!("root/{name}"), &mut shown), Ok(0));
+        assert_eq!(shown, body);
+        assert!(cat_to(&img, "root", &mut Vec::new()).unwrap_err().contains("is a directory"));
         assert_eq!(fsck(&img, false), Ok(0));
         // Corrupt a reference count on disk: fsck reports it, repair taints the root.
         let ino = db;

@@ -199,7 +199,7 @@ pub fn httpd_case(engine: &'static str, xio: bool) -> Trial {
     };
     Trial::test(format!("{engine}::{name}"), move || {
         for tool in ["curl", "bash"] {
-            if Command::new(tool).arg("--version").output().is_err() {
+            if exo::engine::find_on_path(tool).is_none() {
                 return Err(format!("`{tool}` is not installed").into());
             }
         }
@@ -387,7 +387,7 @@ pub fn sockets_case(engine: &'static str) -> Trial {
     Trial::test(
         format!("{engine}::sockets_udp_and_tcp_both_ways"),
         move || {
-            if Command::new("python3").arg("--version").output().is_err() {
+            if exo::engine::find_on_path("python3").is_none() {
                 return Err("python3 is not installed".into());
             }
             let ns = NetNs::create("sock")?;

@@ -4,7 +4,10 @@
 //! there on the `kvm::` tests, and each test here reports its verdict.
 
 use std::collections::HashMap;
-use std::process::Command;
+use std::io::BufRead;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -12,11 +15,18 @@ use std::time::{Duration, Instant};
 const INSIDE: &str = "EXO_IN_KVM_RIG";
 /// `off` keeps the rig from running (the `kvm::` tests are then skipped).
 const SWITCH: &str = "EXO_KVM_RIG";
-/// The longest the whole rig run may take.
-const LIMIT: Duration = Duration::from_secs(45 * 60);
+/// The longest one test may run inside the rig before it is killed there.
+const PER_TEST: Duration = Duration::from_secs(300);
+/// Silence from the rig this long means its kernel or QEMU is stuck: the
+/// rig is killed and booted again for the tests after the one it was on.
+const STALL: Duration = Duration::from_secs(300 + 120);
+/// The longest all rig boots together may take.
+const LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Boots after which the tests left are reported as not run.
+const BOOTS: usize = 3;
 
-fn script() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../ci/kvm-rig/run").to_string()
+fn script(name: &str) -> String {
+    format!("{}/../ci/kvm-rig/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// `kvm::` tests that do not work in the rig yet, and why; they show as
@@ -62,54 +72,162 @@ enum Verdict {
     Ignored,
 }
 
-/// Every `kvm::` test's verdict, from one rig run shared by all of them.
-static RUN: OnceLock<Result<HashMap<String, Verdict>, String>> = OnceLock::new();
+/// Every `kvm::` test's verdict, from the rig run shared by all of them.
+static RUN: OnceLock<HashMap<String, Verdict>> = OnceLock::new();
 
-/// Runs the `kvm::` tests matching `filter` in the rig.
-fn run(filter: &str) -> Result<HashMap<String, Verdict>, String> {
-    let me = std::env::current_exe().map_err(|e| format!("cannot find this test binary: {e}"))?;
+/// Runs the `kvm::` tests `names` in the rig, booting it again (up to
+/// `BOOTS` times) when one hangs it, and returns each one's verdict.
+fn run(names: &[String]) -> HashMap<String, Verdict> {
     let start = Instant::now();
-    eprintln!("guest tests: kvm:: tests running in the nested-KVM rig (a few minutes)");
-    let mut child = Command::new(script())
+    let mut verdicts = HashMap::new();
+    eprintln!(
+        "guest tests: {} kvm:: tests running one by one in the nested-KVM rig (a few minutes)",
+        names.len()
+    );
+    for boot in 1..=BOOTS {
+        let todo: Vec<&String> = names.iter().filter(|n| !verdicts.contains_key(*n)).collect();
+        if todo.is_empty() || start.elapsed() > LIMIT {
+            break;
+        }
+        let ended = match one_boot(boot, &todo, start) {
+            Ok(ended) => ended,
+            Err(e) => Ended {
+                out: String::new(),
+                current: None,
+                why: e,
+            },
+        };
+        let found = parse(&ended.out);
+        let progress = todo.iter().any(|n| found.contains_key(*n));
+        verdicts.extend(found);
+        if let Some(name) = ended.current.filter(|n| !verdicts.contains_key(n)) {
+            verdicts.insert(name, Verdict::Failed(ended.why.clone()));
+        } else if !progress {
+            // Nothing ran at all: booting again would fail the same way.
+            for n in todo {
+                verdicts.insert(n.clone(), Verdict::Failed(ended.why.clone()));
+            }
+            break;
+        }
+    }
+    eprintln!(
+        "guest tests: the rig ran for {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    for n in names {
+        verdicts.entry(n.clone()).or_insert_with(|| {
+            Verdict::Failed(format!(
+                "not run: the rig hung {BOOTS} times or ran out of its {} minutes",
+                LIMIT.as_secs() / 60
+            ))
+        });
+    }
+    verdicts
+}
+
+/// What one boot of the rig printed, the test it was on when it stopped
+/// (if it stopped inside one) and why it stopped.
+struct Ended {
+    out: String,
+    current: Option<String>,
+    why: String,
+}
+
+/// Boots the rig once on the tests `todo`, relaying each verdict as it comes.
+fn one_boot(boot: usize, todo: &[&String], start: Instant) -> Result<Ended, String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find this test binary: {e}"))?;
+    // The list travels as a file: the rig sees this machine's root.
+    let list = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvm-rig-{}-{boot}", std::process::id()));
+    let text: String = todo.iter().map(|n| format!("{n}\n")).collect();
+    std::fs::write(&list, text).map_err(|e| format!("cannot write {}: {e}", list.display()))?;
+    let mut child = Command::new(script("run"))
         .arg("--")
+        .arg(script("each"))
+        .arg(&list)
+        .arg(PER_TEST.as_secs().to_string())
         .arg(&me)
         // One test at a time: two at once have crashed the rig's kernel
         // ("corrupted stack end detected inside scheduler").
-        .args([filter, "--color", "never", "--test-threads", "1"])
-        .args(NOT_YET.iter().flat_map(|(name, _)| ["--skip", name]))
+        .args(["--color", "never", "--test-threads", "1"])
         .env(INSIDE, "1")
         .env("EXO_RIG_ENV", INSIDE)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that killing it takes QEMU too.
+        .process_group(0)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", script()))?;
-    let out = child.stdout.take().expect("piped");
-    let err = child.stderr.take().expect("piped");
-    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        .map_err(|e| format!("cannot start {}: {e}", script("run")))?;
+    let (tx, rx) = mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().expect("piped")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("piped")),
+    ] {
+        let tx = tx.clone();
         std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).replace('\r', "")
-        })
-    };
-    let (out, err) = (read(Box::new(out)), read(Box::new(err)));
-    let status = super::common::wait_or_kill(&mut child, start, LIMIT);
-    let (out, err) = (
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    );
-    eprintln!(
-        "guest tests: the rig ran for {:.0} s (status {status:?})",
-        start.elapsed().as_secs_f64()
-    );
-    let verdicts = parse(&out);
-    if verdicts.is_empty() {
-        return Err(format!(
-            "the rig reported no test (status {status:?})\n{out}\n{err}"
-        ));
+            for line in std::io::BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line).replace('\r', "");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
     }
-    Ok(verdicts)
+    drop(tx);
+    let mut out = String::new();
+    let mut current: Option<String> = None;
+    let mut heard = Instant::now();
+    let why = loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) => {
+                heard = Instant::now();
+                if let Some(name) = line.strip_prefix("exo-rig: starting ") {
+                    current = Some(name.to_string());
+                } else if line.starts_with("test kvm::") {
+                    eprintln!("guest tests: in the rig: {}", line.trim_start_matches("test "));
+                    current = None;
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().ok().and_then(|s| s.code());
+                break format!("the rig ended (status {status:?}) during this test");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let stuck = heard.elapsed() > STALL;
+                if stuck || start.elapsed() > LIMIT {
+                    kill_group(&mut child);
+                    let what = if stuck {
+                        format!("the rig stopped answering ({} s without output)", STALL.as_secs())
+                    } else {
+                        format!("the rig ran out of its {} minutes", LIMIT.as_secs() / 60)
+                    };
+                    eprintln!("guest tests: {what}: killed");
+                    break format!("{what} during this test; it printed last:\n{}", tail(&out, 30));
+                }
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&list);
+    Ok(Ended { out, current, why })
+}
+
+/// Kills the rig and everything it started (QEMU above all).
+fn kill_group(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) only sends a signal; the group is the rig's own
+        // (process_group(0) at spawn), which holds nothing of this process.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    let _ = child.wait();
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Checks `parse` on a report of each kind of verdict.
@@ -163,18 +281,10 @@ fn failure_text(out: &str, name: &str) -> String {
     body[..end].trim().to_string()
 }
 
-/// The verdict of test `name` (a `kvm::` test), running the rig first if
-/// no test has yet.
-pub fn verdict(name: &str, filter: Option<&str>) -> Result<(), libtest_mimic::Failed> {
-    let filter = match filter {
-        Some(f) if f.starts_with("kvm::") => f,
-        _ => "kvm::",
-    };
-    let all = RUN
-        .get_or_init(|| run(filter))
-        .as_ref()
-        .map_err(|e| e.clone())?;
-    match all.get(name) {
+/// The verdict of test `name`, running the rig on all of `names` (the
+/// `kvm::` tests this run selected) first if no test has yet.
+pub fn verdict(name: &str, names: &[String]) -> Result<(), libtest_mimic::Failed> {
+    match RUN.get_or_init(|| run(names)).get(name) {
         Some(Verdict::Ok) => Ok(()),
         Some(Verdict::Failed(why)) => Err(format!("in the nested-KVM rig:\n{why}").into()),
         Some(Verdict::Ignored) => Err("ignored inside the rig: see the rig's output".into()),
