@@ -294,10 +294,28 @@ pub fn net_mac() -> Result<[u8; 6], Error> {
 /// Transmits one Ethernet frame: with the root capability in `cap`, any
 /// frame; otherwise one our DPF transmit filter accepts.
 pub fn net_send(frame: &[u8], cap: usize) -> Result<(), Error> {
-    invoke(&args::NetSend {
-        frame: UserBytes::of(frame),
-        cap: slot(cap),
+    while_busy(|| {
+        invoke(&args::NetSend {
+            frame: UserBytes::of(frame),
+            cap: slot(cap),
+        })
     })
+}
+
+/// Runs a transmit call until the device has a free buffer for it (the
+/// kernel says `Busy` rather than wait), yielding the CPU in between.
+fn while_busy(mut call: impl FnMut() -> Result<(), Error>) -> Result<(), Error> {
+    // Enough for the device to drain a full ring many times over.
+    const TRIES: u32 = 100_000;
+    for _ in 0..TRIES {
+        match call() {
+            Err(Error::Busy) => {
+                let _ = yield_to(None);
+            }
+            r => return r,
+        }
+    }
+    Err(Error::Busy)
 }
 
 /// Takes the oldest received frame into `buf` (raw receive: the root
@@ -348,9 +366,11 @@ pub fn dpf_tx_filter(filter: &str) -> Result<(), Error> {
 /// Transmits a frame of `head` followed by `data`, which the device reads
 /// straight from our pages (zero copy).
 pub fn net_send_gather(head: &[u8], data: &[u8], cap: usize) -> Result<(), Error> {
-    invoke(&args::NetSendGather {
-        head: UserBytes::of(head),
-        data: UserBytes::of(data),
-        cap: slot(cap),
+    while_busy(|| {
+        invoke(&args::NetSendGather {
+            head: UserBytes::of(head),
+            data: UserBytes::of(data),
+            cap: slot(cap),
+        })
     })
 }

@@ -118,10 +118,12 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
             .trim()
             .to_string();
     }
+    // A billion seconds (about 31 years) keeps every deadline representable.
+    const MAX_TIMEOUT: f64 = 1e9;
     let timeout = match args.timeout {
-        Some(t) if !(t > 0.0 && t.is_finite()) => {
+        Some(t) if !(t > 0.0 && t <= MAX_TIMEOUT) => {
             return Err(err(format!(
-                "--timeout {t}: must be a positive number of seconds"
+                "--timeout {t}: must be a positive number of seconds, at most {MAX_TIMEOUT}"
             )))
         }
         t => t.map(Duration::from_secs_f64),

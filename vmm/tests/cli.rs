@@ -83,6 +83,11 @@ fn bad_flags() {
         "--timeout 0: must be a positive",
     );
     rejects(&["run", "--timeout=-3"], "--timeout -3");
+    rejects(
+        &["run", "--timeout", "18446744073709551615"],
+        "at most 1000000000",
+    );
+    rejects(&["run", "--timeout", "inf"], "--timeout inf");
     rejects(&["run", "--init", " "], "a program path is needed");
     rejects(
         &["run", "--init", "/bin/a b,c"],

@@ -162,8 +162,19 @@ impl<D: VirtioDevice> MmioTransport<D> {
             0x024 => self.driver_features_sel = v,
             0x030 => self.queue_sel = v,
             0x038 if setting_up => {
+                // Anything but a power of two up to the maximum would be
+                // kept as the old size, and the rings would disagree on
+                // where they wrap: the device stops instead.
+                let mut refused = false;
                 if let Some(q) = self.queue() {
-                    q.set_size(v as u16);
+                    if v.is_power_of_two() && v <= q.max_size() as u32 {
+                        q.set_size(v as u16);
+                    } else {
+                        refused = true;
+                    }
+                }
+                if refused {
+                    self.status |= STATUS_NEEDS_RESET;
                 }
             }
             0x044 if setting_up => {
@@ -182,7 +193,8 @@ impl<D: VirtioDevice> MmioTransport<D> {
                         && self.driver_features & F_VERSION_1 != 0;
                     self.status = if ok { v } else { v & !STATUS_FEATURES_OK };
                 } else {
-                    self.status = v;
+                    // NEEDS_RESET is the device's to set and stays until reset.
+                    self.status = v | (self.status & STATUS_NEEDS_RESET);
                 }
             }
             0x080 | 0x084 | 0x090 | 0x094 | 0x0a0 | 0x0a4 if setting_up => {
@@ -212,6 +224,7 @@ pub trait MmioDevice: Send {
     fn backend_event(&mut self);
     fn backend_fd(&self) -> Option<RawFd>;
     fn num_queues(&self) -> usize;
+    fn report(&self) -> Option<String>;
 }
 
 impl<D: VirtioDevice> MmioDevice for MmioTransport<D> {
@@ -232,5 +245,8 @@ impl<D: VirtioDevice> MmioDevice for MmioTransport<D> {
     }
     fn num_queues(&self) -> usize {
         self.queues.len()
+    }
+    fn report(&self) -> Option<String> {
+        self.device.report()
     }
 }

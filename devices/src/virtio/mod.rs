@@ -37,4 +37,9 @@ pub trait VirtioDevice: Send {
     fn process_backend(&mut self, _queues: &mut [Queue], _mem: &GuestMemoryMmap) -> bool {
         false
     }
+    /// One line on what the device did, for the VMM's report at exit
+    /// (None: nothing worth saying).
+    fn report(&self) -> Option<String> {
+        None
+    }
 }

@@ -231,6 +231,14 @@ impl<B: NetBackend> VirtioDevice for Net<B> {
             _ => false,
         }
     }
+
+    fn report(&self) -> Option<String> {
+        let s = self.stats;
+        Some(format!(
+            "virtio-net: {} frames to the guest ({} dropped: no room), {} from it ({} refused by the backend), {} malformed chains",
+            s.rx_frames, s.rx_dropped, s.tx_frames, s.tx_dropped, s.bad_chains
+        ))
+    }
 }
 
 /// Parses a MAC address `aa:bb:cc:dd:ee:ff`.
@@ -365,6 +373,31 @@ mod tests {
             (s.bad_chains, s.tx_dropped, s.rx_dropped, s.rx_frames),
             (5, 2, 1, 0)
         );
+    }
+
+    #[test]
+    fn a_queue_size_that_is_not_a_power_of_two_stops_the_device() {
+        use crate::virtio::mmio::MmioTransport;
+        use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+        let irq = EventFd::new(EFD_NONBLOCK).unwrap();
+        let wire = Wire::default();
+        let mut t = MmioTransport::new(Net::new(wire.clone(), MAC), mem, irq);
+        let reg =
+            |t: &mut MmioTransport<Net<Wire>>, off: u64, v: u32| t.write(off, &v.to_le_bytes());
+        reg(&mut t, 0x070, 1 | 2);
+        reg(&mut t, 0x024, 1);
+        reg(&mut t, 0x020, 1);
+        reg(&mut t, 0x070, 1 | 2 | 8);
+        reg(&mut t, 0x030, TX as u32);
+        reg(&mut t, 0x038, 48);
+        reg(&mut t, 0x044, 1);
+        reg(&mut t, 0x070, 1 | 2 | 8 | 4);
+        let mut status = [0u8; 4];
+        t.read(0x070, &mut status);
+        assert_ne!(u32::from_le_bytes(status) & 64, 0, "DEVICE_NEEDS_RESET");
+        t.notify(TX as u32);
+        assert!(wire.from_guest.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -124,6 +124,11 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
         Some(addr) => gdb::debug(addr, &mut vcpu, &mem, &mut bus, &mut mmio),
         None => run_vcpu(&mut vcpu, &mut bus, &mut mmio),
     };
+    for (_, dev) in &mmio {
+        if let Some(line) = virtio::with(dev, |d| d.report()) {
+            eprintln!("exo: {line}");
+        }
+    }
     if let Some((c, out)) = collector {
         match c.finish() {
             Ok(h) => eprintln!(

@@ -437,8 +437,7 @@ fn cat_to(image: &Path, path: &str, out: &mut impl std::io::Write) -> Result<i32
         }
         sample::read_file(&mut xn, t, db).map_err(|e| xerr(image, e))?
     };
-    out.write_all(&data)
-        .map_err(|e| format!("stdout: {e}"))?;
+    out.write_all(&data).map_err(|e| format!("stdout: {e}"))?;
     Ok(0)
 }
 
@@ -492,7 +491,9 @@ mod tests {
         let mut shown = Vec::new();
         assert_eq!(cat_to(&img, &format!("root/{name}"), &mut shown), Ok(0));
         assert_eq!(shown, body);
-        assert!(cat_to(&img, "root", &mut Vec::new()).unwrap_err().contains("is a directory"));
+        assert!(cat_to(&img, "root", &mut Vec::new())
+            .unwrap_err()
+            .contains("is a directory"));
         assert_eq!(fsck(&img, false), Ok(0));
         // Corrupt a reference count on disk: fsck reports it, repair taints the root.
         let ino = db;

@@ -31,24 +31,10 @@ fn script(name: &str) -> String {
 
 /// `kvm::` tests that do not work in the rig yet, and why; they show as
 /// ignored here (on hardware KVM they run as usual).
-pub const NOT_YET: &[(&str, &str)] = &[
-    (
-        "kvm::gdb_attaches_breaks_and_steps",
-        "hardware breakpoints set through KVM guest debugging never fire on the rig's emulated SVM",
-    ),
-    ("kvm::virtio_net_ping_in_netns", NET_STALL),
-    ("kvm::dpf_demultiplexes_real_traffic", NET_STALL),
-    ("kvm::sockets_udp_and_tcp_both_ways", NET_STALL),
-    ("kvm::httpd_serves_files_to_curl", HTTP_STALL),
-    ("kvm::httpd_on_xio_serves_files_to_curl", HTTP_STALL),
-];
-
-const NET_STALL: &str =
-    "passed in half of the rig runs; in the others the rig's kernel reported a soft lockup \
-     in our VMM's KVM_RUN during the ping test";
-const HTTP_STALL: &str =
-    "on our VMM in the rig a 100 KB transfer stalls after about 40 KB and the \
-     server stops answering: a bug in our virtio-net path to find";
+pub const NOT_YET: &[(&str, &str)] = &[(
+    "kvm::gdb_attaches_breaks_and_steps",
+    "hardware breakpoints set through KVM guest debugging never fire on the rig's emulated SVM",
+)];
 
 /// Why the rig cannot stand in for hardware KVM here, or None if it can.
 pub fn unavailable(qemu_missing: bool) -> Option<String> {
@@ -85,7 +71,10 @@ fn run(names: &[String]) -> HashMap<String, Verdict> {
         names.len()
     );
     for boot in 1..=BOOTS {
-        let todo: Vec<&String> = names.iter().filter(|n| !verdicts.contains_key(*n)).collect();
+        let todo: Vec<&String> = names
+            .iter()
+            .filter(|n| !verdicts.contains_key(*n))
+            .collect();
         if todo.is_empty() || start.elapsed() > LIMIT {
             break;
         }
@@ -166,7 +155,10 @@ fn one_boot(boot: usize, todo: &[&String], start: Instant) -> Result<Ended, Stri
     ] {
         let tx = tx.clone();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+            for line in std::io::BufReader::new(stream)
+                .split(b'\n')
+                .map_while(Result::ok)
+            {
                 let line = String::from_utf8_lossy(&line).replace('\r', "");
                 if tx.send(line).is_err() {
                     break;
@@ -185,7 +177,10 @@ fn one_boot(boot: usize, todo: &[&String], start: Instant) -> Result<Ended, Stri
                 if let Some(name) = line.strip_prefix("exo-rig: starting ") {
                     current = Some(name.to_string());
                 } else if line.starts_with("test kvm::") {
-                    eprintln!("guest tests: in the rig: {}", line.trim_start_matches("test "));
+                    eprintln!(
+                        "guest tests: in the rig: {}",
+                        line.trim_start_matches("test ")
+                    );
                     current = None;
                 }
                 out.push_str(&line);
@@ -200,12 +195,18 @@ fn one_boot(boot: usize, todo: &[&String], start: Instant) -> Result<Ended, Stri
                 if stuck || start.elapsed() > LIMIT {
                     kill_group(&mut child);
                     let what = if stuck {
-                        format!("the rig stopped answering ({} s without output)", STALL.as_secs())
+                        format!(
+                            "the rig stopped answering ({} s without output)",
+                            STALL.as_secs()
+                        )
                     } else {
                         format!("the rig ran out of its {} minutes", LIMIT.as_secs() / 60)
                     };
                     eprintln!("guest tests: {what}: killed");
-                    break format!("{what} during this test; it printed last:\n{}", tail(&out, 30));
+                    break format!(
+                        "{what} during this test; it printed last:\n{}",
+                        tail(&out, 30)
+                    );
                 }
             }
         }

@@ -14,7 +14,7 @@ use exo_abi::syscall::{args, Error, NET_MAX_GATHER_HEAD};
 fn send_error(e: NetError) -> Error {
     match e {
         NetError::Size => Error::Invalid,
-        NetError::Timeout => Error::Io,
+        NetError::Full => Error::Busy,
     }
 }
 

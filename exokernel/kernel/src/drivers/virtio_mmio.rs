@@ -131,6 +131,12 @@ impl Transport {
             return Err(SetupError::NoQueue);
         }
         let num = num.min(max);
+        // Split rings are a power of two long (virtio 1.x, 2.7): a device
+        // may refuse any other size and keep its own, and then the two
+        // sides disagree on where each ring wraps.
+        if !num.is_power_of_two() {
+            return Err(SetupError::NoQueue);
+        }
         self.write(REG_QUEUE_NUM, num);
         for (reg, addr) in [
             (REG_QUEUE_DESC, desc),

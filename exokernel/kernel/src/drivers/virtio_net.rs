@@ -21,8 +21,9 @@ const NRX: u16 = 16;
 /// Transmit buffers: frames are queued without waiting for each.
 const NTX: u16 = 16;
 /// Transmit descriptors: a head per buffer, then two payload descriptors
-/// per head for zero-copy frames (head `i` uses `NTX + 2i` and `+ 1`).
-const TX_DESCS: u16 = NTX * 3;
+/// per head for zero-copy frames (head `i` uses `NTX + 2i` and `+ 1`);
+/// the ring is the next power of two (the last 16 are never used).
+const TX_DESCS: u16 = (NTX * 3).next_power_of_two();
 /// A pin slot that holds no page.
 const NO_PIN: u64 = u64::MAX;
 pub const MAX_FRAME: usize = exo_abi::syscall::NET_MAX_FRAME;
@@ -32,8 +33,8 @@ pub const MAX_FRAME: usize = exo_abi::syscall::NET_MAX_FRAME;
 pub enum NetError {
     /// Shorter than an Ethernet header or longer than MAX_FRAME.
     Size,
-    /// The device did not take the frame.
-    Timeout,
+    /// Every transmit buffer is still in the device's hands: try again.
+    Full,
 }
 
 pub struct Net {
@@ -132,21 +133,18 @@ impl Net {
         }
     }
 
-    /// Queues `frame` for transmission, waiting only if every transmit
-    /// buffer is still in flight.
+    /// Queues `frame` for transmission; `Full` while every transmit buffer
+    /// is still in flight.
     pub fn send(&mut self, frame: &[u8]) -> Result<(), NetError> {
         if frame.len() < 14 || frame.len() > MAX_FRAME {
             return Err(NetError::Size);
         }
+        // Never wait for the device here: the kernel runs with interrupts
+        // off, and on KVM the device is another host thread that may need
+        // this CPU's attention before it can give buffers back.
         self.reclaim_tx();
-        let mut spins = 0u64;
-        while self.tx_nfree == 0 {
-            spins += 1;
-            if spins > 200_000_000 {
-                return Err(NetError::Timeout);
-            }
-            core::hint::spin_loop();
-            self.reclaim_tx();
+        if self.tx_nfree == 0 {
+            return Err(NetError::Full);
         }
         self.tx_nfree -= 1;
         let id = self.tx_free[self.tx_nfree];
@@ -180,15 +178,12 @@ impl Net {
         if head.len() < 14 || total > MAX_FRAME || frags.len() > 2 || self.tx.num < TX_DESCS {
             return Err(NetError::Size);
         }
+        // Never wait for the device here: the kernel runs with interrupts
+        // off, and on KVM the device is another host thread that may need
+        // this CPU's attention before it can give buffers back.
         self.reclaim_tx();
-        let mut spins = 0u64;
-        while self.tx_nfree == 0 {
-            spins += 1;
-            if spins > 200_000_000 {
-                return Err(NetError::Timeout);
-            }
-            core::hint::spin_loop();
-            self.reclaim_tx();
+        if self.tx_nfree == 0 {
+            return Err(NetError::Full);
         }
         self.tx_nfree -= 1;
         let id = self.tx_free[self.tx_nfree];
