@@ -50,26 +50,16 @@ pub fn init(hz: u32) -> Clock {
     write(REG_TIMER_DIV, 0x3); // divide by 16
     write(REG_LVT_TIMER, LVT_MASKED | TIMER_VECTOR as u32);
 
-    const CAL_MS: u64 = 10;
-    let mut tsc0 = 0;
-    let ok = pit::wait_ms(CAL_MS, || {
-        write(REG_TIMER_INIT, u32::MAX);
-        tsc0 = cpu::rdtsc();
-    });
-    let elapsed = u32::MAX - read(REG_TIMER_CUR);
-    let tsc = cpu::rdtsc() - tsc0;
-    let clock = if ok && elapsed > 0 {
-        Clock {
-            lapic_per_ms: (elapsed as u64 / CAL_MS).max(1) as u32,
-            tsc_per_ms: tsc / CAL_MS,
-        }
-    } else {
-        crate::kprintln!(
-            "exo: no PIT to calibrate the LAPIC timer; assuming the 1 GHz APIC bus of KVM and QEMU"
-        );
-        Clock {
-            lapic_per_ms: 1_000_000 / 16,
-            tsc_per_ms: 0,
+    let clock = match measure() {
+        Some(clock) => clock,
+        None => {
+            crate::kprintln!(
+                "exo: no PIT to calibrate the LAPIC timer; assuming the 1 GHz APIC bus of KVM and QEMU"
+            );
+            Clock {
+                lapic_per_ms: 1_000_000 / 16,
+                tsc_per_ms: 0,
+            }
         }
     };
     let clock = stated(clock);
@@ -80,6 +70,35 @@ pub fn init(hz: u32) -> Clock {
         (clock.lapic_per_ms * 1000 / hz.max(1)).max(1),
     );
     clock
+}
+
+/// Measures the LAPIC timer and the TSC against the PIT: the median of a few
+/// short rounds, so that one round stretched by the host (a vCPU thread
+/// descheduled mid-round) does not set the clock. None without a PIT.
+fn measure() -> Option<Clock> {
+    const CAL_MS: u64 = 10;
+    const ROUNDS: usize = 5;
+    let mut lapic = [0u64; ROUNDS];
+    let mut tsc = [0u64; ROUNDS];
+    for i in 0..ROUNDS {
+        let mut tsc0 = 0;
+        let ok = pit::wait_ms(CAL_MS, || {
+            write(REG_TIMER_INIT, u32::MAX);
+            tsc0 = cpu::rdtsc();
+        });
+        let elapsed = u32::MAX - read(REG_TIMER_CUR);
+        if !ok || elapsed == 0 {
+            return None;
+        }
+        lapic[i] = elapsed as u64 / CAL_MS;
+        tsc[i] = (cpu::rdtsc() - tsc0) / CAL_MS;
+    }
+    lapic.sort_unstable();
+    tsc.sort_unstable();
+    Some(Clock {
+        lapic_per_ms: lapic[ROUNDS / 2].clamp(1, u32::MAX as u64) as u32,
+        tsc_per_ms: tsc[ROUNDS / 2],
+    })
 }
 
 /// The frequencies the platform states (CPUID), where it does, in place of
