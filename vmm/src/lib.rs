@@ -9,6 +9,7 @@ pub mod input;
 pub mod kvm;
 pub mod netns;
 pub mod qemu;
+pub mod scratch;
 pub mod size;
 pub mod tools;
 pub mod trace;

@@ -19,7 +19,12 @@ const EXIT_TIMEOUT: i32 = 124;
 const KERNEL_HEADROOM: u64 = 8 << 20;
 
 fn main() {
-    let cli = Cli::parse();
+    // Bad arguments are exo's own errors: 125, as the README says (clap
+    // would exit 2); help and version still exit 0.
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(if e.use_stderr() { EXIT_EXO_ERROR } else { 0 })
+    });
     let code = match cli.command {
         Command::Run(args) => match run(args) {
             Ok(status) => status as i32,

@@ -7,7 +7,12 @@ use common::exo;
 
 fn rejects(args: &[&str], needle: &str) {
     let o = exo(args);
-    assert_ne!(o.status, Some(0), "accepted: {args:?}\n{}", o.show());
+    assert_eq!(
+        o.status,
+        Some(125),
+        "not refused as exo's error: {args:?}\n{}",
+        o.show()
+    );
     assert!(
         o.stderr.contains(needle),
         "expected {needle:?} for {args:?}\n{}",

@@ -18,6 +18,8 @@ const S_OK: u8 = 0;
 const S_IOERR: u8 = 1;
 const S_UNSUPP: u8 = 2;
 const SECTOR: u64 = 512;
+/// The most host memory one request's data passes through at a time.
+const CHUNK: usize = 64 << 10;
 
 pub struct Block {
     file: File,
@@ -42,6 +44,7 @@ impl Block {
     }
 
     /// Serves one request; returns its status and the bytes written to the guest.
+    /// Data moves through a buffer of at most `CHUNK` bytes.
     fn serve(
         &mut self,
         mem: &GuestMemoryMmap,
@@ -69,17 +72,28 @@ impl Block {
             T_IN | T_OUT => {
                 let mut off = sector * SECTOR;
                 let mut ok = true;
+                // One bounded buffer, whatever lengths the guest states.
+                let mut buf = vec![0u8; CHUNK.min(total as usize)];
                 for &(addr, len, _) in data {
-                    let mut buf = vec![0u8; len as usize];
-                    ok &= if kind == T_IN {
-                        self.file.read_exact_at(&mut buf, off).is_ok()
-                            && mem.write_slice(&buf, addr).is_ok()
-                    } else {
-                        mem.read_slice(&mut buf, addr).is_ok()
-                            && self.file.write_all_at(&buf, off).is_ok()
-                    };
+                    let mut done = 0u64;
+                    while ok && done < len as u64 {
+                        let n = (len as u64 - done).min(CHUNK as u64) as usize;
+                        let (b, at) = (&mut buf[..n], addr.checked_add(done));
+                        ok &= match (kind, at) {
+                            (T_IN, Some(at)) => {
+                                self.file.read_exact_at(b, off + done).is_ok()
+                                    && mem.write_slice(b, at).is_ok()
+                            }
+                            (_, Some(at)) => {
+                                mem.read_slice(b, at).is_ok()
+                                    && self.file.write_all_at(b, off + done).is_ok()
+                            }
+                            (_, None) => false,
+                        };
+                        done += n as u64;
+                    }
                     if kind == T_IN {
-                        written += len;
+                        written = written.saturating_add(len);
                     }
                     off += len as u64;
                 }
@@ -193,6 +207,34 @@ mod tests {
 
     fn status(r: &Rig<Block>) -> u8 {
         r.mem.read_obj(GuestAddress(0x4010)).unwrap()
+    }
+
+    #[test]
+    fn a_huge_descriptor_on_a_big_disk_is_refused_without_a_huge_buffer() {
+        // 8 GiB, sparse: a 4 GiB read is in range for the disk.
+        let path = std::env::temp_dir().join(format!("exo-blk-{}-huge", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        file.set_len(8 << 30).unwrap();
+        let mut r = Rig::new(Block::new(file, false, "huge").unwrap());
+        header(&r, T_IN, 0);
+        // Most of it lies outside the rig's 2 MiB of guest memory.
+        r.submit(
+            0,
+            &[
+                (0x4000, 16, 0),
+                (0x8000, 0xffff_fe00, WRITE),
+                (0x4010, 1, WRITE),
+            ],
+        );
+        assert_eq!(r.used_idx(0), 1);
+        assert_eq!(status(&r), S_IOERR);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

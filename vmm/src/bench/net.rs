@@ -62,12 +62,10 @@ fn wait_for(child: &mut Child, needle: &str, timeout: Duration) -> Result<(), St
 }
 
 pub fn figures() -> Result<(Vec<Figure>, String), String> {
-    let dir = std::env::temp_dir().join(format!("exo-bench-www-{}", std::process::id()));
-    let www = dir.join("www");
+    let dir = crate::scratch::Scratch::new("bench-www")?;
+    let www = dir.path().join("www");
     std::fs::create_dir_all(&www).map_err(|e| e.to_string())?;
-    let result = measure(&dir, &www);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    measure(dir.path(), &www)
 }
 
 /// Requests per second of each document from `init` (an httpd) in the

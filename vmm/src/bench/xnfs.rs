@@ -108,11 +108,8 @@ fn linux_direct_read(img: &std::path::Path, bytes: usize) -> Result<f64, String>
 }
 
 pub fn figures() -> Result<(Vec<Figure>, String), String> {
-    let dir = std::env::temp_dir().join(format!("exo-bench-xn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let r = measure(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    r
+    let dir = crate::scratch::Scratch::new("bench-xn")?;
+    measure(dir.path())
 }
 
 fn measure(dir: &std::path::Path) -> Result<(Vec<Figure>, String), String> {

@@ -69,8 +69,15 @@ impl Loaded {
     }
 }
 
+/// Far more than DPF's 4096 filters need.
+const FILTER_FILE_LIMIT: u64 = 16 << 20;
+/// A capture is read whole: 1 GiB of packets at most.
+const CAPTURE_LIMIT: u64 = 1 << 30;
+
 fn load(path: &Path) -> Result<Loaded, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = super::bounded::read(path, FILTER_FILE_LIMIT, "filter file")?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
     let specs =
         text::parse(&text).map_err(|e| format!("{}:{}: {}", path.display(), e.line, e.error))?;
     let mut dpf = Dpf::default();
@@ -119,7 +126,7 @@ fn compile(path: &Path) -> Result<i32, String> {
 
 fn test(filters: &Path, pcap: &Path) -> Result<i32, String> {
     let l = load(filters)?;
-    let data = std::fs::read(pcap).map_err(|e| format!("{}: {e}", pcap.display()))?;
+    let data = super::bounded::read(pcap, CAPTURE_LIMIT, "capture")?;
     let cap = Pcap::new(&data).map_err(|e| format!("{}: {e}", pcap.display()))?;
     if cap.link_type != 1 {
         eprintln!(

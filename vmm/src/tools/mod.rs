@@ -1,3 +1,4 @@
+mod bounded;
 pub mod dpf;
 pub mod gdb;
 pub mod xn;

@@ -84,7 +84,7 @@ pub fn main(args: XnArgs) -> i32 {
             root,
             add,
             force,
-        } => mkfs(&image, fs, size, &root, &add, force),
+        } => removing_on_failure(&image, || mkfs(&image, fs, size, &root, &add, force)),
         XnCommand::Fsck { image, repair } => fsck(&image, repair),
         XnCommand::Ls { image, path } => ls(&image, path.as_deref()),
         XnCommand::Cat { image, path } => cat(&image, &path),
@@ -151,6 +151,24 @@ fn xerr(image: &Path, e: Error) -> String {
     format!("{}: {e}", image.display())
 }
 
+/// The largest image `mkfs` makes, and so the largest file it adds.
+const MAX_IMAGE: u64 = 1 << 40;
+pub(super) const MAX_ADDED_FILE: u64 = MAX_IMAGE;
+
+/// Runs `make` (which makes `image`), removing the image again if it did
+/// not exist before and `make` failed: no partial image is left behind.
+fn removing_on_failure(
+    image: &Path,
+    make: impl FnOnce() -> Result<i32, String>,
+) -> Result<i32, String> {
+    let created = !image.exists();
+    let r = make();
+    if r.is_err() && created {
+        let _ = std::fs::remove_file(image);
+    }
+    r
+}
+
 fn mkfs(
     image: &Path,
     fs: FsKind,
@@ -159,6 +177,12 @@ fn mkfs(
     add: &[PathBuf],
     force: bool,
 ) -> Result<i32, String> {
+    if let Some(s) = size.filter(|s| *s > MAX_IMAGE) {
+        return Err(format!(
+            "--size {s}: larger than the {} GiB an image may be",
+            MAX_IMAGE >> 30
+        ));
+    }
     if !catalogue::valid_name(root) {
         return Err(format!(
             "--root '{root}': a name of 1 to {} bytes is needed",
@@ -210,7 +234,8 @@ fn mkfs(
     let t = sample::install_types(&mut xn, ADMIN).map_err(|e| xerr(image, e))?;
     let dir = sample::make_root(&mut xn, ADMIN, t, root, false).map_err(|e| xerr(image, e))?;
     for f in add {
-        let data = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        // No file can be larger than the image it goes into.
+        let data = super::bounded::read(f, super::xn::MAX_ADDED_FILE, "file to add")?;
         let name = f
             .file_name()
             .and_then(|n| n.to_str())
@@ -450,6 +475,26 @@ mod tests {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         std::env::temp_dir().join(format!("exo-xn-{}-{n}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn failed_mkfs_leaves_nothing_and_huge_sizes_are_refused() {
+        let img = tmp("failed");
+        let go = |size: u64| {
+            removing_on_failure(&img, || {
+                mkfs(&img, FsKind::Sample, Some(size), "root", &[], false)
+            })
+        };
+        assert!(go(u64::MAX)
+            .unwrap_err()
+            .contains("larger than the 1024 GiB"));
+        assert!(go(4096).unwrap_err().contains("too small for XN"));
+        assert!(!img.exists(), "a failed mkfs left {}", img.display());
+        // An image that was there before a failure stays.
+        std::fs::write(&img, b"mine").unwrap();
+        assert!(go(4096).is_err());
+        assert!(img.exists());
+        let _ = std::fs::remove_file(&img);
     }
 
     #[test]

@@ -72,7 +72,8 @@ pub fn mkfs<D: Disk, P: PageStore>(
 ) -> Result<(), String> {
     let mut fs = Cffs::mkfs(Direct { xn, cred }, root).map_err(|e| format!("mkfs: {e}"))?;
     for f in add {
-        let data = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        // No file can be larger than the image it goes into.
+        let data = super::bounded::read(f, super::xn::MAX_ADDED_FILE, "file to add")?;
         let name = f
             .file_name()
             .and_then(|n| n.to_str())

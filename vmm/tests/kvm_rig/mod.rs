@@ -189,7 +189,10 @@ fn one_boot(boot: usize, todo: &[&String], start: Instant) -> Result<Ended, Stri
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = child.wait().ok().and_then(|s| s.code());
-                break format!("the rig ended (status {status:?}) during this test");
+                break format!(
+                    "the rig ended (status {status:?}); it printed last:\n{}",
+                    tail(&out, 30)
+                );
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if reported == todo.len() && heard.elapsed() > GRACE {
