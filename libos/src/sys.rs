@@ -356,7 +356,8 @@ pub fn net_poll() -> Result<u64, Error> {
     invoke(&args::NetPoll {})
 }
 
-/// Frames this environment sends must match `filter` ("" removes it).
+/// Frames this environment sends must match `filter`: set once, for the
+/// environment's life (the kernel refuses to remove or replace it).
 pub fn dpf_tx_filter(filter: &str) -> Result<(), Error> {
     invoke(&args::DpfTxFilter {
         text: UserBytes::of(filter.as_bytes()),

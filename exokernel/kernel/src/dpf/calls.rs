@@ -100,14 +100,21 @@ pub fn sys_poll(cx: &mut Cx<'_>, _: args::NetPoll) -> SysResult {
     val(super::poll(cx.k))
 }
 
-/// The caller's frames must pass `text` to be sent; empty removes it.
+/// The caller's frames must pass `text` to be sent. Set once: an
+/// environment can neither remove nor widen its own transmit filter (it
+/// goes with the environment), so what it may send is fixed.
 pub fn sys_tx_filter(cx: &mut Cx<'_>, a: args::DpfTxFilter) -> SysResult {
     let me = cx.k.current_id();
     if a.text.is_empty() {
-        with(|s| Ok(s.tx.remove(&me)))?;
-        return done();
+        return Err(Error::Invalid);
     }
     let f = filter_in(a.text)?;
-    with(|s| Ok(s.tx.insert(me, f)))?;
+    with(|s| {
+        if s.tx.contains_key(&me) {
+            return Err(Error::Denied);
+        }
+        s.tx.insert(me, f);
+        Ok(())
+    })?;
     done()
 }

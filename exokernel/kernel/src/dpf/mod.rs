@@ -50,14 +50,15 @@ fn with<R>(f: impl FnOnce(&mut State) -> Result<R, Error>) -> Result<R, Error> {
 }
 
 /// Whether the caller may send `frame` without the device capability: it
-/// takes part in DPF (holds a filter), and the frame passes its tx filter.
+/// takes part in DPF (holds a filter), has set its transmit filter, and the
+/// frame passes it.
 pub fn may_send(k: &Kernel, frame: &[u8]) -> bool {
     let me = k.current_id();
     STATE.lock().as_ref().is_some_and(|s| {
         s.engine
             .filters()
             .any(|(id, _)| s.engine.owner(id) == Some(me))
-            && s.tx.get(&me).is_none_or(|f| f.matches(frame))
+            && s.tx.get(&me).is_some_and(|f| f.matches(frame))
     })
 }
 

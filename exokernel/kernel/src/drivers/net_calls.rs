@@ -1,7 +1,8 @@
 //! The network calls: the MAC address, transmission (whole frames copied,
 //! or gathered with the payload read in place), and raw receive for the
 //! root capability. Who may send what is DPF's: the device's capability
-//! sends anything, anyone else what its transmit filter accepts.
+//! sends anything, anyone else only what its transmit filter (set once,
+//! never removed) accepts, and then only a copy of what the filter saw.
 
 use super::device_cap;
 use super::virtio_net::{NetError, MAX_FRAME, NET};
@@ -53,13 +54,19 @@ pub fn sys_send_gather(cx: &mut Cx<'_>, a: args::NetSendGather) -> SysResult {
     let hbuf = &mut hbuf[..a.head.len()];
     user::copy_in(a.head.ptr, hbuf).map_err(|_| Error::Fault)?;
     if device_cap(cx.k, a.cap, PERM_WRITE).is_err() {
-        // The transmit filter sees the whole frame, as for net_send.
+        // The transmit filter sees the whole frame, as for net_send, and the
+        // device sends exactly what it saw: the copy, never the caller's
+        // pages, which it could rewrite after the check.
         let mut whole = [0u8; MAX_FRAME];
         whole[..hbuf.len()].copy_from_slice(hbuf);
         user::copy_in(a.data.ptr, &mut whole[hbuf.len()..total]).map_err(|_| Error::Fault)?;
         if !crate::dpf::may_send(cx.k, &whole[..total]) {
             return Err(Error::Denied);
         }
+        let mut guard = NET.lock();
+        let net = guard.as_mut().ok_or(Error::NoEnv)?;
+        net.send(&whole[..total]).map_err(send_error)?;
+        return done();
     }
     // The payload's physical pieces, each checked readable by the caller.
     let pml4 = cx.k.current_pml4()?;

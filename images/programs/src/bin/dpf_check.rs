@@ -156,8 +156,20 @@ fn second(first_filter: u32) -> u8 {
     let Ok(mut ring) = Ring::create(4) else {
         return 1;
     };
+    check(
+        "sending with a receive filter but no transmit filter is refused",
+        sys::net_send(&datagram(mac, 7001), 0) == Err(Error::Denied),
+    );
     let tx = format!("12:2=0x0800 23:1=17 26:4={IP} ip_hl 0:2=7001");
     check("transmit filter set", sys::dpf_tx_filter(&tx).is_ok());
+    check(
+        "removing its own transmit filter is refused",
+        sys::dpf_tx_filter("") == Err(Error::Invalid),
+    );
+    check(
+        "widening its own transmit filter is refused",
+        sys::dpf_tx_filter("12:2=0x0800") == Err(Error::Denied),
+    );
     println!("dpf_check: b ready (port 7001)");
     let mine = receive("b", &mut ring, "to-7001");
     check("only its own datagrams arrived", mine);
@@ -168,6 +180,16 @@ fn second(first_filter: u32) -> u8 {
     check(
         "a spoofed datagram (another port) is refused",
         sys::net_send(&datagram(mac, 53), 0) == Err(Error::Denied),
+    );
+    // Gathered: the head copied, the payload from our own pages.
+    let (good, spoofed) = (datagram(mac, 7001), datagram(mac, 53));
+    check(
+        "a spoofed datagram sent by gather is refused",
+        sys::net_send_gather(&spoofed[..42], &spoofed[42..], 0) == Err(Error::Denied),
+    );
+    check(
+        "a datagram from its own port is sent by gather",
+        sys::net_send_gather(&good[..42], &good[42..], 0).is_ok(),
     );
     (!ok) as u8
 }
