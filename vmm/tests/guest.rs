@@ -83,358 +83,381 @@ fn expect(o: &Outcome, status: i32, needles: &[&str]) -> Result<(), String> {
 const FAULT_PF: i32 = (exit::FAULT_BASE + 14) as i32;
 const FAULT_GP: i32 = (exit::FAULT_BASE + 13) as i32;
 
-const CASES: &[Case] =
-    &[
-        Case {
-            name: "default_image_runs_init_in_ring3",
-            args: &[],
-            input: &["exit"],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "exo: exokernel booting",
-                        "init: hello from ring 3",
-                        "init: timer ticks reach user mode",
-                        "exo shell:",
-                        "exo$ ",
-                        "exo: /bin/init exited with status 0",
-                    ],
-                )?;
-                clock_is_right(o)
-            },
+const CASES: &[Case] = &[
+    Case {
+        name: "default_image_runs_init_in_ring3",
+        args: &[],
+        input: &["exit"],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "exo: exokernel booting",
+                    "init: hello from ring 3",
+                    "init: timer ticks reach user mode",
+                    "exo shell:",
+                    "exo$ ",
+                    "exo: /bin/init exited with status 0",
+                ],
+            )?;
+            clock_is_right(o)
         },
-        Case {
-            name: "exit_status_becomes_exo_status",
-            args: &["--init", "/bin/exit_status"],
-            input: &[],
-            check: |o| expect(o, 42, &["exit_status: exiting with 42"]),
+    },
+    Case {
+        name: "exit_status_becomes_exo_status",
+        args: &["--init", "/bin/exit_status"],
+        input: &[],
+        check: |o| expect(o, 42, &["exit_status: exiting with 42"]),
+    },
+    Case {
+        name: "bad_syscall_arguments_are_refused",
+        args: &["--init", "/bin/syscall_check"],
+        input: &[],
+        check: |o| expect(o, 0, &["syscall_check: all bad calls refused"]),
+    },
+    Case {
+        name: "null_read_is_a_reported_page_fault",
+        args: &["--init", "/bin/fault_null"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                FAULT_PF,
+                &[
+                    "user exception #PF page fault (vector 14)",
+                    "err=0x4 cr2=0x0",
+                ],
+            )
         },
-        Case {
-            name: "bad_syscall_arguments_are_refused",
-            args: &["--init", "/bin/syscall_check"],
-            input: &[],
-            check: |o| expect(o, 0, &["syscall_check: all bad calls refused"]),
+    },
+    Case {
+        name: "user_cannot_write_kernel_memory",
+        args: &["--init", "/bin/fault_kernel"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                FAULT_PF,
+                &[
+                    "user exception #PF page fault (vector 14)",
+                    "cr2=0x7f8000100000",
+                ],
+            )?;
+            if o.stdout.contains("the write went through") {
+                return Err(format!("kernel memory writable from ring 3\n{}", o.show()));
+            }
+            Ok(())
         },
-        Case {
-            name: "null_read_is_a_reported_page_fault",
-            args: &["--init", "/bin/fault_null"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    FAULT_PF,
-                    &[
-                        "user exception #PF page fault (vector 14)",
-                        "err=0x4 cr2=0x0",
-                    ],
-                )
-            },
+    },
+    Case {
+        name: "user_cannot_use_the_debug_exit_port",
+        args: &["--init", "/bin/fault_privileged"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                FAULT_GP,
+                &["user exception #GP general protection (vector 13)"],
+            )
         },
-        Case {
-            name: "user_cannot_write_kernel_memory",
-            args: &["--init", "/bin/fault_kernel"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    FAULT_PF,
-                    &[
-                        "user exception #PF page fault (vector 14)",
-                        "cr2=0x7f8000100000",
-                    ],
-                )?;
-                if o.stdout.contains("the write went through") {
-                    return Err(format!("kernel memory writable from ring 3\n{}", o.show()));
-                }
-                Ok(())
-            },
+    },
+    Case {
+        name: "program_panic_is_reported",
+        args: &["--init", "/bin/panic"],
+        input: &[],
+        check: |o| expect(o, 101, &["panic: panicked at", "index out of bounds"]),
+    },
+    Case {
+        name: "missing_program_is_reported",
+        args: &["--init", "/bin/no_such_program"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                exit::NO_INIT as i32,
+                &["/bin/no_such_program not found in the initrd"],
+            )
         },
-        Case {
-            name: "user_cannot_use_the_debug_exit_port",
-            args: &["--init", "/bin/fault_privileged"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    FAULT_GP,
-                    &["user exception #GP general protection (vector 13)"],
-                )
-            },
+    },
+    Case {
+        name: "boot_without_initrd_is_reported",
+        args: &["--no-initrd"],
+        input: &[],
+        check: |o| expect(o, exit::NO_INIT as i32, &["no initrd: nothing to run"]),
+    },
+    Case {
+        name: "command_line_and_memory_reach_the_kernel",
+        args: &["--mem", "48M", "--cmdline", "exo.hz=250 exo.stop=boot"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &["timer 250 Hz", "exo.stop=boot", "stopping after boot"],
+            )?;
+            let line = o
+                .stdout
+                .lines()
+                .find(|l| l.contains("usable RAM"))
+                .unwrap_or("");
+            let mib: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(0);
+            if !(40..48).contains(&mib) {
+                return Err(format!("48M guest reports {mib} MiB usable\n{}", o.show()));
+            }
+            Ok(())
         },
-        Case {
-            name: "program_panic_is_reported",
-            args: &["--init", "/bin/panic"],
-            input: &[],
-            check: |o| expect(o, 101, &["panic: panicked at", "index out of bounds"]),
+    },
+    Case {
+        name: "environments_cannot_break_secure_bindings",
+        args: &["--init", "/bin/caps_attack"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "caps_attack: read-only share readable: ok",
+                    "caps_attack: a freed page comes back zeroed: ok",
+                    "caps_attack: mallory done, 0 wrong",
+                    "caps_attack: init still intact",
+                ],
+            )?;
+            let refused = o
+                .stdout
+                .lines()
+                .filter(|l| l.ends_with(')') && l.contains(": refused ("))
+                .count();
+            if o.stdout.contains("WRONG") || refused < 30 {
+                return Err(format!("{refused} attacks refused, some not\n{}", o.show()));
+            }
+            Ok(())
         },
-        Case {
-            name: "missing_program_is_reported",
-            args: &["--init", "/bin/no_such_program"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    exit::NO_INIT as i32,
-                    &["/bin/no_such_program not found in the initrd"],
-                )
-            },
+    },
+    Case {
+        name: "random_system_calls_cannot_crash_the_kernel",
+        args: &["--init", "/bin/syscall_fuzz"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "syscall_fuzz: child made 20000 random calls",
+                    "syscall_fuzz: reached every call of the table",
+                    "syscall_fuzz: kernel survived",
+                    "parent memory intact",
+                ],
+            )
         },
-        Case {
-            name: "boot_without_initrd_is_reported",
-            args: &["--no-initrd"],
-            input: &[],
-            check: |o| expect(o, exit::NO_INIT as i32, &["no initrd: nothing to run"]),
+    },
+    Case {
+        name: "exceptions_are_handled_at_user_level",
+        args: &["--init", "/bin/upcalls"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "upcalls: demand page fault handled, read 0",
+                    "read back 42, dirty bit false -> true",
+                    "upcalls: int3 and ud2 handled (2 upcalls)",
+                    "upcalls: slice end and slice start upcalls arrive",
+                    "exited with status 78",
+                    "upcalls: faulting child ended alone; all upcall checks passed",
+                ],
+            )
         },
-        Case {
-            name: "command_line_and_memory_reach_the_kernel",
-            args: &["--mem", "48M", "--cmdline", "exo.hz=250 exo.stop=boot"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &["timer 250 Hz", "exo.stop=boot", "stopping after boot"],
-                )?;
-                let line = o
-                    .stdout
-                    .lines()
-                    .find(|l| l.contains("usable RAM"))
-                    .unwrap_or("");
-                let mib: u64 = line
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|w| w.parse().ok())
-                    .unwrap_or(0);
-                if !(40..48).contains(&mib) {
-                    return Err(format!("48M guest reports {mib} MiB usable\n{}", o.show()));
-                }
-                Ok(())
-            },
+    },
+    Case {
+        name: "pct_and_wakeup_predicates",
+        args: &["--init", "/bin/pct"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "pct: synchronous call, all 9 message registers came back +100: ok",
+                    "pct: asynchronous message answered with 42",
+                    "pct: slept on the clock until tick",
+                ],
+            )?;
+            if o.stdout.contains("WRONG") {
+                return Err(o.show());
+            }
+            Ok(())
         },
-        Case {
-            name: "environments_cannot_break_secure_bindings",
-            args: &["--init", "/bin/caps_attack"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "caps_attack: read-only share readable: ok",
-                        "caps_attack: a freed page comes back zeroed: ok",
-                        "caps_attack: mallory done, 0 wrong",
-                        "caps_attack: init still intact",
-                    ],
-                )?;
-                let refused = o
-                    .stdout
-                    .lines()
-                    .filter(|l| l.ends_with(')') && l.contains(": refused ("))
-                    .count();
-                if o.stdout.contains("WRONG") || refused < 30 {
-                    return Err(format!("{refused} attacks refused, some not\n{}", o.show()));
-                }
-                Ok(())
-            },
+    },
+    Case {
+        name: "revocation_and_abort_protocol",
+        args: &["--init", "/bin/revoke"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "revoke: cooperative child gave back 2 page(s) in its upcall",
+                    "exo: abort protocol: took 2 page(s)",
+                    "revoke: stubborn child reads its record: 2 page(s) taken, 2 no longer mapped",
+                    "revoke: cooperative child returned 2 page(s), 0 taken: ok",
+                ],
+            )
         },
-        Case {
-            name: "random_system_calls_cannot_crash_the_kernel",
-            args: &["--init", "/bin/syscall_fuzz"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "syscall_fuzz: child made 20000 random calls",
-                        "syscall_fuzz: reached every call of the table",
-                        "syscall_fuzz: kernel survived",
-                        "parent memory intact",
-                    ],
-                )
-            },
+    },
+    Case {
+        name: "time_slices_yield_and_excess_time",
+        args: &["--init", "/bin/sched"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "sched: both workers got their slices round robin",
+                    "sched: directed yield ran a child",
+                    "excess tick(s): ok",
+                ],
+            )
         },
-        Case {
-            name: "exceptions_are_handled_at_user_level",
-            args: &["--init", "/bin/upcalls"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "upcalls: demand page fault handled, read 0",
-                        "read back 42, dirty bit false -> true",
-                        "upcalls: int3 and ud2 handled (2 upcalls)",
-                        "upcalls: slice end and slice start upcalls arrive",
-                        "exited with status 78",
-                        "upcalls: faulting child ended alone; all upcall checks passed",
-                    ],
-                )
-            },
+    },
+    Case {
+        name: "core_benchmarks_report",
+        args: &["--init", "/bin/bench_core"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "bench: null_syscall",
+                    "bench: pct_round_trip",
+                    "bench: pipe_round_trip",
+                    "bench: fork_exit_wait",
+                    "bench-json: {",
+                ],
+            )
         },
-        Case {
-            name: "pct_and_wakeup_predicates",
-            args: &["--init", "/bin/pct"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "pct: synchronous call, all 9 message registers came back +100: ok",
-                        "pct: asynchronous message answered with 42",
-                        "pct: slept on the clock until tick",
-                    ],
-                )?;
-                if o.stdout.contains("WRONG") {
-                    return Err(o.show());
-                }
-                Ok(())
-            },
+    },
+    Case {
+        name: "shell_runs_programs_and_pipelines",
+        args: &[],
+        input: &[
+            "echo hello from the shell",
+            "ls | cat",
+            "echo one two three | cat | cat",
+            "ps",
+            "no_such_cmd",
+            "exit 7",
+        ],
+        check: |o| {
+            expect(
+                o,
+                7,
+                &[
+                    "hello from the shell",
+                    "/bin/sh",
+                    "one two three",
+                    "PID   PPID STATE",
+                    "running",
+                    "  sh\n",
+                    "sh: no_such_cmd: command not found",
+                    "exo: /bin/init exited with status 7",
+                ],
+            )
         },
-        Case {
-            name: "revocation_and_abort_protocol",
-            args: &["--init", "/bin/revoke"],
-            input: &[],
-            check: |o| {
-                expect(o, 0, &[
-                "revoke: cooperative child gave back 2 page(s) in its upcall",
-                "exo: abort protocol: took 2 page(s)",
-                "revoke: stubborn child reads its record: 2 page(s) taken, 2 no longer mapped",
-                "revoke: cooperative child returned 2 page(s), 0 taken: ok",
-            ])
-            },
+    },
+    Case {
+        name: "shell_reports_failing_programs",
+        args: &[],
+        input: &["fault_null", "exit_status", "exit"],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "user exception #PF",
+                    "sh: exit status 78",
+                    "sh: exit status 42",
+                ],
+            )
         },
-        Case {
-            name: "time_slices_yield_and_excess_time",
-            args: &["--init", "/bin/sched"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "sched: both workers got their slices round robin",
-                        "sched: directed yield ran a child",
-                        "excess tick(s): ok",
-                    ],
-                )
-            },
+    },
+    Case {
+        name: "fork_is_copy_on_write_and_isolated",
+        args: &["--init", "/bin/fork_cow"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "fork_cow: child sees parent's memory: true, write made private: true",
+                    "fork_cow: isolation holds",
+                ],
+            )
         },
-        Case {
-            name: "core_benchmarks_report",
-            args: &["--init", "/bin/bench_core"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "bench: null_syscall",
-                        "bench: pct_round_trip",
-                        "bench: pipe_round_trip",
-                        "bench: fork_exit_wait",
-                        "bench-json: {",
-                    ],
-                )
-            },
+    },
+    Case {
+        name: "signals_over_pct",
+        args: &["--init", "/bin/signals"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "signals: child caught signal 10",
+                    "signals: SIGTERM ended the child with status 143",
+                    "signals: SIGKILL ended the spinning child with status 137",
+                    "signals: ok",
+                ],
+            )
         },
-        Case {
-            name: "shell_runs_programs_and_pipelines",
-            args: &[],
-            input: &[
-                "echo hello from the shell",
-                "ls | cat",
-                "echo one two three | cat | cat",
-                "ps",
-                "no_such_cmd",
-                "exit 7",
-            ],
-            check: |o| {
-                expect(
-                    o,
-                    7,
-                    &[
-                        "hello from the shell",
-                        "/bin/sh",
-                        "one two three",
-                        "PID   PPID STATE",
-                        "running",
-                        "  sh\n",
-                        "sh: no_such_cmd: command not found",
-                        "exo: /bin/init exited with status 7",
-                    ],
-                )
-            },
+    },
+    Case {
+        name: "misbehaving_program_cannot_harm_siblings",
+        args: &["--init", "/bin/harm"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "harm: misbehaving sibling refused 6 of 6 attacks",
+                    "harm: well-behaved sibling exited with 0",
+                    "harm: parent ended the hog (status 137)",
+                ],
+            )
         },
-        Case {
-            name: "shell_reports_failing_programs",
-            args: &[],
-            input: &["fault_null", "exit_status", "exit"],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "user exception #PF",
-                        "sh: exit status 78",
-                        "sh: exit status 42",
-                    ],
-                )
-            },
+    },
+    Case {
+        name: "dpf_flood_is_refused_and_the_kernel_serves_on",
+        args: &["--init", "/bin/dpf_flood"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "dpf_flood: process 0 holds 64 filters, then refused: out of memory",
+                    "dpf_flood: the kernel still serves: 1 MiB allocated true, a child exited 7",
+                    "dpf_flood: after the others were killed, a filter fits again: true",
+                ],
+            )?;
+            if o.stdout.contains("KERNEL PANIC") {
+                return Err(format!("the kernel panicked\n{}", o.show()));
+            }
+            Ok(())
         },
-        Case {
-            name: "fork_is_copy_on_write_and_isolated",
-            args: &["--init", "/bin/fork_cow"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "fork_cow: child sees parent's memory: true, write made private: true",
-                        "fork_cow: isolation holds",
-                    ],
-                )
-            },
-        },
-        Case {
-            name: "signals_over_pct",
-            args: &["--init", "/bin/signals"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "signals: child caught signal 10",
-                        "signals: SIGTERM ended the child with status 143",
-                        "signals: SIGKILL ended the spinning child with status 137",
-                        "signals: ok",
-                    ],
-                )
-            },
-        },
-        Case {
-            name: "misbehaving_program_cannot_harm_siblings",
-            args: &["--init", "/bin/harm"],
-            input: &[],
-            check: |o| {
-                expect(
-                    o,
-                    0,
-                    &[
-                        "harm: misbehaving sibling refused 6 of 6 attacks",
-                        "harm: well-behaved sibling exited with 0",
-                        "harm: parent ended the hog (status 137)",
-                    ],
-                )
-            },
-        },
-    ];
+    },
+];
 
 /// Guest tests that build their own bad initrd.
 fn bad_initrd_case(engine: &'static str) -> Trial {

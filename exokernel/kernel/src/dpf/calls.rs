@@ -33,6 +33,15 @@ pub fn sys_insert(cx: &mut Cx<'_>, a: args::DpfInsert) -> SysResult {
     let natoms = f.atoms().len() as u64;
     let me = cx.k.current_id();
     let r = with(|s| {
+        // Charged to the caller: a quota of filters, and the heap's headroom.
+        let mine = s
+            .engine
+            .filters()
+            .filter(|(id, _)| s.engine.owner(*id) == Some(me))
+            .count();
+        if mine >= super::FILTERS_PER_ENV || !super::heap_has_room() {
+            return Err(Error::NoMem);
+        }
         s.engine.insert(me, f).map_err(|e| match e {
             InsertError::Overlap { .. } => Error::Taken,
             _ => Error::NoMem,

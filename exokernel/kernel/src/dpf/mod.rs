@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use exo_abi::boot::cmdline;
 use exo_abi::syscall::Error;
 use exo_abi::trace::{class, event};
-use exo_dpf::{Dpf, Filter};
+use exo_dpf::{Dpf, Filter, Limits};
 use ring::Ring;
 use spin::Mutex;
 
@@ -35,7 +35,7 @@ static STATE: Mutex<Option<State>> = Mutex::new(None);
 pub fn init(cmdline_text: &str) {
     let interp = cmdline::value(cmdline_text, cmdline::DPF) == Some("interp");
     *STATE.lock() = Some(State {
-        engine: Dpf::default(),
+        engine: Dpf::new(limits()),
         rings: BTreeMap::new(),
         tx: BTreeMap::new(),
         interp,
@@ -43,6 +43,29 @@ pub fn init(cmdline_text: &str) {
     if crate::drivers::virtio_net::NET.lock().is_some() {
         crate::kprintln!("exo: dpf: packets classified by the {}", classifier());
     }
+}
+
+/// Filters one environment may hold: no one takes the whole engine.
+pub const FILTERS_PER_ENV: usize = 64;
+
+/// DPF's share of the kernel heap: the trie (whose size the engine only
+/// estimates, low by up to 3x) and the code each get an eighth, so that
+/// together they stay well under half of it.
+fn limits() -> Limits {
+    let heap = crate::mem::heap::size();
+    Limits {
+        max_filters: 1024,
+        max_trie_bytes: heap / 8,
+        max_code_bytes: heap / 8,
+    }
+}
+
+/// Whether the heap has room for one more filter: a new trie path and a
+/// recompiled code buffer beside the old one. The real guard behind the
+/// estimates, so that no insert can exhaust the heap and panic the kernel.
+pub fn heap_has_room() -> bool {
+    let heap = crate::mem::heap::size();
+    crate::mem::heap::free() >= heap / 4
 }
 
 fn with<R>(f: impl FnOnce(&mut State) -> Result<R, Error>) -> Result<R, Error> {

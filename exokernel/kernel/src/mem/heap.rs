@@ -25,3 +25,13 @@ pub fn init(usable: u64) -> Result<(), &'static str> {
     };
     Ok(())
 }
+
+/// The heap's size in bytes.
+pub fn size() -> usize {
+    HEAP.lock().size()
+}
+
+/// Bytes of the heap not in use.
+pub fn free() -> usize {
+    HEAP.lock().free()
+}
