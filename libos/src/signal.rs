@@ -1,6 +1,7 @@
 //! Signals, carried by asynchronous protected control transfer: `kill`
 //! sends a message the target's libOS turns into a call of its handler (or
-//! the default action, ending the process). SIGKILL is not a message: the
+//! the default action, ending the process), if the kernel-stated sender is
+//! the target's parent or the target itself. SIGKILL is not a message: the
 //! parent, which holds the capability over the child, destroys it.
 
 use crate::cell::{AtomicFn, FnPtr};
@@ -47,9 +48,17 @@ pub fn kill(pid: u32, sig: u32) -> Result<(), Error> {
     crate::ipc::send(pid, &m)
 }
 
-/// The libOS's handler for asynchronous messages: signals go to their handlers.
-pub(crate) fn dispatch(_from: u32, m: &Message) {
-    if m[0] != SIGNAL_TAG || m[1] as usize >= NSIG {
+/// Whether `from`, the sender's environment as the kernel states it with
+/// every PCT (it cannot be forged), may signal this process: its parent,
+/// or itself. Anyone else's signals are dropped.
+fn may_signal(from: u32) -> bool {
+    from == process::pinfo().ppid || from == sys::env_id()
+}
+
+/// The libOS's handler for asynchronous messages: signals from those who
+/// may send them go to their handlers.
+pub(crate) fn dispatch(from: u32, m: &Message) {
+    if m[0] != SIGNAL_TAG || m[1] as usize >= NSIG || !may_signal(from) {
         return;
     }
     let sig = m[1] as u32;

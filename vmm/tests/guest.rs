@@ -431,6 +431,7 @@ const CASES: &[Case] = &[
                 0,
                 &[
                     "harm: misbehaving sibling refused 6 of 6 attacks",
+                    "harm: misbehaving sibling sent SIGTERM to the well-behaved one: true",
                     "harm: well-behaved sibling exited with 0",
                     "harm: parent ended the hog (status 137)",
                 ],

@@ -1,6 +1,7 @@
 //! A misbehaving program cannot harm its siblings: one child counts to a
 //! target while its sibling attacks it (destroy it, take its pages, steal
-//! its time slice, change its registers), is refused every time, and then
+//! its time slice, change its registers, signal it), is refused every time
+//! (the signal is dropped by the target's libOS: wrong sender), and then
 //! hogs the CPU; the well-behaved child still finishes, and the parent
 //! ends the hog.
 #![no_std]
@@ -18,6 +19,8 @@ static COUNT: AtomicU64 = AtomicU64::new(0);
 fn main() -> u8 {
     let good = fork().unwrap();
     if good == 0 {
+        // Busy long enough for every attack to arrive while it runs.
+        time::sleep_ticks(10);
         while COUNT.fetch_add(1, Ordering::Relaxed) < 3_000_000 {
             core::hint::spin_loop();
         }
@@ -56,6 +59,10 @@ fn main() -> u8 {
             sys::env_set_context(good, 0, &Default::default()),
         );
         check("kill the sibling", signal::kill(good, signal::SIGKILL));
+        // Delivered, but the sibling's libOS drops it: the kernel names us
+        // as the sender, and we are not its parent. It must still exit 0.
+        let sent = signal::kill(good, signal::SIGTERM).is_ok();
+        println!("harm: misbehaving sibling sent SIGTERM to the well-behaved one: {sent}");
         println!("harm: misbehaving sibling refused {refused} of 6 attacks; now hogging the CPU");
         loop {
             core::hint::spin_loop();
