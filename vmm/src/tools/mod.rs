@@ -1,4 +1,4 @@
-mod bounded;
+pub(crate) mod bounded;
 pub mod dpf;
 pub mod gdb;
 pub mod xn;

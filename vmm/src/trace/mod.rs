@@ -47,10 +47,19 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
 }
 
-/// Reads a trace file.
-pub fn read(mut input: impl Read) -> Result<(Header, Vec<Record>), String> {
-    let mut all = Vec::new();
-    input.read_to_end(&mut all).map_err(|e| e.to_string())?;
+/// The largest trace file read: 2^25 records of 32 bytes.
+const MAX_FILE: u64 = 1 << 30;
+
+/// Reads a trace file (at most `MAX_FILE` bytes).
+pub fn read(input: impl Read) -> Result<(Header, Vec<Record>), String> {
+    read_at_most(input, MAX_FILE)
+}
+
+fn read_at_most(input: impl Read, limit: u64) -> Result<(Header, Vec<Record>), String> {
+    let all = crate::tools::bounded::take(input, limit).map_err(|e| match e {
+        Some(e) => e.to_string(),
+        None => format!("larger than {limit} bytes, the most a trace file may be"),
+    })?;
     if all.len() < HEADER_LEN || &all[..8] != FILE_MAGIC {
         return Err("not an exo trace file (bad magic)".into());
     }
@@ -139,6 +148,10 @@ mod tests {
         write(&mut buf, &h, &recs).unwrap();
         assert_eq!(read(&buf[..]).unwrap(), (h, recs));
         assert!(read(&b"nonsense"[..]).unwrap_err().contains("bad magic"));
+        let endless = std::fs::File::open("/dev/zero").unwrap();
+        assert!(read_at_most(endless, 1 << 20)
+            .unwrap_err()
+            .contains("the most a trace file may be"));
         assert!(read(&buf[..buf.len() - 3])
             .unwrap_err()
             .contains("truncated"));

@@ -45,16 +45,21 @@ pub fn exo(args: &[&str]) -> Outcome {
         .into()
 }
 
-/// Runs `exo ARGS...` with `input` written to its standard input at once
-/// (then closed), as `printf ... | exo run` does.
-pub fn exo_piped(args: &[&str], input: &[u8]) -> Outcome {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exo"))
+/// `exo ARGS...` started with all three standard streams piped.
+fn spawn_piped(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_exo"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("cannot run the exo binary");
+        .expect("cannot run the exo binary")
+}
+
+/// Runs `exo ARGS...` with `input` written to its standard input at once
+/// (then closed), as `printf ... | exo run` does.
+pub fn exo_piped(args: &[&str], input: &[u8]) -> Outcome {
+    let mut child = spawn_piped(args);
     let mut stdin = child.stdin.take().expect("piped");
     let _ = stdin.write_all(input);
     drop(stdin);
@@ -64,13 +69,7 @@ pub fn exo_piped(args: &[&str], input: &[u8]) -> Outcome {
 /// Runs `exo ARGS...` as a user at the shell would: each line of `input` is
 /// typed after the `prompt` has appeared once more on the console.
 pub fn exo_typing(args: &[&str], prompt: &str, input: &[&str], timeout: Duration) -> Outcome {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exo"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run the exo binary");
+    let mut child = spawn_piped(args);
     let out = Arc::new(Mutex::new(Vec::new()));
     let mut stdout = child.stdout.take().unwrap();
     let sink = out.clone();
