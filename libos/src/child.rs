@@ -3,6 +3,7 @@
 //! it pages (fresh, copied or shared) in batched page-table calls, then
 //! start it with its registers, entries, capabilities and time slice. A
 //! child dropped before it runs is destroyed and its capability dropped.
+//! A child's page budget is half of what we may still take.
 
 use crate::info;
 use crate::layout::SLOT_SELF;
@@ -81,6 +82,15 @@ impl Builder {
         let id = sys::env_create(slot).inspect_err(|_| {
             let _ = sys::cap_drop(slot);
         })?;
+        // Our policy: a child (with its own children) may take at most half
+        // of what we may still take, so that no child can starve us or the
+        // children we start after it.
+        let me = info::env(sys::env_id()).map(|e| e.quota).unwrap_or_default();
+        if let Err(e) = sys::quota_set(id, slot, me.headroom() / 2) {
+            let _ = sys::env_destroy(id, slot);
+            let _ = sys::cap_drop(slot);
+            return Err(e);
+        }
         Ok(Builder {
             id,
             slot,

@@ -174,6 +174,15 @@ pub fn env_create(guard_slot: usize) -> Result<u32, Error> {
     .map(|e| e.0)
 }
 
+/// Sets the page budget of `env` (see `exo_abi::env::Quota`).
+pub fn quota_set(env: u32, cap: usize, pages: u64) -> Result<(), Error> {
+    invoke(&args::QuotaSet {
+        env: EnvId(env),
+        cap: slot(cap),
+        pages,
+    })
+}
+
 pub fn env_set_entries(env: u32, cap: usize, e: &Entries) -> Result<(), Error> {
     invoke(&args::EnvSetEntries {
         env: EnvId(env),

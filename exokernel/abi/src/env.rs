@@ -43,6 +43,31 @@ pub struct Entries {
     pub xstack_size: u64,
 }
 
+/// An environment's page budget (thesis §3.3: every resource is charged to
+/// someone). Everything it holds counts: pages it owns, its page-table
+/// pages, buffer-cache pages XN read for it. Budgets nest: a charge must fit
+/// under the limit of the environment and of every ancestor, so a parent
+/// bounds what all its descendants together can take. A child starts with
+/// its parent's limit; whoever controls it may lower (or raise, up to its
+/// own limit) it with `quota_set`. What it held is uncharged when it ends.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// Pages it and its descendants may hold together.
+    pub limit: u64,
+    /// Pages charged to it alone.
+    pub own: u64,
+    /// Pages charged to it and its descendants.
+    pub subtree: u64,
+}
+
+impl Quota {
+    /// Pages a new charge may still take here.
+    pub const fn headroom(&self) -> u64 {
+        self.limit.saturating_sub(self.subtree)
+    }
+}
+
 /// The record of a revocation request and of what the abort protocol took.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,6 +105,7 @@ pub struct EnvInfo {
     /// Ticks it overran its slice-end grace period; charged against later slices.
     pub excess_ticks: u64,
     pub revocation: Revocation,
+    pub quota: Quota,
     /// Its capability list (names only: holding a name grants nothing).
     pub caps: [Cap; NCAPS],
 }

@@ -30,6 +30,8 @@ use pvh::Range;
 
 /// Default timer frequency (`exo.hz=` overrides).
 const DEFAULT_HZ: u32 = 100;
+/// Pages kept out of every environment's budget for the kernel itself.
+const KERNEL_MARGIN: u64 = 64;
 /// The stack every entry from user mode (trap or system call) runs on.
 const TRAP_STACK_SIZE: usize = 64 * 1024;
 
@@ -81,6 +83,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         machine::exit(exit::KERNEL_PANIC);
     }
     expose_tables(&boot, ram_end);
+    xn::set_cache_limit(mem::frames::free_pages());
     mask_legacy_pic();
 
     let hz = cmdline::value(boot.cmdline, cmdline::HZ)
@@ -137,6 +140,9 @@ fn start_init(boot: &pvh::BootInfo, path: &'static str, frame: &mut TrapFrame) {
         machine::exit(exit::NO_INIT);
     };
     let mut k = KERNEL.lock();
+    // Everything free now is the first environment's to share out, except
+    // what XN's cache may still take and a margin for the kernel's tables.
+    k.root_pages = mem::frames::free_pages().saturating_sub(xn::cache_room() + KERNEL_MARGIN);
     let slot = match k.create(0, Cap::ROOT) {
         Ok(s) => s,
         Err(e) => {
@@ -155,6 +161,9 @@ fn start_init(boot: &pvh::BootInfo, path: &'static str, frame: &mut TrapFrame) {
             machine::exit(exit::NO_INIT);
         }
     };
+    // Its program's pages and tables are its own.
+    let tables = k.envs[slot].space.as_ref().map_or(0, |s| s.tables());
+    k.force_charge(slot, mem::frames::owned_by(id) + tables - 1);
     k.sys_mut().init_env = id;
     let ctx = &mut k.envs[slot].ctx;
     ctx.rip = entry;

@@ -43,6 +43,9 @@ pub enum Error {
     Io = 9,
     /// XN refused the operation; its reason is in `rdx` (exo_xn::Error::code).
     Xn = 10,
+    /// The charge would exceed the page budget of the caller (or of an
+    /// ancestor): see [`crate::env::Quota`].
+    Quota = 11,
 }
 
 impl Error {
@@ -59,6 +62,7 @@ impl Error {
             Error::Busy => "busy",
             Error::Io => "I/O error",
             Error::Xn => "refused by XN",
+            Error::Quota => "over quota",
         }
     }
 
@@ -75,6 +79,7 @@ impl Error {
             8 => Error::Busy,
             9 => Error::Io,
             10 => Error::Xn,
+            11 => Error::Quota,
             _ => return None,
         })
     }
@@ -98,6 +103,7 @@ mod tests {
             Error::Busy,
             Error::Io,
             Error::Xn,
+            Error::Quota,
         ] {
             assert_eq!(Error::from_result(-(e as i64)), Some(e));
         }

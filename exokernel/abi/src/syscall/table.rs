@@ -145,4 +145,7 @@ syscall_table! {
     /// held, like one more mapping, until the device is done). Rights as
     /// for `net_send`.
     38 NetSendGather "net_send_gather" { head: FrameHead, data: FrameData, cap: CapSlot } -> ();
+    /// Set the page budget of `env` (see [`crate::env::Quota`]), at most
+    /// the caller's own limit; the caller may not set its own.
+    39 QuotaSet "quota_set" { env: EnvId, cap: CapSlot, pages: u64 } -> ();
 }

@@ -1,7 +1,8 @@
 //! The typed XN operations and their encoding in an [`XnArgs`] block.
 
 use super::{
-    XnArgs, XnCatEntry, XnMod, XnUpdate, BLOCK_SIZE, INIT_BYTES, KIND_ROOT, MAX_ENUM, MAX_MODS,
+    XnArgs, XnCatEntry, XnMod, XnUpdate, BLOCK_SIZE, INIT_BYTES, KIND_ROOT, MAX_ENUM, MAX_EXTENT_BLOCKS, MAX_MODS,
+    MAX_READ_BLOCKS,
     MAX_NAME, MAX_PAGES, NONE, TEMPORARY,
 };
 use crate::syscall::arg::{UserArray, UserBytes, UserRef};
@@ -396,6 +397,7 @@ impl XnCall {
             op::FORMAT => XnCall::Format { force: a.a == 1 },
             op::CAP_VALUE => XnCall::CapValue,
             op::RESERVE_TYPE => XnCall::ReserveType { name: nm()? },
+            op::INSTALL_MOUNT if a.b > MAX_EXTENT_BLOCKS => return Err(Error::Invalid),
             op::INSTALL_MOUNT => XnCall::InstallMount {
                 name: nm()?,
                 db: (a.a != NONE).then_some(a.a),
@@ -425,6 +427,8 @@ impl XnCall {
                         return Err(Error::Invalid);
                     }
                     Some(UserArray::check(a.buf_ptr, a.b)?)
+                } else if a.b > MAX_READ_BLOCKS {
+                    return Err(Error::Invalid);
                 } else {
                     None
                 },
@@ -433,6 +437,7 @@ impl XnCall {
                 parent: a.a,
                 upd: upd_db(&a.upd),
             },
+            op::ALLOC if a.upd.nblocks > MAX_EXTENT_BLOCKS => return Err(Error::Invalid),
             op::ALLOC => XnCall::Alloc {
                 parent: a.a,
                 upd: upd_db(&a.upd),

@@ -41,6 +41,11 @@ pub const MAX_NAME: usize = 24;
 pub const MAX_ENUM: usize = 512;
 /// Most caller pages one READ_AND_INSERT takes.
 pub const MAX_PAGES: usize = 64;
+/// Most blocks one READ_AND_INSERT into the kernel's pages reads (each is
+/// a disk read with interrupts off: the bound keeps one call short).
+pub const MAX_READ_BLOCKS: u64 = 256;
+/// Most blocks one ALLOC or INSTALL_MOUNT brings into the cache.
+pub const MAX_EXTENT_BLOCKS: u64 = 4096;
 
 /// An extent being (de)allocated or bound (`struct xn_update`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

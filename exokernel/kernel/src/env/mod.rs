@@ -17,6 +17,7 @@
 
 pub mod caps;
 pub mod pct;
+pub mod quota;
 pub mod revoke;
 pub mod sched;
 pub mod table;
@@ -82,6 +83,9 @@ pub struct Kernel {
     pub current: usize,
     pub slices: Slices,
     pub init_id: u32,
+    /// The first environment's page limit: free RAM at boot less what the
+    /// kernel keeps for itself (see `quota`).
+    pub root_pages: u64,
     generation: [u32; NENV],
     exposed: Option<Exposed>,
 }
@@ -91,6 +95,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     current: 0,
     slices: Slices::new(),
     init_id: 0,
+    root_pages: 0,
     generation: [0; NENV],
     exposed: None,
 });

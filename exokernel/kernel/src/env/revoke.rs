@@ -71,6 +71,7 @@ impl Kernel {
                 taken += 1;
             }
         }
+        self.uncharge(slot, taken as u64);
         let r = &mut self.info_mut(slot).revocation;
         r.taken_count = taken as u32;
         r.requested = 0;

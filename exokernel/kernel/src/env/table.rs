@@ -11,7 +11,7 @@ use crate::mem::{user, PAGE_SIZE};
 use crate::syscalls::{done, val, Cx, Outcome, SysResult};
 use crate::{kprintln, machine};
 use exo_abi::cap::{Cap, PERM_WRITE};
-use exo_abi::env::{status, EnvInfo, NENV};
+use exo_abi::env::{status, EnvInfo, Quota, NENV};
 use exo_abi::layout::USER_TOP;
 use exo_abi::syscall::{args, Error};
 use exo_abi::trap::UTrapFrame;
@@ -22,6 +22,12 @@ impl Kernel {
         let slot = (1..NENV)
             .find(|&s| self.info(s).status == status::FREE)
             .ok_or(Error::NoMem)?;
+        // It inherits its parent's limit; its PML4 is charged to it.
+        let limit = match self.slot_of(parent) {
+            Ok(p) if self.fits(p, 1) => self.info(p).quota.limit,
+            Ok(_) => return Err(Error::Quota),
+            Err(_) => self.root_pages,
+        };
         let space = AddressSpace::new().map_err(|_| Error::NoMem)?;
         self.generation[slot] = (self.generation[slot] + 1) & 0x00ff_ffff;
         let id = (self.generation[slot] << 8) | slot as u32;
@@ -45,8 +51,13 @@ impl Kernel {
             status: status::NOT_RUNNABLE,
             parent,
             guard,
+            quota: Quota {
+                limit,
+                ..Quota::default()
+            },
             ..EnvInfo::default()
         };
+        self.force_charge(slot, 1);
         Ok(slot)
     }
 
@@ -80,6 +91,7 @@ impl Kernel {
             }
         }
         self.slices.release(id);
+        self.settle_exit(slot);
         if self.current == slot {
             paging::activate_kernel();
             self.current = 0;

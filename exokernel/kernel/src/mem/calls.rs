@@ -24,7 +24,11 @@ pub fn sys_p_alloc(cx: &mut Cx<'_>, a: args::PAlloc) -> SysResult {
     let guard = cx.k.my_cap(a.guard)?;
     let id = cx.k.current_id();
     let ppn = a.ppn.get();
-    records(|p| p.alloc(ppn, id, &guard))?;
+    cx.k.charge(cx.k.current, 1)?;
+    if let Err(e) = records(|p| p.alloc(ppn, id, &guard)) {
+        cx.k.uncharge(cx.k.current, 1);
+        return Err(e);
+    }
     // A page may come back from another environment: it never sees old contents.
     // SAFETY: the page is RAM (the records said so), now owned by the caller
     // and not mapped anywhere; the kernel region maps all RAM.
@@ -35,6 +39,7 @@ pub fn sys_p_alloc(cx: &mut Cx<'_>, a: args::PAlloc) -> SysResult {
 pub fn sys_p_free(cx: &mut Cx<'_>, a: args::PFree) -> SysResult {
     let cap = cx.k.my_cap(a.cap)?;
     let owner = records(|p| p.free(a.ppn.get(), &cap))?;
+    cx.k.uncharge_id(owner, 1);
     // A page given back counts towards a pending revocation of its owner.
     if let Ok(s) = cx.k.slot_of(owner) {
         let r = &mut cx.k.info_mut(s).revocation;
@@ -49,7 +54,15 @@ pub fn sys_p_grant(cx: &mut Cx<'_>, a: args::PGrant) -> SysResult {
     let cap = cx.k.my_cap(a.cap)?;
     let to = cx.k.slot_of(a.to.0)?;
     let to_id = cx.k.info(to).id;
-    records(|p| p.grant(a.ppn.get(), &cap, to_id))?;
+    let ppn = a.ppn.get();
+    let from = records(|p| p.get(ppn).map(|r| r.owner)).ok_or(Error::Invalid)?;
+    // The receiver pays for what it is given, and must be able to.
+    cx.k.charge(to, 1)?;
+    if let Err(e) = records(|p| p.grant(ppn, &cap, to_id)) {
+        cx.k.uncharge(to, 1);
+        return Err(e);
+    }
+    cx.k.uncharge_id(from, 1);
     done()
 }
 
@@ -91,23 +104,28 @@ fn vm_op(k: &mut Kernel, slot: usize, op: &VmOp) -> Result<(), Error> {
         OP_MAP => {
             let cap = k.my_cap(cap_slot()?)?;
             let prot = prot_of(op.flags);
-            records(|p| p.map_ref(op.ppn, &cap, prot.writable))?;
-            // The records lock is released: mapping may allocate table pages.
-            let space = k.envs[slot].space.as_mut().ok_or(Error::NoEnv);
-            match space.and_then(|s| {
-                s.map(op.va, op.ppn * PAGE_SIZE, prot)
+            // The page tables the mapping needs are charged to `slot`.
+            let space = k.envs[slot].space.as_ref().ok_or(Error::NoEnv)?;
+            let (tables, needed) = (space.tables(), space.tables_needed(op.va));
+            k.charge(slot, needed)?;
+            let mapped = records(|p| p.map_ref(op.ppn, &cap, prot.writable)).and_then(|()| {
+                // The records lock is released: mapping may allocate table pages.
+                let space = k.envs[slot].space.as_mut().ok_or(Error::NoEnv)?;
+                space
+                    .map(op.va, op.ppn * PAGE_SIZE, prot)
                     .map_err(|_| Error::NoMem)
-            }) {
+                    .inspect_err(|_| records(|p| p.unref(op.ppn)))
+            });
+            let made = k.envs[slot].space.as_ref().map_or(0, |s| s.tables() - tables);
+            k.uncharge(slot, needed.saturating_sub(made));
+            match mapped {
                 Ok(old) => {
                     if let Some(old) = old {
                         records(|p| p.unref(old / PAGE_SIZE));
                     }
                     Ok(())
                 }
-                Err(e) => {
-                    records(|p| p.unref(op.ppn));
-                    Err(e)
-                }
+                Err(e) => Err(e),
             }
         }
         OP_UNMAP => {

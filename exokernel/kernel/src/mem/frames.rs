@@ -121,6 +121,19 @@ pub fn free(pa: u64) {
     }
 }
 
+/// Pages no one holds now.
+pub fn free_pages() -> u64 {
+    PAGES.lock().as_ref().map_or(0, |p| p.free_count() as u64)
+}
+
+/// Pages environment `env` owns.
+pub fn owned_by(env: u32) -> u64 {
+    PAGES
+        .lock()
+        .as_ref()
+        .map_or(0, |p| p.owned_by(env).count() as u64)
+}
+
 /// Holds an environment's page while a device reads it.
 pub fn pin(ppn: u64) -> bool {
     PAGES.lock().as_mut().is_some_and(|p| p.pin(ppn).is_ok())

@@ -32,10 +32,21 @@ fn table(pa: u64) -> &'static mut PageTable {
 
 /// The next-level table under entry `i`, allocated if absent.
 fn next(parent: &mut PageTable, i: usize, flags: F) -> Result<u64, MapError> {
+    next_counted(parent, i, flags, &mut 0)
+}
+
+/// [`next`], counting a table it allocates in `made`.
+fn next_counted(
+    parent: &mut PageTable,
+    i: usize,
+    flags: F,
+    made: &mut u64,
+) -> Result<u64, MapError> {
     let e = &mut parent[i];
     if e.is_unused() {
         let pa = frames::alloc().ok_or(MapError::OutOfMemory)?;
         e.set_addr(PhysAddr::new(pa), flags);
+        *made += 1;
     } else if e.flags().contains(F::HUGE_PAGE) {
         return Err(MapError::AlreadyMapped);
     }
@@ -180,6 +191,8 @@ fn leaf_flags(p: Prot) -> F {
 /// A user address space: a PML4 whose kernel and information slots are shared.
 pub struct AddressSpace {
     pub pml4: u64,
+    /// Page-table pages it holds, the PML4 included (charged to its owner).
+    tables: u64,
 }
 
 impl AddressSpace {
@@ -190,7 +203,7 @@ impl AddressSpace {
         t[KERNEL_SLOT] = kernel[KERNEL_SLOT].clone();
         t[INFO_SLOT] = kernel[INFO_SLOT].clone();
         t[UVPT_SLOT as usize].set_addr(PhysAddr::new(pml4), F::PRESENT | F::USER_ACCESSIBLE | nx());
-        Ok(AddressSpace { pml4 })
+        Ok(AddressSpace { pml4, tables: 1 })
     }
 
     pub fn is_current(&self) -> bool {
@@ -216,11 +229,30 @@ impl AddressSpace {
         }
     }
 
-    /// The leaf entry for `va`, allocating the tables above it if `create`.
+    /// Page-table pages it holds, the PML4 included.
+    pub fn tables(&self) -> u64 {
+        self.tables
+    }
+
+    /// How many page-table pages mapping `va` would add (0 to 3).
+    pub fn tables_needed(&self, va: u64) -> u64 {
+        let [i4, i3, i2, _] = indices(va);
+        let mut pa = self.pml4;
+        for (depth, i) in [i4, i3, i2].into_iter().enumerate() {
+            match existing(table(pa), i) {
+                Some(p) => pa = p,
+                None => return 3 - depth as u64,
+            }
+        }
+        0
+    }
+
+    /// The leaf entry for `va`, allocating the tables above it if `create`
+    /// (counting them in `create`).
     fn leaf(
         &self,
         va: u64,
-        create: bool,
+        mut create: Option<&mut u64>,
     ) -> Result<Option<&'static mut x86_64::structures::paging::page_table::PageTableEntry>, MapError>
     {
         if va >= USER_TOP || !va.is_multiple_of(PAGE_SIZE) {
@@ -230,8 +262,8 @@ impl AddressSpace {
         let [i4, i3, i2, i1] = indices(va);
         let mut pa = self.pml4;
         for i in [i4, i3, i2] {
-            pa = if create {
-                next(table(pa), i, inner)?
+            pa = if let Some(made) = create.as_deref_mut() {
+                next_counted(table(pa), i, inner, made)?
             } else {
                 match existing(table(pa), i) {
                     Some(p) => p,
@@ -244,7 +276,10 @@ impl AddressSpace {
 
     /// Maps the page at `va` to `pa`; returns the frame it replaced, if any.
     pub fn map(&mut self, va: u64, pa: u64, prot: Prot) -> Result<Option<u64>, MapError> {
-        let e = self.leaf(va, true)?.ok_or(MapError::OutOfMemory)?;
+        let mut made = 0;
+        let leaf = self.leaf(va, Some(&mut made));
+        self.tables += made;
+        let e = leaf?.ok_or(MapError::OutOfMemory)?;
         let old = (!e.is_unused()).then(|| e.addr().as_u64());
         e.set_addr(PhysAddr::new(pa), leaf_flags(prot));
         self.flush(va);
@@ -253,7 +288,7 @@ impl AddressSpace {
 
     /// Removes the mapping at `va`; returns its frame.
     pub fn unmap(&mut self, va: u64) -> Result<Option<u64>, MapError> {
-        let Some(e) = self.leaf(va, false)? else {
+        let Some(e) = self.leaf(va, None)? else {
             return Ok(None);
         };
         if e.is_unused() {
@@ -267,13 +302,13 @@ impl AddressSpace {
 
     /// The frame mapped at `va`, if any.
     pub fn lookup(&self, va: u64) -> Option<u64> {
-        let e = self.leaf(va, false).ok()??;
+        let e = self.leaf(va, None).ok()??;
         (!e.is_unused()).then(|| e.addr().as_u64())
     }
 
     /// Changes the rights of the mapping at `va`, keeping accessed/dirty bits.
     pub fn protect(&mut self, va: u64, prot: Prot) -> Result<(), MapError> {
-        let e = self.leaf(va, false)?.ok_or(MapError::NotUser)?;
+        let e = self.leaf(va, None)?.ok_or(MapError::NotUser)?;
         if e.is_unused() {
             return Err(MapError::NotUser);
         }

@@ -151,6 +151,18 @@ fn dispatch(k: &mut Kernel, call: XnCall, slot: exo_abi::syscall::arg::CapSlot) 
         _ => {}
     }
     let xn = guard.as_mut().ok_or(Error::NoEnv)?;
+    // Cache pages XN takes for this call are charged to the caller.
+    let at_most = match &call {
+        XnCall::ReadAndInsert { n, pages: None, .. } => *n,
+        XnCall::Alloc { upd, .. } => upd.nblocks,
+        XnCall::InstallMount { nblocks, .. } => *nblocks,
+        _ => 1,
+    };
+    let me = k.current;
+    if !k.fits(me, at_most) {
+        return Err(Error::Quota.into());
+    }
+    let held = super::pages::held();
     let r = match call {
         XnCall::ReadAndInsert {
             db,
@@ -159,6 +171,7 @@ fn dispatch(k: &mut Kernel, call: XnCall, slot: exo_abi::syscall::arg::CapSlot) 
         } => read_into_caller_pages(xn, db, pages, k.current_id(), &cap),
         call => run(xn, call, cred, root),
     };
+    k.force_charge(me, super::pages::held().saturating_sub(held));
     super::publish_registry(xn);
     r
 }

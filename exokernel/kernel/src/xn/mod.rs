@@ -8,6 +8,8 @@ pub mod calls;
 mod disk;
 mod pages;
 
+pub use pages::{room as cache_room, set_limit as set_cache_limit};
+
 use crate::kprintln;
 use disk::BlkDisk;
 use exo_xn::{Error, Xn};

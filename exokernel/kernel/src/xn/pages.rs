@@ -1,17 +1,52 @@
 //! The buffer cache's pages: kernel-owned physical pages, named by page
 //! number (so the registry can later be mapped read-only for environments).
 
+//!
+//! The cache is bounded: it never holds more than [`limit`] pages, which
+//! the kernel keeps out of every environment's budget, so that filling it
+//! takes nothing from anyone. While the reader lives, each page is also
+//! charged to it (see `calls`).
+
 use crate::mem::{frames, phys_to_virt, PAGE_SIZE};
+use core::sync::atomic::{AtomicU64, Ordering};
 use exo_xn::{Block, PageId, PageStore};
+
+/// Pages the cache holds now, and at most.
+static HELD: AtomicU64 = AtomicU64::new(0);
+static LIMIT: AtomicU64 = AtomicU64::new(0);
+
+/// The cache's share of `free` pages at boot.
+pub fn set_limit(free: u64) -> u64 {
+    let limit = free / 4;
+    LIMIT.store(limit, Ordering::Relaxed);
+    limit
+}
+
+/// Pages the cache may still take.
+pub fn room() -> u64 {
+    LIMIT.load(Ordering::Relaxed).saturating_sub(held())
+}
+
+/// Pages the cache holds now.
+pub fn held() -> u64 {
+    HELD.load(Ordering::Relaxed)
+}
 
 pub struct KernelPages;
 
 impl PageStore for KernelPages {
     fn alloc(&mut self) -> Option<PageId> {
-        frames::alloc().map(|pa| pa / PAGE_SIZE)
+        if held() >= LIMIT.load(Ordering::Relaxed) {
+            return None;
+        }
+        let ppn = frames::alloc()? / PAGE_SIZE;
+        HELD.fetch_add(1, Ordering::Relaxed);
+        Some(ppn)
     }
 
     fn free(&mut self, p: PageId) {
+        // A page a libFS supplied was never counted here: stay at zero.
+        let _ = HELD.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| h.checked_sub(1));
         frames::free(p * PAGE_SIZE);
     }
 

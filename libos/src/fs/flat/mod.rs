@@ -18,6 +18,7 @@ use alloc::vec::Vec;
 use exo_xn::api::XnCalls;
 use exo_xn::{Db, Error, Init, Mod, MountKind, TypeId, Update, BLOCK_SIZE};
 use layout::*;
+use exo_abi::xn::MAX_READ_BLOCKS;
 
 /// A decoded record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,7 +174,13 @@ impl<X: XnCalls> Flat<X> {
             ty: TypeId::DB,
         };
         self.x.insert_attr(self.table, u)?;
-        self.x.read_and_insert(r.start, r.nblocks)?;
+        // The kernel reads at most MAX_READ_BLOCKS blocks per call.
+        let mut db = r.start;
+        while db < r.start + r.nblocks {
+            let n = (r.start + r.nblocks - db).min(MAX_READ_BLOCKS);
+            self.x.read_and_insert(db, n)?;
+            db += n;
+        }
         for (i, chunk) in out.chunks_mut(BLOCK_SIZE).enumerate() {
             self.x.readb(r.start + i as u64, 0, chunk)?;
         }
