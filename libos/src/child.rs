@@ -85,7 +85,9 @@ impl Builder {
         // Our policy: a child (with its own children) may take at most half
         // of what we may still take, so that no child can starve us or the
         // children we start after it.
-        let me = info::env(sys::env_id()).map(|e| e.quota).unwrap_or_default();
+        let me = info::env(sys::env_id())
+            .map(|e| e.quota)
+            .unwrap_or_default();
         if let Err(e) = sys::quota_set(id, slot, me.headroom() / 2) {
             let _ = sys::env_destroy(id, slot);
             let _ = sys::cap_drop(slot);

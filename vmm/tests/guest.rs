@@ -458,6 +458,40 @@ const CASES: &[Case] = &[
             Ok(())
         },
     },
+    Case {
+        name: "async_messages_cannot_end_their_receiver",
+        args: &["--init", "/bin/pct_flood"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &["messages to a process that could not take them; it exited with Some(0)"],
+            )
+        },
+    },
+    Case {
+        name: "page_budgets_hold_against_floods",
+        args: &["--init", "/bin/quota_flood"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "pages and was refused: over quota",
+                    "page tables (one page per GiB) and was refused: over quota",
+                    "(within: true)",
+                    "while it holds them, the parent is served: true",
+                    "a child raising its own budget: invalid argument; its parent's: denied; giving its child more than it has: over quota",
+                ],
+            )?;
+            if o.stdout.contains("within: false") || o.stdout.contains("served: false") {
+                return Err(format!("a budget did not hold\n{}", o.show()));
+            }
+            Ok(())
+        },
+    },
 ];
 
 /// Guest tests that build their own bad initrd.

@@ -107,6 +107,9 @@ pub mod event {
     pub const XN_TAINT: u16 = 17;
     /// The UDF check of a change to block a0 answered a1 (0, or XN's error code).
     pub const XN_UDF: u16 = 18;
+    /// An asynchronous message from a0 was lost: the receiver (`env`)
+    /// could not take its upcall.
+    pub const PCT_LOST: u16 = 19;
 }
 
 /// A readable name of an event.
@@ -130,6 +133,7 @@ pub fn event_name(e: u16) -> &'static str {
         event::XN_REG_EVICT => "xn_reg_evict",
         event::XN_TAINT => "xn_taint",
         event::XN_UDF => "xn_udf",
+        event::PCT_LOST => "pct_lost",
         _ => "unknown",
     }
 }

@@ -17,6 +17,7 @@ pub fn describe(r: &Record) -> String {
         event::XN_TAINT if r.a1 == 1 => format!("block {} tainted", r.a0),
         event::XN_TAINT => format!("block {} clean", r.a0),
         event::XN_UDF => format!("block {} -> {}", r.a0, xn_outcome(r.a1)),
+        event::PCT_LOST => format!("message from {:#x} lost", r.a0),
         _ => format!("{:#x} {:#x}", r.a0, r.a1),
     }
 }

@@ -1,9 +1,8 @@
 //! The typed XN operations and their encoding in an [`XnArgs`] block.
 
 use super::{
-    XnArgs, XnCatEntry, XnMod, XnUpdate, BLOCK_SIZE, INIT_BYTES, KIND_ROOT, MAX_ENUM, MAX_EXTENT_BLOCKS, MAX_MODS,
-    MAX_READ_BLOCKS,
-    MAX_NAME, MAX_PAGES, NONE, TEMPORARY,
+    XnArgs, XnCatEntry, XnMod, XnUpdate, BLOCK_SIZE, INIT_BYTES, KIND_ROOT, MAX_ENUM,
+    MAX_EXTENT_BLOCKS, MAX_MODS, MAX_NAME, MAX_PAGES, MAX_READ_BLOCKS, NONE, TEMPORARY,
 };
 use crate::syscall::arg::{UserArray, UserBytes, UserRef};
 use crate::syscall::Error;

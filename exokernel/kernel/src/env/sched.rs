@@ -55,7 +55,7 @@ impl Kernel {
 
     /// Enters `slot` and delivers one pending upcall (revocation, async
     /// PCT, or with `new_slice` the slice start). An environment that
-    /// cannot take its upcall is ended.
+    /// cannot take its own upcall is ended; another's message is dropped.
     pub fn switch_to(&mut self, slot: usize, f: &mut TrapFrame, new_slice: bool) {
         self.enter(slot, f);
         let entries = self.info(slot).entries;
@@ -71,10 +71,24 @@ impl Kernel {
                 entries.revoke,
             ))
         } else if let Some(m) = self.envs[slot].async_msg.take() {
-            let r = self.push_upcall(slot, f, UPCALL_PCT, 1, m.from as u64, entries.pct_async);
-            m.store(f);
-            f.rsi = m.from as u64;
-            Some(r)
+            // Anyone may send; a message the receiver cannot take now (its
+            // exception stack unusable or full) is lost, not the receiver.
+            if self
+                .push_upcall(slot, f, UPCALL_PCT, 1, m.from as u64, entries.pct_async)
+                .is_ok()
+            {
+                m.store(f);
+                f.rsi = m.from as u64;
+            } else {
+                crate::trace::emit(
+                    exo_abi::trace::class::PCT,
+                    exo_abi::trace::event::PCT_LOST,
+                    slot,
+                    m.from as u64,
+                    0,
+                );
+            }
+            None
         } else if new_slice && entries.slice_start != 0 {
             Some(self.push_upcall(slot, f, UPCALL_SLICE_START, 0, 0, entries.slice_start))
         } else {

@@ -116,7 +116,10 @@ fn vm_op(k: &mut Kernel, slot: usize, op: &VmOp) -> Result<(), Error> {
                     .map_err(|_| Error::NoMem)
                     .inspect_err(|_| records(|p| p.unref(op.ppn)))
             });
-            let made = k.envs[slot].space.as_ref().map_or(0, |s| s.tables() - tables);
+            let made = k.envs[slot]
+                .space
+                .as_ref()
+                .map_or(0, |s| s.tables() - tables);
             k.uncharge(slot, needed.saturating_sub(made));
             match mapped {
                 Ok(old) => {

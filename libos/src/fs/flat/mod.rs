@@ -15,10 +15,10 @@ use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use exo_abi::xn::MAX_READ_BLOCKS;
 use exo_xn::api::XnCalls;
 use exo_xn::{Db, Error, Init, Mod, MountKind, TypeId, Update, BLOCK_SIZE};
 use layout::*;
-use exo_abi::xn::MAX_READ_BLOCKS;
 
 /// A decoded record.
 #[derive(Clone, Debug, PartialEq, Eq)]
