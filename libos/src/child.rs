@@ -106,6 +106,11 @@ impl Builder {
         self.id
     }
 
+    /// Our capability slot over the child.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
     /// Maps `ppn`, guarded by our capability in `guard`, at `va` in the child.
     pub fn map(
         &mut self,

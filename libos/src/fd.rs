@@ -53,8 +53,9 @@ impl Fd {
 
     fn pipe(&self) -> Option<&'static Pipe> {
         // SAFETY: a pipe descriptor's page is mapped (by pipe(), or by the
-        // parent when it made the process) and is never unmapped; a Pipe
-        // is all atomics and a cell, so other processes may write it.
+        // parent when it made the process) and is unmapped only when no
+        // descriptor uses it and no transfer is under way (`close`); a
+        // Pipe is all atomics and a cell, so other processes may write it.
         self.pipe_va().map(|va| unsafe { &*(va as *const Pipe) })
     }
 }
@@ -74,7 +75,9 @@ fn with_table<R>(f: impl FnOnce(&mut [Fd; MAX_FDS]) -> R) -> Result<R, Error> {
 #[cfg_attr(not(target_os = "none"), allow(dead_code))]
 pub(crate) fn inherit() {
     if crate::process::has_pinfo() {
-        let _ = with_table(|t| *t = crate::process::pinfo().fds);
+        let fds = crate::process::pinfo().fds;
+        fds.iter().for_each(|f| crate::pipe::hold(f.pipe_va()));
+        let _ = with_table(|t| *t = fds);
     }
 }
 
@@ -180,6 +183,13 @@ pub fn close(fd: usize) {
     if let Ok(Some(f)) = taken {
         if let Some(p) = f.pipe() {
             p.drop_end(f.kind == kind::PIPE_WRITE);
+            // Our last end of it: the page and its capability go (unless
+            // an interrupted transfer may still be using the page).
+            if let Some(va) = f.pipe_va() {
+                if crate::pipe::let_go(va) {
+                    let _ = PIPE_IO.try_with(|_| crate::pipe::release(va));
+                }
+            }
         }
         if f.kind == kind::FS_FILE {
             crate::files::close(f.idx as usize);

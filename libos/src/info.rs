@@ -35,6 +35,16 @@ pub fn env(id: u32) -> Option<EnvInfo> {
     (e.id == id && e.status != exo_abi::env::status::FREE).then_some(e)
 }
 
+/// The live environment in table slot `slot`, if any.
+pub fn env_at(slot: usize) -> Option<EnvInfo> {
+    if slot == 0 || slot >= NENV {
+        return None;
+    }
+    // SAFETY: the kernel maps NENV entries read-only at UENVS.
+    let e = unsafe { (UENVS as *const EnvInfo).add(slot).read_volatile() };
+    (e.id != 0 && e.status != exo_abi::env::status::FREE).then_some(e)
+}
+
 /// The exit status the kernel recorded for ended environment `id`, if its
 /// slot has not been reused.
 pub fn exit_status(id: u32) -> Option<u8> {

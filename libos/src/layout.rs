@@ -6,7 +6,8 @@ pub const HEAP_BASE: u64 = 0x1000_0000_0000;
 pub const HEAP_MAX: u64 = 1 << 30;
 /// This process's information page (pid, arguments, file descriptors).
 pub const PINFO_VA: u64 = 0x7e00_0000_0000;
-/// The process table, shared by every process of this libOS.
+/// The process table: entry `slot` at `PROCTAB_VA + slot * 4096` (see
+/// `process::table`).
 pub const PROCTAB_VA: u64 = 0x7e00_0001_0000;
 /// Pipe pages: pipe `i` is at `PIPE_BASE + i * 4096` in every process using it.
 pub const PIPE_BASE: u64 = 0x7e00_1000_0000;
@@ -28,7 +29,16 @@ pub const MAIN_STACK: (u64, u64) = (
 
 /// Capability slot 0: this process's own capability (controls itself).
 pub const SLOT_SELF: usize = 0;
-/// Capability slot 1: the libOS's shared capability (process table, pipes).
+/// Capability slot 1: the libOS's shared capability (the file system's
+/// credential).
 pub const SLOT_SHARED: usize = 1;
-/// Slots from here on hold capabilities over children.
-pub const SLOT_CHILDREN: usize = 2;
+/// Capability slot 2: the process table's reader (read-only: every
+/// process's entry may be read by all, written only by its owner).
+pub const SLOT_TABLE: usize = 2;
+/// Slots from here on hold capabilities over children and per-pipe
+/// capabilities.
+pub const SLOT_CHILDREN: usize = 3;
+/// The name the table's reader capability extends the first process's by.
+pub const TABLE_CAP_EXT: &[u8] = b"\x7eT";
+/// What a pipe's capability extends its creator's by (then the pipe index).
+pub const PIPE_CAP_TAG: u8 = 0x7f;

@@ -3,11 +3,13 @@
 //! the ring's counters, so it costs nothing until the other end moves.
 
 use crate::fd::{kind, Fd};
-use crate::layout::{MAX_PIPES, PIPE_BASE, SLOT_SHARED};
+use crate::info;
+use crate::layout::{MAX_PIPES, PIPE_BASE, PIPE_CAP_TAG, SLOT_CHILDREN, SLOT_SELF};
 use crate::sys::{self, Error};
 use crate::vm::{self, map_op};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use exo_abi::cap::PERM_ALL;
 use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE};
 
 const DATA: usize = 4096 - 32;
@@ -122,19 +124,78 @@ impl Pipe {
     }
 }
 
+/// Ends of each pipe this process holds, in its table or in hand (the
+/// shell holds ends it has not installed): the page goes when none is left.
+static HELD: [AtomicU32; MAX_PIPES as usize] = [const { AtomicU32::new(0) }; MAX_PIPES as usize];
+
+fn held(va: u64) -> Option<&'static AtomicU32> {
+    HELD.get(((va.checked_sub(PIPE_BASE)?) / 4096) as usize)
+}
+
+/// Counts one more end of the pipe at `va` held here.
+pub(crate) fn hold(va: Option<u64>) {
+    if let Some(h) = va.and_then(held) {
+        h.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts one end of the pipe at `va` closed here; true if it was the last.
+pub(crate) fn let_go(va: u64) -> bool {
+    held(va).is_some_and(|h| {
+        h.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)) == Ok(1)
+    })
+}
+
+/// Lets go of the pipe page at `va` once this process has no end of it
+/// left: unmapped, its capability dropped, and freed if it was ours and
+/// no one else maps it.
+pub(crate) fn release(va: u64) {
+    let Some(ppn) = vm::ppn_of(va) else {
+        return;
+    };
+    let slot = cap_slot(ppn);
+    if vm::unmap(va).is_err() {
+        return;
+    }
+    if let Some(s) = slot {
+        let _ = sys::p_free(ppn, s);
+        let _ = sys::cap_drop(s);
+    }
+}
+
+/// Our slot holding the capability of the pipe on page `ppn` (its guard,
+/// exactly).
+pub(crate) fn cap_slot(ppn: u64) -> Option<usize> {
+    let guard = info::page(ppn)?.guard;
+    let me = info::env(sys::env_id())?;
+    (SLOT_CHILDREN..me.caps.len()).find(|&s| me.caps[s].is_valid() && me.caps[s] == guard)
+}
+
 /// Creates a pipe; returns its read and write ends (not yet installed).
+/// Its page is guarded by a capability of its own, which only the
+/// processes given one of its ends receive.
 pub fn pipe() -> Result<(Fd, Fd), Error> {
     let idx = (0..MAX_PIPES)
         .find(|i| vm::ppn_of(PIPE_BASE + i * 4096).is_none())
         .ok_or(Error::NoMem)?;
     let va = PIPE_BASE + idx * 4096;
-    let ppn = vm::alloc_page(SLOT_SHARED)?;
-    vm::apply(&[map_op(va, ppn, true, false, SLOT_SHARED)]).map_err(|e| e.1)?;
+    let slot = crate::child::free_slot()?;
+    sys::cap_derive(SLOT_SELF, slot, &[PIPE_CAP_TAG, idx as u8], PERM_ALL)?;
+    let page = vm::alloc_page(slot).and_then(|ppn| {
+        vm::apply(&[map_op(va, ppn, true, false, slot)]).map_err(|e| e.1)?;
+        Ok(ppn)
+    });
+    if let Err(e) = page {
+        let _ = sys::cap_drop(slot);
+        return Err(e);
+    }
     // SAFETY: just mapped, never unmapped; a fresh page is zero (an empty
     // ring without ends) and a Pipe fits in it.
     let p = unsafe { &*(va as *const Pipe) };
     p.add_end(false);
     p.add_end(true);
+    hold(Some(va));
+    hold(Some(va));
     Ok((
         Fd {
             kind: kind::PIPE_READ,

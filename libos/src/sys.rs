@@ -174,6 +174,16 @@ pub fn env_create(guard_slot: usize) -> Result<u32, Error> {
     .map(|e| e.0)
 }
 
+/// Lets holders of our capability in slot `reader` map page `ppn`
+/// read-only (`cap` controls the page).
+pub fn p_share(ppn: u64, cap: usize, reader: usize) -> Result<(), Error> {
+    invoke(&args::PShare {
+        ppn: Ppn::of(ppn),
+        cap: slot(cap),
+        reader: slot(reader),
+    })
+}
+
 /// Sets the page budget of `env` (see `exo_abi::env::Quota`).
 pub fn quota_set(env: u32, cap: usize, pages: u64) -> Result<(), Error> {
     invoke(&args::QuotaSet {

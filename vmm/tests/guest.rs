@@ -430,7 +430,8 @@ const CASES: &[Case] = &[
                 o,
                 0,
                 &[
-                    "harm: misbehaving sibling refused 6 of 6 attacks",
+                    "could be mapped writable, 1 read-only",
+                    "harm: misbehaving sibling refused 7 of 7 attacks",
                     "harm: misbehaving sibling sent SIGTERM to the well-behaved one: true",
                     "harm: well-behaved sibling exited with 0",
                     "harm: parent ended the hog (status 137)",

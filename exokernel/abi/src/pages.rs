@@ -22,4 +22,7 @@ pub struct PageInfo {
     pub refs: u32,
     /// The capability a caller must dominate to map, free or grant the page.
     pub guard: Cap,
+    /// Whoever holds a capability allowing this one with read permission
+    /// may also map the page read-only (Xok's page ACL; NONE: nobody).
+    pub reader: Cap,
 }

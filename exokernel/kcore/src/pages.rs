@@ -21,6 +21,7 @@ impl<'a> Pages<'a> {
                 owner: NOT_RAM,
                 refs: 0,
                 guard: Cap::NONE,
+                reader: Cap::NONE,
             };
         }
         Pages { recs, cursor: 0 }
@@ -40,6 +41,7 @@ impl<'a> Pages<'a> {
                 owner: KERNEL,
                 refs: 0,
                 guard: Cap::NONE,
+                reader: Cap::NONE,
             };
         }
     }
@@ -85,6 +87,7 @@ impl<'a> Pages<'a> {
             owner: env,
             refs: 0,
             guard: *guard,
+            reader: Cap::NONE,
         };
         Some(ppn)
     }
@@ -102,6 +105,7 @@ impl<'a> Pages<'a> {
                     owner: env,
                     refs: 0,
                     guard: *guard,
+                    reader: Cap::NONE,
                 };
                 Ok(())
             }
@@ -116,8 +120,18 @@ impl<'a> Pages<'a> {
         match r.owner {
             FREE | KERNEL | NOT_RAM | ORPHAN => Err(Error::Denied),
             _ if cap.allows(&r.guard, need) => Ok(()),
+            // Read-only use is also open to whoever holds the reader.
+            _ if need == PERM_READ && cap.allows(&r.reader, PERM_READ) => Ok(()),
             _ => Err(Error::Denied),
         }
+    }
+
+    /// `p_share`: lets holders of `reader` (read permission on it) map the
+    /// page read-only; `cap` must dominate the guard with write permission.
+    pub fn share_read(&mut self, ppn: u64, cap: &Cap, reader: Cap) -> Result<(), Error> {
+        self.check(ppn, cap, PERM_WRITE)?;
+        self.rec(ppn)?.reader = reader;
+        Ok(())
     }
 
     /// `p_free`: gives back a page; `cap` must dominate its guard with write
@@ -133,6 +147,7 @@ impl<'a> Pages<'a> {
             owner: FREE,
             refs: 0,
             guard: Cap::NONE,
+            reader: Cap::NONE,
         };
         Ok(owner)
     }
@@ -162,6 +177,7 @@ impl<'a> Pages<'a> {
             owner: KERNEL,
             refs: 0,
             guard: Cap::NONE,
+            reader: Cap::NONE,
         };
         Ok(guard)
     }
@@ -174,6 +190,7 @@ impl<'a> Pages<'a> {
                     owner: env,
                     refs: 0,
                     guard,
+                    reader: Cap::NONE,
                 };
             }
         }
@@ -228,6 +245,7 @@ impl<'a> Pages<'a> {
                     owner: FREE,
                     refs: 0,
                     guard: Cap::NONE,
+                    reader: Cap::NONE,
                 };
             }
         }
@@ -242,6 +260,7 @@ impl<'a> Pages<'a> {
                     owner: FREE,
                     refs: 0,
                     guard: Cap::NONE,
+                    reader: Cap::NONE,
                 };
                 freed += 1;
             } else {
@@ -262,6 +281,7 @@ impl<'a> Pages<'a> {
             owner: FREE,
             refs: 0,
             guard: Cap::NONE,
+            reader: Cap::NONE,
         };
         Ok(())
     }
@@ -410,6 +430,40 @@ mod tests {
             "even the root capability"
         );
         assert_eq!(p.free(k, &Cap::ROOT), Err(Error::Denied));
+    }
+
+    #[test]
+    fn a_reader_maps_read_only_and_nothing_more() {
+        let mut recs = [PageInfo::default(); 8];
+        let mut p = Pages::new(&mut recs);
+        p.add_ram(0, 8);
+        let owner = Cap::new(b"ab", PERM_ALL).unwrap();
+        let public = Cap::new(b"T", PERM_READ).unwrap();
+        let stranger = Cap::new(b"x", PERM_ALL).unwrap();
+        p.alloc(3, 1, &owner).unwrap();
+        assert_eq!(
+            p.map_ref(3, &public, false),
+            Err(Error::Denied),
+            "not shared yet"
+        );
+        assert_eq!(
+            p.share_read(3, &public, public),
+            Err(Error::Denied),
+            "only the owner shares"
+        );
+        p.share_read(3, &owner, public).unwrap();
+        p.map_ref(3, &public, false).unwrap();
+        assert_eq!(p.map_ref(3, &public, true), Err(Error::Denied), "read-only");
+        assert_eq!(p.map_ref(3, &stranger, false), Err(Error::Denied));
+        assert_eq!(p.free(3, &public), Err(Error::Denied));
+        p.unref(3);
+        p.free(3, &owner).unwrap();
+        p.alloc(3, 2, &stranger).unwrap();
+        assert_eq!(
+            p.map_ref(3, &public, false),
+            Err(Error::Denied),
+            "a new owner's page is private"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Processes: a process is an environment plus this libOS's bookkeeping: a
 //! private information page (pid, arguments, first descriptors) and an
-//! entry in the process table that every process shares and `ps` reads.
+//! entry in the process table, its own page that all may read and only it
+//! (and its ancestors) may write.
 //! Programs are loaded from the initrd into a new environment (spawn); fork
 //! copies the caller with copy-on-write (see `fork`).
 
@@ -11,7 +12,7 @@ mod table;
 pub(crate) use info::has_pinfo;
 pub use info::{pinfo, PInfo, ARGS_LEN};
 pub use load::spawn;
-pub use table::{entry, state, table, Name, ProcEntry};
+pub use table::{entries, entry, entry_va, state, Name, ProcEntry};
 
 use crate::child::{Builder, Slice};
 use crate::fd::{self, Fd, MAX_FDS};
@@ -19,7 +20,7 @@ use crate::layout::*;
 use crate::sys::{self, Error};
 use crate::{info as kinfo, scratch, vm};
 use core::sync::atomic::Ordering;
-use exo_abi::cap::PERM_ALL;
+use exo_abi::cap::{PERM_ALL, PERM_GRANT, PERM_READ};
 use exo_abi::trap::UTrapFrame;
 use exo_abi::wakeup::{WkTerm, CMP_EQ};
 
@@ -34,15 +35,15 @@ pub fn args() -> impl Iterator<Item = &'static str> {
 
 /// This process's name in the process table.
 pub fn name() -> Name {
-    entry(pid()).name()
+    entry(pid()).map_or(Name::EMPTY, |e| e.name())
 }
 
 /// Sets up the first process of the system: the shared capability, the
-/// process table and its own information page (console on fds 0-2).
+/// table's reader, its own entry and information page (console on fds 0-2).
 #[cfg_attr(not(target_os = "none"), allow(dead_code))]
 pub(crate) fn init_first(name: &str) -> Result<(), Error> {
     sys::cap_derive(SLOT_SELF, SLOT_SHARED, b"P", PERM_ALL)?;
-    let tab = vm::alloc_page(SLOT_SHARED)?;
+    sys::cap_derive(SLOT_SELF, SLOT_TABLE, TABLE_CAP_EXT, PERM_READ | PERM_GRANT)?;
     let info_page = vm::alloc_page(SLOT_SELF)?;
     let me = sys::env_id();
     // argv: the name, then the kernel's `exo.args` split at commas.
@@ -57,13 +58,31 @@ pub(crate) fn init_first(name: &str) -> Result<(), Error> {
     fds[..3].fill(Fd::CONSOLE);
     let info = PInfo::new(me, 0, argv, &fds);
     scratch::MAIN.fill(info_page, SLOT_SELF, |p| info.write_to(p), None)?;
-    vm::apply(&[
-        vm::map_op(PROCTAB_VA, tab, true, false, SLOT_SHARED),
-        vm::map_op(PINFO_VA, info_page, false, false, SLOT_SELF),
-    ])
-    .map_err(|e| e.1)?;
-    entry(me).enter(me, 0, name);
+    vm::apply(&[vm::map_op(PINFO_VA, info_page, false, false, SLOT_SELF)]).map_err(|e| e.1)?;
+    new_entry(SLOT_SELF, me, 0, name)?;
     Ok(())
+}
+
+/// Makes the entry of process `pid` (guarded by our capability in `guard`,
+/// which is `pid`'s own), mapped here writable, readable by all.
+fn new_entry(guard: usize, pid: u32, ppid: u32, name: &str) -> Result<ProcEntryPage, Error> {
+    let va = entry_va(pid);
+    // A child of ours that had this slot and was never reaped.
+    if vm::ppn_of(va).is_some() {
+        vm::unmap(va)?;
+    }
+    let ppn = vm::alloc_page(guard)?;
+    vm::apply(&[vm::map_op(va, ppn, true, false, guard)]).map_err(|e| e.1)?;
+    sys::p_share(ppn, guard, SLOT_TABLE)?;
+    // SAFETY: just mapped writable at `va`; a ProcEntry fits in the page.
+    unsafe { &*(va as *const ProcEntry) }.enter(pid, ppid, name);
+    Ok(ProcEntryPage { va, ppn })
+}
+
+/// Where a new entry is.
+struct ProcEntryPage {
+    va: u64,
+    ppn: u64,
 }
 
 /// Makes a child built in `b` a process described by `info`, named `name`
@@ -77,26 +96,36 @@ pub(crate) fn start_child(
 ) -> Result<u32, Error> {
     let child = b.id();
     b.map_new(PINFO_VA, false, false, |p| info.write_to(p))?;
-    let tab = vm::ppn_of(PROCTAB_VA).ok_or(Error::Invalid)?;
-    b.map(PROCTAB_VA, tab, true, false, SLOT_SHARED)?;
     for (i, f) in info.fds.iter().enumerate() {
         match f.pipe_va() {
-            // Both ends of one pipe use one page: mapped once.
+            // Both ends of one pipe use one page: mapped once, and the
+            // pipe's capability goes with it (in the same slot as ours).
             Some(va) if !info.fds[..i].iter().any(|g| g.pipe_va() == Some(va)) => {
                 let ppn = vm::ppn_of(va).ok_or(Error::Invalid)?;
-                b.map(va, ppn, true, false, SLOT_SHARED)?;
+                let cap = crate::pipe::cap_slot(ppn).ok_or(Error::Denied)?;
+                b.map(va, ppn, true, false, cap)?;
+                b.grant(cap, cap)?;
             }
             _ => {}
         }
     }
     b.grant(SLOT_SHARED, SLOT_SHARED)?;
-    // Before it runs: it may exit (entering its status) or close a pipe
-    // end at once.
-    entry(child).enter(child, info.ppid, name);
+    b.grant(SLOT_TABLE, SLOT_TABLE)?;
+    // Its entry, before it runs (it may exit at once): ours to read until
+    // we reap it, its own to write.
+    let slot = b.slot();
+    let e = new_entry(slot, child, info.ppid, name)?;
+    let given = b
+        .map(e.va, e.ppn, true, false, slot)
+        .and_then(|()| sys::p_grant(e.ppn, slot, child));
+    if let Err(err) = given {
+        let _ = vm::unmap(e.va);
+        return Err(err);
+    }
     fd::share(&info.fds);
     b.run(ctx, Slice::AnyFree).inspect_err(|_| {
         fd::unshare(&info.fds);
-        entry(child).state.store(state::FREE, Ordering::Release);
+        let _ = vm::unmap(e.va);
     })
 }
 
@@ -108,9 +137,10 @@ pub fn exit(status: u8) -> ! {
         // Like stdio's buffers: what this process changed in the file
         // system reaches the disk when it exits.
         let _ = crate::files::sync();
-        let e = entry(pid());
-        e.status.store(status as u32, Ordering::Relaxed);
-        e.state.store(state::ZOMBIE, Ordering::Release);
+        if let Some(e) = entry(pid()) {
+            e.status.store(status as u32, Ordering::Relaxed);
+            e.state.store(state::ZOMBIE, Ordering::Release);
+        }
     }
     sys::exit(status)
 }
@@ -120,7 +150,14 @@ pub fn exit(status: u8) -> ! {
 /// for an unhandled page fault).
 pub fn wait(pid: u32) -> u8 {
     let slot = child_cap_slot(pid);
-    let e = entry(pid);
+    let Some(e) = entry(pid) else {
+        // Not a process of ours: wait for the environment alone.
+        let gone = kinfo::env_gone_terms(pid);
+        while kinfo::env(pid).is_some() {
+            let _ = sys::wakeup(&gone);
+        }
+        return kinfo::exit_status(pid).unwrap_or(137);
+    };
     let state_addr = &e.state as *const _ as u64;
     let gone = kinfo::env_gone_terms(pid);
     let terms = [
@@ -143,7 +180,8 @@ pub fn wait(pid: u32) -> u8 {
     while kinfo::env(pid).is_some() {
         let _ = sys::wakeup(&gone);
     }
-    e.state.store(state::FREE, Ordering::Release);
+    // Reaped: our mapping was the entry's last; the kernel frees it.
+    let _ = vm::unmap(entry_va(pid));
     if let Some(s) = slot {
         let _ = sys::cap_drop(s);
     }

@@ -1,9 +1,16 @@
-//! The process table: one page every process of this libOS maps, an entry
-//! per environment slot, read by `ps` and by parents waiting for children.
-//! Other processes write it while we read it, so every field is atomic.
+//! The process table, u-area style: each process's entry is a page of its
+//! own, at `PROCTAB_VA + slot * PAGE_SIZE` in every process that maps it.
+//! The parent fills it, shares it read-only with every process of this
+//! libOS (the table capability, `SLOT_TABLE`, is their reader) and gives it
+//! to the child; the page is guarded by the child's capability, so only the
+//! child (and its ancestors) can write it. The parent keeps it mapped until
+//! it reaps the child, so the exit status outlives the child. Others map an
+//! entry read-only the first time they read it. Entries change while they
+//! are read, so every field is atomic.
 
-use crate::layout::PROCTAB_VA;
-use crate::vm::{self, PAGE_SIZE};
+use crate::layout::{PROCTAB_VA, SLOT_TABLE};
+use crate::vm::{self, map_op, PAGE_SIZE};
+use crate::{info, sys};
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use exo_abi::env::{env_slot, NENV};
 
@@ -25,13 +32,15 @@ pub struct ProcEntry {
     name: [AtomicU8; NAME_LEN],
 }
 
-const _: () = assert!(core::mem::size_of::<[ProcEntry; NENV]>() <= PAGE_SIZE as usize);
+const _: () = assert!(core::mem::size_of::<ProcEntry>() <= PAGE_SIZE as usize);
 
 /// A name read from the table.
 #[derive(Clone, Copy)]
 pub struct Name([u8; NAME_LEN]);
 
 impl Name {
+    pub const EMPTY: Name = Name([0; NAME_LEN]);
+
     /// Without the NULs that pad it.
     pub fn as_bytes(&self) -> &[u8] {
         let n = self.0.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
@@ -67,20 +76,42 @@ impl ProcEntry {
     }
 }
 
-/// The shared process table, indexed by environment slot.
-///
-/// # Panics
-/// In an environment that is not a process of this libOS (no table mapped).
-pub fn table() -> &'static [ProcEntry; NENV] {
-    assert!(vm::ppn_of(PROCTAB_VA).is_some(), "no process table");
-    // SAFETY: the table's page is mapped at PROCTAB_VA (checked above), one
-    // page holds it (asserted at compile time), it stays mapped for good,
-    // and all its fields are atomics, so shared references suffice for the
-    // writes of every process.
-    unsafe { &*(PROCTAB_VA as *const [ProcEntry; NENV]) }
+/// Where the entry of process `pid` is mapped.
+pub fn entry_va(pid: u32) -> u64 {
+    PROCTAB_VA + (env_slot(pid) % NENV) as u64 * PAGE_SIZE
 }
 
-/// The entry of process `pid`.
-pub fn entry(pid: u32) -> &'static ProcEntry {
-    &table()[env_slot(pid)]
+/// The page holding `pid`'s entry: owned by it and shared through the
+/// table capability (found in the exposed page records).
+fn entry_page(pid: u32) -> Option<u64> {
+    let reader = info::env(sys::env_id())?.caps[SLOT_TABLE];
+    (0..info::sysinfo().npages).find(|&p| {
+        info::page(p).is_some_and(|r| r.owner == pid && r.reader.is_valid() && r.reader == reader)
+    })
+}
+
+/// The entry of process `pid`, if it is readable: mapped here already
+/// (our own, our children's), or mapped read-only now.
+pub fn entry(pid: u32) -> Option<&'static ProcEntry> {
+    let va = entry_va(pid);
+    // SAFETY: a mapped entry page holds one ProcEntry (asserted to fit) of
+    // atomics only, so a shared reference reads what others write.
+    let here = || unsafe { &*(va as *const ProcEntry) };
+    if vm::ppn_of(va).is_some() {
+        if here().pid.load(Ordering::Relaxed) == pid {
+            return Some(here());
+        }
+        // Someone's who has ended and whose slot was reused.
+        vm::unmap(va).ok()?;
+    }
+    let ppn = entry_page(pid)?;
+    vm::apply(&[map_op(va, ppn, false, false, SLOT_TABLE)]).ok()?;
+    (here().pid.load(Ordering::Relaxed) == pid).then(here)
+}
+
+/// Every live process's entry that can be read.
+pub fn entries() -> impl Iterator<Item = &'static ProcEntry> {
+    (0..NENV)
+        .filter_map(|s| info::env_at(s).map(|e| e.id))
+        .filter_map(entry)
 }

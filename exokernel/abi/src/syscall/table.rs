@@ -148,4 +148,7 @@ syscall_table! {
     /// Set the page budget of `env` (see [`crate::env::Quota`]), at most
     /// the caller's own limit; the caller may not set its own.
     39 QuotaSet "quota_set" { env: EnvId, cap: CapSlot, pages: u64 } -> ();
+    /// Let holders of capability `reader` (with read permission on it)
+    /// map the page read-only too; `cap` must control the page (write).
+    40 PShare "p_share" { ppn: Ppn, cap: CapSlot, reader: CapSlot } -> ();
 }

@@ -1,5 +1,5 @@
 //! The memory system calls: pages by name (`p_alloc`, `p_free`,
-//! `p_grant`) and batched page-table operations (`vm_batch`), each guarded
+//! `p_grant`, `p_share`) and batched page-table operations (`vm_batch`), each guarded
 //! by the capability the caller presents.
 
 use super::frames::PAGES;
@@ -63,6 +63,13 @@ pub fn sys_p_grant(cx: &mut Cx<'_>, a: args::PGrant) -> SysResult {
         return Err(e);
     }
     cx.k.uncharge_id(from, 1);
+    done()
+}
+
+pub fn sys_p_share(cx: &mut Cx<'_>, a: args::PShare) -> SysResult {
+    let cap = cx.k.my_cap(a.cap)?;
+    let reader = cx.k.my_cap(a.reader)?;
+    records(|p| p.share_read(a.ppn.get(), &cap, reader))?;
     done()
 }
 

@@ -1,6 +1,7 @@
 //! A misbehaving program cannot harm its siblings: one child counts to a
 //! target while its sibling attacks it (destroy it, take its pages, steal
-//! its time slice, change its registers, signal it), is refused every time
+//! its time slice, change its registers, signal it, map its pages, its
+//! pipe and its process entry writable), is refused every time
 //! (the signal is dropped by the target's libOS: wrong sender), and then
 //! hogs the CPU; the well-behaved child still finishes, and the parent
 //! ends the hog.
@@ -10,7 +11,14 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use exo_abi::syscall::Error;
 use libos::fork::fork;
+use libos::layout::{SLOT_SHARED, SLOT_TABLE};
 use libos::{info, println, process, signal, sys, time, vm};
+
+extern crate alloc;
+use alloc::vec::Vec;
+
+/// Where the attacker tries to map its sibling's pages.
+const PROBE: u64 = 0x7100_0000;
 
 libos::entry!(main);
 
@@ -19,6 +27,8 @@ static COUNT: AtomicU64 = AtomicU64::new(0);
 fn main() -> u8 {
     let good = fork().unwrap();
     if good == 0 {
+        // A pipe of its own, for the sibling to try.
+        let _pipe = libos::posix::pipe();
         // Busy long enough for every attack to arrive while it runs.
         time::sleep_ticks(10);
         while COUNT.fetch_add(1, Ordering::Relaxed) < 3_000_000 {
@@ -43,7 +53,7 @@ fn main() -> u8 {
         check("destroy the sibling", sys::env_destroy(good, 0));
         check(
             "map the sibling's page",
-            vm::apply(&[vm::map_op(0x7100_0000, victim_page, true, false, 0)]).map_err(|e| e.1),
+            vm::apply(&[vm::map_op(PROBE, victim_page, true, false, 0)]).map_err(|e| e.1),
         );
         check("free the sibling's page", sys::p_free(victim_page, 0));
         check(
@@ -63,7 +73,41 @@ fn main() -> u8 {
         // as the sender, and we are not its parent. It must still exit 0.
         let sent = signal::kill(good, signal::SIGTERM).is_ok();
         println!("harm: misbehaving sibling sent SIGTERM to the well-behaved one: {sent}");
-        println!("harm: misbehaving sibling refused {refused} of 6 attacks; now hogging the CPU");
+        // Every page the sibling owns (its memory, its pipe, its process
+        // entry): none may be mapped writable, and only the entry (shared
+        // with all for reading) read-only.
+        let theirs: Vec<u64> = (0..info::sysinfo().npages)
+            .filter(|&p| info::page(p).is_some_and(|r| r.owner == good))
+            .collect();
+        let try_map = |ppn: u64, writable: bool| {
+            let ok = vm::apply(&[vm::map_op(PROBE, ppn, writable, false, 0)]).is_ok()
+                || vm::apply(&[vm::map_op(PROBE, ppn, writable, false, SLOT_SHARED)]).is_ok()
+                || vm::apply(&[vm::map_op(PROBE, ppn, writable, false, SLOT_TABLE)]).is_ok();
+            if ok {
+                let _ = vm::unmap(PROBE);
+            }
+            ok
+        };
+        let writable = theirs.iter().filter(|&&p| try_map(p, true)).count();
+        let readable = theirs.iter().filter(|&&p| try_map(p, false)).count();
+        println!(
+            "harm: of the sibling's {} pages (its pipe and process entry among them), {writable} could be mapped writable, {readable} read-only",
+            theirs.len()
+        );
+        check(
+            "write the sibling's pages",
+            if writable == 0 {
+                Err(Error::Denied)
+            } else {
+                Ok(())
+            },
+        );
+        let entry = libos::process::entry(good);
+        println!(
+            "harm: the sibling's process entry reads pid {:#x}",
+            entry.map_or(0, |e| e.pid.load(core::sync::atomic::Ordering::Relaxed))
+        );
+        println!("harm: misbehaving sibling refused {refused} of 7 attacks; now hogging the CPU");
         loop {
             core::hint::spin_loop();
         }

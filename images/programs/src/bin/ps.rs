@@ -1,10 +1,11 @@
-//! Lists processes from the shared process table, with the kernel's view of
-//! each environment (status, time slices, ticks run).
+//! Lists processes from their process-table entries (each readable by
+//! all), with the kernel's view of each environment (status, time slices,
+//! ticks run).
 #![no_std]
 #![no_main]
 
 use core::sync::atomic::Ordering;
-use libos::process::{state, table};
+use libos::process::{entries, state};
 use libos::{info, println};
 
 libos::entry!(main);
@@ -14,7 +15,7 @@ fn main() -> u8 {
         "{:>6} {:>6} {:<8} {:>6} {:>8}  NAME",
         "PID", "PPID", "STATE", "SLICES", "TICKS"
     );
-    for e in table().iter() {
+    for e in entries() {
         let st = e.state.load(Ordering::Acquire);
         if st == state::FREE {
             continue;
