@@ -27,7 +27,7 @@ pub fn command(qemu: &Path, cfg: &RunConfig, ram_file: Option<&Path>) -> Command
         "-accel",
         "tcg",
         "-cpu",
-        "qemu64,+nx",
+        "qemu64,+nx,+smep,+smap",
         "-smp",
         "1",
     ])

@@ -94,6 +94,8 @@ const CASES: &[Case] = &[
                 0,
                 &[
                     "exo: exokernel booting",
+                    // Both engines' CPUs offer these (QEMU's is given them).
+                    "exo: ring 0: write protection, NX, SMEP and SMAP;",
                     "init: hello from ring 3",
                     "init: timer ticks reach user mode",
                     "exo shell:",

@@ -82,6 +82,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         kprintln!("exo: {e}");
         machine::exit(exit::KERNEL_PANIC);
     }
+    mem::paging::seal_direct_map(ram_end, &[(kernel.start, kernel.end), mem::heap::range()]);
     expose_tables(&boot, ram_end);
     xn::set_cache_limit(mem::frames::free_pages());
     mask_legacy_pic();
@@ -107,6 +108,11 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         clock.lapic_per_ms,
         clock.tsc_per_ms / 1000,
         boot.cmdline
+    );
+    kprintln!(
+        "exo: ring 0: write protection, {}, {}; RAM not executable outside the kernel image and heap",
+        if arch::cpu::has_nx() { "NX" } else { "no NX" },
+        arch::cpu::protections()
     );
     drivers::probe_all(boot.cmdline);
     dpf::init(boot.cmdline);

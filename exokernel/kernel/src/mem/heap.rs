@@ -26,6 +26,13 @@ pub fn init(usable: u64) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The heap's physical range (DPF's compiled code runs from it).
+pub fn range() -> (u64, u64) {
+    let h = HEAP.lock();
+    let start = super::virt_to_phys(h.bottom() as u64);
+    (start, start + h.size() as u64)
+}
+
 /// The heap's size in bytes.
 pub fn size() -> usize {
     HEAP.lock().size()

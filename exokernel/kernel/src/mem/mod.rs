@@ -14,3 +14,8 @@ pub const PAGE_SIZE: u64 = 4096;
 pub fn phys_to_virt(pa: u64) -> *mut u8 {
     (KERNEL_BASE + pa) as *mut u8
 }
+
+/// The physical address of a kernel-region address.
+pub fn virt_to_phys(va: u64) -> u64 {
+    va - KERNEL_BASE
+}

@@ -117,6 +117,31 @@ pub fn init_kernel(ram_end: u64) -> Result<(), MapError> {
     Ok(())
 }
 
+/// Makes the kernel's mapping of RAM non-executable except where the
+/// kernel's code runs from: its image (`text`) and the heap (`heap`), where
+/// DPF's compiled filters live. Nothing an environment writes elsewhere in
+/// RAM can then be executed at ring 0.
+pub fn seal_direct_map(ram_end: u64, exec: &[(u64, u64)]) {
+    if nx().is_empty() {
+        return;
+    }
+    let pdpt = existing(table(kernel_pml4()), KERNEL_SLOT);
+    let mut pa = 0;
+    while pa < ram_end.div_ceil(HUGE) * HUGE {
+        let keep = exec.iter().any(|&(s, e)| pa < e && s < pa + HUGE);
+        let [_, i3, i2, _] = indices(KERNEL_BASE + pa);
+        if let Some(pd) = pdpt.and_then(|t| existing(table(t), i3)) {
+            let e = &mut table(pd)[i2];
+            if !keep && e.flags().contains(F::HUGE_PAGE) {
+                let flags = e.flags() | F::NO_EXECUTE;
+                e.set_flags(flags);
+            }
+        }
+        pa += HUGE;
+    }
+    x86_64::instructions::tlb::flush_all();
+}
+
 /// Maps physical `[pa, pa + len)` read-only for every environment at `va`
 /// (in the shared information slot).
 pub fn map_info_window(va: u64, pa: u64, len: u64) -> Result<(), MapError> {
