@@ -11,6 +11,7 @@ use crate::scratch;
 use crate::sys::{self, Error};
 use crate::vm::{self, map_op};
 use exo_abi::cap::PERM_ALL;
+use exo_abi::env::Resource;
 use exo_abi::trap::UTrapFrame;
 use exo_abi::vm::VmOp;
 
@@ -83,15 +84,17 @@ impl Builder {
             let _ = sys::cap_drop(slot);
         })?;
         // Our policy: a child (with its own children) may take at most half
-        // of what we may still take, so that no child can starve us or the
-        // children we start after it.
+        // of what we may still take of each resource, so that no child can
+        // starve us or the children we start after it.
         let me = info::env(sys::env_id())
             .map(|e| e.quota)
             .unwrap_or_default();
-        if let Err(e) = sys::quota_set(id, slot, me.headroom() / 2) {
-            let _ = sys::env_destroy(id, slot);
-            let _ = sys::cap_drop(slot);
-            return Err(e);
+        for r in Resource::ALL {
+            if let Err(e) = sys::quota_set(id, slot, r, me.get(r).headroom() / 2) {
+                let _ = sys::env_destroy(id, slot);
+                let _ = sys::cap_drop(slot);
+                return Err(e);
+            }
         }
         Ok(Builder {
             id,

@@ -6,6 +6,7 @@
 
 use exo_abi::cap::Cap;
 use exo_abi::env::Entries;
+use exo_abi::env::Resource;
 use exo_abi::syscall::arg::{CapSlot, EnvId, Perm, Ppn, Ret, UserArray, UserBytes, UserRef};
 use exo_abi::syscall::{args, SysCall};
 pub use exo_abi::syscall::{Error, Sysnum};
@@ -184,12 +185,13 @@ pub fn p_share(ppn: u64, cap: usize, reader: usize) -> Result<(), Error> {
     })
 }
 
-/// Sets the page budget of `env` (see `exo_abi::env::Quota`).
-pub fn quota_set(env: u32, cap: usize, pages: u64) -> Result<(), Error> {
+/// Sets `env`'s limit of `resource` (see `exo_abi::env::Quota`).
+pub fn quota_set(env: u32, cap: usize, resource: Resource, limit: u64) -> Result<(), Error> {
     invoke(&args::QuotaSet {
         env: EnvId(env),
         cap: slot(cap),
-        pages,
+        resource,
+        limit,
     })
 }
 

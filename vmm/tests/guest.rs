@@ -484,6 +484,8 @@ const CASES: &[Case] = &[
                 &[
                     "pages and was refused: over quota",
                     "page tables (one page per GiB) and was refused: over quota",
+                    "environments and was refused: over quota",
+                    "time slices and was refused: over quota",
                     "(within: true)",
                     "while it holds them, the parent is served: true",
                     "a child raising its own budget: invalid argument; its parent's: denied; giving its child more than it has: over quota",

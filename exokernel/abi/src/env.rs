@@ -43,28 +43,70 @@ pub struct Entries {
     pub xstack_size: u64,
 }
 
-/// An environment's page budget (thesis §3.3: every resource is charged to
-/// someone). Everything it holds counts: pages it owns, its page-table
-/// pages, buffer-cache pages XN read for it. Budgets nest: a charge must fit
+/// An environment's budgets (thesis §3.3: every resource is charged to
+/// someone), one per kind of resource ([`Resource`]). Pages count every
+/// page it holds: its own, its page-table pages, buffer-cache pages XN read
+/// for it. Environments count itself and every environment it creates;
+/// slices count the time slices it holds. Budgets nest: a charge must fit
 /// under the limit of the environment and of every ancestor, so a parent
 /// bounds what all its descendants together can take. A child starts with
-/// its parent's limit; whoever controls it may lower (or raise, up to its
-/// own limit) it with `quota_set`. What it held is uncharged when it ends.
+/// its parent's limits; whoever controls it may lower (or raise, up to its
+/// own limit) one with `quota_set`. What it held is uncharged when it ends.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Quota {
-    /// Pages it and its descendants may hold together.
+    pub pages: Budget,
+    pub envs: Budget,
+    pub slices: Budget,
+}
+
+/// One resource's budget.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// What it and its descendants may hold together.
     pub limit: u64,
-    /// Pages charged to it alone.
+    /// Charged to it alone.
     pub own: u64,
-    /// Pages charged to it and its descendants.
+    /// Charged to it and its descendants.
     pub subtree: u64,
 }
 
-impl Quota {
-    /// Pages a new charge may still take here.
+impl Budget {
+    /// What a new charge may still take here.
     pub const fn headroom(&self) -> u64 {
         self.limit.saturating_sub(self.subtree)
+    }
+}
+
+crate::enum_arg! {
+    /// The kinds of resource budgets count.
+    pub enum Resource {
+        Pages = 0,
+        Envs = 1,
+        Slices = 2,
+    }
+}
+
+impl Resource {
+    pub const ALL: [Resource; 3] = [Resource::Pages, Resource::Envs, Resource::Slices];
+}
+
+impl Quota {
+    pub fn get(&self, r: Resource) -> &Budget {
+        match r {
+            Resource::Pages => &self.pages,
+            Resource::Envs => &self.envs,
+            Resource::Slices => &self.slices,
+        }
+    }
+
+    pub fn get_mut(&mut self, r: Resource) -> &mut Budget {
+        match r {
+            Resource::Pages => &mut self.pages,
+            Resource::Envs => &mut self.envs,
+            Resource::Slices => &mut self.slices,
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 
 extern crate alloc;
 
+use exo_abi::env::Resource;
+
 mod arch;
 mod console;
 mod dpf;
@@ -169,7 +171,12 @@ fn start_init(boot: &pvh::BootInfo, path: &'static str, frame: &mut TrapFrame) {
     };
     // Its program's pages and tables are its own.
     let tables = k.envs[slot].space.as_ref().map_or(0, |s| s.tables());
-    k.force_charge(slot, mem::frames::owned_by(id) + tables - 1);
+    k.force_charge(
+        slot,
+        Resource::Pages,
+        mem::frames::owned_by(id) + tables - 1,
+    );
+    k.force_charge(slot, Resource::Slices, 1);
     k.sys_mut().init_env = id;
     let ctx = &mut k.envs[slot].ctx;
     ctx.rip = entry;

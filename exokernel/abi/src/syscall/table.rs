@@ -9,7 +9,7 @@
 use super::arg::{Bounded, CapSlot, EnvId, Perm, Ppn, UserArray, UserBytes, UserRef};
 use crate::cap::CAP_NAME_LEN;
 use crate::dpf::{FilterText, MAX_FILTER_TEXT};
-use crate::env::{Entries, MAX_TAKEN, NSLICES};
+use crate::env::{Entries, Resource, MAX_TAKEN, NSLICES};
 use crate::layout::USER_TOP;
 use crate::trap::UTrapFrame;
 use crate::vm::{VmOp, MAX_BATCH};
@@ -145,9 +145,9 @@ syscall_table! {
     /// held, like one more mapping, until the device is done). Rights as
     /// for `net_send`.
     38 NetSendGather "net_send_gather" { head: FrameHead, data: FrameData, cap: CapSlot } -> ();
-    /// Set the page budget of `env` (see [`crate::env::Quota`]), at most
-    /// the caller's own limit; the caller may not set its own.
-    39 QuotaSet "quota_set" { env: EnvId, cap: CapSlot, pages: u64 } -> ();
+    /// Set `env`'s limit of one resource (see [`crate::env::Quota`]), at
+    /// most the caller's own limit; the caller may not set its own.
+    39 QuotaSet "quota_set" { env: EnvId, cap: CapSlot, resource: Resource, limit: u64 } -> ();
     /// Let holders of capability `reader` (with read permission on it)
     /// map the page read-only too; `cap` must control the page (write).
     40 PShare "p_share" { ppn: Ppn, cap: CapSlot, reader: CapSlot } -> ();

@@ -8,7 +8,7 @@ use crate::kprintln;
 use crate::mem::frames::PAGES;
 use crate::mem::PAGE_SIZE;
 use crate::syscalls::{done, Cx, SysResult};
-use exo_abi::env::{MAX_TAKEN, NENV};
+use exo_abi::env::{Resource, MAX_TAKEN, NENV};
 use exo_abi::syscall::args;
 
 impl Kernel {
@@ -71,7 +71,7 @@ impl Kernel {
                 taken += 1;
             }
         }
-        self.uncharge(slot, taken as u64);
+        self.uncharge(slot, Resource::Pages, taken as u64);
         let r = &mut self.info_mut(slot).revocation;
         r.taken_count = taken as u32;
         r.requested = 0;

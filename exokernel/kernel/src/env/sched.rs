@@ -8,7 +8,7 @@ use crate::mem::user;
 use crate::syscalls::{done, val, Cx, Outcome, SysResult};
 use crate::{kprintln, traps};
 use core::sync::atomic::Ordering;
-use exo_abi::env::{status, NSLICES};
+use exo_abi::env::{status, Resource, NSLICES};
 use exo_abi::syscall::{args, Error};
 use exo_abi::trap::{UPCALL_PCT, UPCALL_REVOKE, UPCALL_SLICE_END, UPCALL_SLICE_START};
 use exo_abi::wakeup::{WkTerm, MAX_TERMS};
@@ -240,7 +240,11 @@ pub fn sys_ticks(_: &mut Cx<'_>, _: args::Ticks) -> SysResult {
 pub fn sys_slice_alloc(cx: &mut Cx<'_>, a: args::SliceAlloc) -> SysResult {
     let slot = cx.k.control(a.env, a.cap)?;
     let id = cx.k.info(slot).id;
-    cx.k.slices.alloc(a.pos.index(), id)?;
+    cx.k.charge(slot, Resource::Slices, 1)?;
+    if let Err(e) = cx.k.slices.alloc(a.pos.index(), id) {
+        cx.k.uncharge(slot, Resource::Slices, 1);
+        return Err(e.into());
+    }
     cx.k.publish_slices();
     done()
 }
@@ -249,6 +253,7 @@ pub fn sys_slice_free(cx: &mut Cx<'_>, a: args::SliceFree) -> SysResult {
     let owner = cx.k.slices.owner(a.pos.index()).ok_or(Error::Invalid)?;
     cx.k.control(exo_abi::syscall::arg::EnvId(owner), a.cap)?;
     cx.k.slices.free(a.pos.index())?;
+    cx.k.uncharge_id(owner, Resource::Slices, 1);
     cx.k.publish_slices();
     done()
 }
@@ -274,6 +279,10 @@ pub fn sys_donate(cx: &mut Cx<'_>, a: args::Donate) -> SysResult {
         return Err(Error::Denied); // only the slice's owner gives it away
     }
     let id = cx.k.info(target).id;
+    // The receiver holds one more slice, and must be allowed to.
+    cx.k.charge(target, Resource::Slices, 1)?;
+    let me = cx.k.current;
+    cx.k.uncharge(me, Resource::Slices, 1);
     cx.k.slices.donate_current(id);
     cx.k.publish_slices();
     sys_yield(cx, args::Yield { to: Some(a.to) })

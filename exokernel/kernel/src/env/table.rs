@@ -11,7 +11,7 @@ use crate::mem::{user, PAGE_SIZE};
 use crate::syscalls::{done, val, Cx, Outcome, SysResult};
 use crate::{kprintln, machine};
 use exo_abi::cap::{Cap, PERM_WRITE};
-use exo_abi::env::{status, EnvInfo, Quota, NENV};
+use exo_abi::env::{status, Budget, EnvInfo, Quota, Resource, NENV};
 use exo_abi::layout::USER_TOP;
 use exo_abi::syscall::{args, Error};
 use exo_abi::trap::UTrapFrame;
@@ -22,11 +22,28 @@ impl Kernel {
         let slot = (1..NENV)
             .find(|&s| self.info(s).status == status::FREE)
             .ok_or(Error::NoMem)?;
-        // It inherits its parent's limit; its PML4 is charged to it.
-        let limit = match self.slot_of(parent) {
-            Ok(p) if self.fits(p, 1) => self.info(p).quota.limit,
+        // It inherits its parent's limits; it counts as an environment,
+        // and its PML4 as a page.
+        let quota = match self.slot_of(parent) {
+            Ok(p) if self.fits(p, Resource::Pages, 1) && self.fits(p, Resource::Envs, 1) => {
+                let q = self.info(p).quota;
+                Quota {
+                    pages: Budget {
+                        limit: q.pages.limit,
+                        ..Budget::default()
+                    },
+                    envs: Budget {
+                        limit: q.envs.limit,
+                        ..Budget::default()
+                    },
+                    slices: Budget {
+                        limit: q.slices.limit,
+                        ..Budget::default()
+                    },
+                }
+            }
             Ok(_) => return Err(Error::Quota),
-            Err(_) => self.root_pages,
+            Err(_) => self.root_quota(),
         };
         let space = AddressSpace::new().map_err(|_| Error::NoMem)?;
         self.generation[slot] = (self.generation[slot] + 1) & 0x00ff_ffff;
@@ -51,13 +68,11 @@ impl Kernel {
             status: status::NOT_RUNNABLE,
             parent,
             guard,
-            quota: Quota {
-                limit,
-                ..Quota::default()
-            },
+            quota,
             ..EnvInfo::default()
         };
-        self.force_charge(slot, 1);
+        self.force_charge(slot, Resource::Pages, 1);
+        self.force_charge(slot, Resource::Envs, 1);
         Ok(slot)
     }
 

@@ -7,6 +7,7 @@ use super::paging::Prot;
 use super::{user, PAGE_SIZE};
 use crate::env::Kernel;
 use crate::syscalls::{done, val, Cx, SysResult};
+use exo_abi::env::Resource::Pages;
 use exo_abi::layout::USER_TOP;
 use exo_abi::syscall::arg::CapSlot;
 use exo_abi::syscall::{args, Error};
@@ -24,9 +25,9 @@ pub fn sys_p_alloc(cx: &mut Cx<'_>, a: args::PAlloc) -> SysResult {
     let guard = cx.k.my_cap(a.guard)?;
     let id = cx.k.current_id();
     let ppn = a.ppn.get();
-    cx.k.charge(cx.k.current, 1)?;
+    cx.k.charge(cx.k.current, Pages, 1)?;
     if let Err(e) = records(|p| p.alloc(ppn, id, &guard)) {
-        cx.k.uncharge(cx.k.current, 1);
+        cx.k.uncharge(cx.k.current, Pages, 1);
         return Err(e);
     }
     // A page may come back from another environment: it never sees old contents.
@@ -39,7 +40,7 @@ pub fn sys_p_alloc(cx: &mut Cx<'_>, a: args::PAlloc) -> SysResult {
 pub fn sys_p_free(cx: &mut Cx<'_>, a: args::PFree) -> SysResult {
     let cap = cx.k.my_cap(a.cap)?;
     let owner = records(|p| p.free(a.ppn.get(), &cap))?;
-    cx.k.uncharge_id(owner, 1);
+    cx.k.uncharge_id(owner, Pages, 1);
     // A page given back counts towards a pending revocation of its owner.
     if let Ok(s) = cx.k.slot_of(owner) {
         let r = &mut cx.k.info_mut(s).revocation;
@@ -57,12 +58,12 @@ pub fn sys_p_grant(cx: &mut Cx<'_>, a: args::PGrant) -> SysResult {
     let ppn = a.ppn.get();
     let from = records(|p| p.get(ppn).map(|r| r.owner)).ok_or(Error::Invalid)?;
     // The receiver pays for what it is given, and must be able to.
-    cx.k.charge(to, 1)?;
+    cx.k.charge(to, Pages, 1)?;
     if let Err(e) = records(|p| p.grant(ppn, &cap, to_id)) {
-        cx.k.uncharge(to, 1);
+        cx.k.uncharge(to, Pages, 1);
         return Err(e);
     }
-    cx.k.uncharge_id(from, 1);
+    cx.k.uncharge_id(from, Pages, 1);
     done()
 }
 
@@ -114,7 +115,7 @@ fn vm_op(k: &mut Kernel, slot: usize, op: &VmOp) -> Result<(), Error> {
             // The page tables the mapping needs are charged to `slot`.
             let space = k.envs[slot].space.as_ref().ok_or(Error::NoEnv)?;
             let (tables, needed) = (space.tables(), space.tables_needed(op.va));
-            k.charge(slot, needed)?;
+            k.charge(slot, Pages, needed)?;
             let mapped = records(|p| p.map_ref(op.ppn, &cap, prot.writable)).and_then(|()| {
                 // The records lock is released: mapping may allocate table pages.
                 let space = k.envs[slot].space.as_mut().ok_or(Error::NoEnv)?;
@@ -127,7 +128,7 @@ fn vm_op(k: &mut Kernel, slot: usize, op: &VmOp) -> Result<(), Error> {
                 .space
                 .as_ref()
                 .map_or(0, |s| s.tables() - tables);
-            k.uncharge(slot, needed.saturating_sub(made));
+            k.uncharge(slot, Pages, needed.saturating_sub(made));
             match mapped {
                 Ok(old) => {
                     if let Some(old) = old {

@@ -12,6 +12,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use exo_abi::cap::{Cap, PERM_WRITE};
+use exo_abi::env::Resource;
 use exo_abi::syscall::arg::{UserArray, UserBytes};
 use exo_abi::syscall::{args, Error};
 use exo_abi::xn::{
@@ -159,7 +160,7 @@ fn dispatch(k: &mut Kernel, call: XnCall, slot: exo_abi::syscall::arg::CapSlot) 
         _ => 1,
     };
     let me = k.current;
-    if !k.fits(me, at_most) {
+    if !k.fits(me, Resource::Pages, at_most) {
         return Err(Error::Quota.into());
     }
     let held = super::pages::held();
@@ -171,7 +172,11 @@ fn dispatch(k: &mut Kernel, call: XnCall, slot: exo_abi::syscall::arg::CapSlot) 
         } => read_into_caller_pages(xn, db, pages, k.current_id(), &cap),
         call => run(xn, call, cred, root),
     };
-    k.force_charge(me, super::pages::held().saturating_sub(held));
+    k.force_charge(
+        me,
+        Resource::Pages,
+        super::pages::held().saturating_sub(held),
+    );
     super::publish_registry(xn);
     r
 }

@@ -1,8 +1,8 @@
-//! A hostile program against the page budgets: children that take pages
-//! until refused, one page at a time and as page tables (one page mapped
-//! once per GiB, each mapping costing up to three table pages: before
-//! tables were charged, 14,465 of these took every free page), and that try
-//! to raise their own budget. Each must be refused with "over quota" inside
+//! A hostile program against the budgets: children that take pages until
+//! refused, one page at a time and as page tables (one page mapped once per
+//! GiB, each mapping costing up to three table pages: before tables were
+//! charged, 14,465 of these took every free page), environments and time
+//! slices, and that try to raise their own budget. Each must be refused with "over quota" inside
 //! its limit while the parent still gets memory and new processes, and
 //! everything must come back when they end.
 #![no_std]
@@ -11,7 +11,7 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use exo_abi::env::Quota;
+use exo_abi::env::{Budget, Quota, Resource};
 use exo_abi::syscall::Error;
 use libos::layout::SLOT_SELF;
 use libos::{info, posix, println, sys, vm};
@@ -25,6 +25,10 @@ fn quota() -> Quota {
     info::env(sys::env_id())
         .map(|e| e.quota)
         .unwrap_or_default()
+}
+
+fn budget(r: Resource) -> Budget {
+    *quota().get(r)
 }
 
 /// Allocates pages until refused; how many, and the refusal.
@@ -56,18 +60,44 @@ fn take_tables() -> (u64, Error) {
     }
 }
 
+/// Creates environments (guarded by our own capability) until refused.
+fn take_envs() -> (u64, Error) {
+    let mut n = 0;
+    loop {
+        match sys::env_create(SLOT_SELF) {
+            Ok(_) => n += 1,
+            Err(e) => return (n, e),
+        }
+    }
+}
+
+/// Takes every free time slice for ourselves until refused.
+fn take_slices() -> (u64, Error) {
+    let me = sys::env_id();
+    let mut n = 0;
+    loop {
+        let Some(pos) = info::sysinfo().slices.iter().position(|&o| o == 0) else {
+            return (n, Error::Taken);
+        };
+        match sys::slice_alloc(pos, me, SLOT_SELF) {
+            Ok(()) => n += 1,
+            Err(e) => return (n, e),
+        }
+    }
+}
+
 /// What a flooding child reports: how many it took, the refusal, and its
 /// budget at the end.
 #[derive(Clone, Copy, Default)]
 struct Report {
     took: u64,
     refusal: i64,
-    quota: Quota,
+    budget: Budget,
 }
 
 /// Forks a child that runs `attack`, reports and then stays (holding what
 /// it took) until killed; returns its pid and report.
-fn flood(attack: fn() -> (u64, Error)) -> Option<(posix::Pid, Report)> {
+fn flood(attack: fn() -> (u64, Error), kind: Resource) -> Option<(posix::Pid, Report)> {
     let (r, w) = posix::pipe().ok()?;
     let pid = match posix::fork() {
         Ok(0) => {
@@ -78,7 +108,7 @@ fn flood(attack: fn() -> (u64, Error)) -> Option<(posix::Pid, Report)> {
                 *p = vm::alloc_page(SLOT_SELF).unwrap_or(u64::MAX);
             }
             let (took, e) = attack();
-            let q = quota();
+            let q = budget(kind);
             for &p in spare.iter().filter(|&&p| p != u64::MAX) {
                 let _ = sys::p_free(p, SLOT_SELF);
             }
@@ -111,7 +141,7 @@ fn flood(attack: fn() -> (u64, Error)) -> Option<(posix::Pid, Report)> {
             Report {
                 took: v(0),
                 refusal: v(1) as i64,
-                quota: Quota {
+                budget: Budget {
                     limit: v(2),
                     own: v(3),
                     subtree: v(4),
@@ -136,16 +166,16 @@ fn still_served() -> bool {
 /// own child more than it has; returns what went wrong.
 fn budget_rules() -> u8 {
     let me = sys::env_id();
-    let mine = quota();
+    let mine = budget(Resource::Pages);
     let parent = info::env(me).map_or(0, |e| e.parent);
-    let own = sys::quota_set(me, SLOT_SELF, mine.limit * 2);
-    let up = sys::quota_set(parent, SLOT_SELF, u64::MAX);
+    let own = sys::quota_set(me, SLOT_SELF, Resource::Pages, mine.limit * 2);
+    let up = sys::quota_set(parent, SLOT_SELF, Resource::Pages, u64::MAX);
     // A grandchild, made by hand under a spare capability slot.
     const SPARE: usize = 15;
     let over = sys::cap_derive(SLOT_SELF, SPARE, b"q", exo_abi::cap::PERM_ALL)
         .and_then(|()| sys::env_create(SPARE))
         .and_then(|kid| {
-            let r = sys::quota_set(kid, SPARE, mine.limit + 1);
+            let r = sys::quota_set(kid, SPARE, Resource::Pages, mine.limit + 1);
             let _ = sys::env_destroy(kid, SPARE);
             r
         });
@@ -171,23 +201,29 @@ fn name(r: Result<(), Error>) -> &'static str {
 fn main() -> u8 {
     let start = quota();
     println!(
-        "quota_flood: budget {} pages, {} charged to us and our children",
-        start.limit, start.subtree
+        "quota_flood: budgets: {} pages, {} environments, {} time slices",
+        start.pages.limit, start.envs.limit, start.slices.limit
     );
     let mut bad = 0u8;
     let mut pids = Vec::new();
-    for (what, attack) in [
-        ("pages", take_pages as fn() -> (u64, Error)),
-        ("page tables (one page per GiB)", take_tables),
+    for (what, attack, r) in [
+        ("pages", take_pages as fn() -> (u64, Error), Resource::Pages),
+        (
+            "page tables (one page per GiB)",
+            take_tables,
+            Resource::Pages,
+        ),
+        ("environments", take_envs, Resource::Envs),
+        ("time slices", take_slices, Resource::Slices),
     ] {
-        let Some((pid, rep)) = flood(attack) else {
+        let Some((pid, rep)) = flood(attack, r) else {
             return 2;
         };
         pids.push(pid);
-        let q = rep.quota;
+        let q = rep.budget;
         let within = q.subtree <= q.limit;
         println!(
-            "quota_flood: a child took {} {what} and was refused: {}; it holds {} of its {} pages (within: {within})",
+            "quota_flood: a child took {} {what} and was refused: {}; it holds {} of its {} (within: {within})",
             rep.took,
             Error::from_result(-rep.refusal).map_or("?", |e| e.name()),
             q.subtree,
@@ -212,13 +248,34 @@ fn main() -> u8 {
         let _ = posix::kill(pid, SIGKILL);
         posix::waitpid(pid);
     }
+    // The environments the killed child created (never run) passed to us,
+    // whose capability controls them: we end them.
+    let me = sys::env_id();
+    let orphans: Vec<u32> = (0..exo_abi::env::NENV)
+        .filter_map(info::env_at)
+        .filter(|e| e.parent == me && e.status == exo_abi::env::status::NOT_RUNNABLE)
+        .map(|e| e.id)
+        .collect();
+    let ended = orphans
+        .iter()
+        .filter(|&&id| sys::env_destroy(id, SLOT_SELF).is_ok())
+        .count();
+    println!("quota_flood: ended the {ended} environments the killed child left to us");
     let end = quota();
     println!(
-        "quota_flood: after they ended, {} pages are charged to us and our children (at the start: {})",
-        end.subtree, start.subtree
+        "quota_flood: after they ended, charged to us and our children: {} pages (at the start: {}), {} environments ({}), {} time slices ({})",
+        end.pages.subtree,
+        start.pages.subtree,
+        end.envs.subtree,
+        start.envs.subtree,
+        end.slices.subtree,
+        start.slices.subtree
     );
     // The pipes and memory the parent used since may stay; the floods' do not.
-    if end.subtree > start.subtree + 600 {
+    if end.pages.subtree > start.pages.subtree + 600
+        || end.envs.subtree != start.envs.subtree
+        || end.slices.subtree != start.slices.subtree
+    {
         bad |= 64;
     }
     bad
