@@ -43,7 +43,7 @@ fn xn_error(e: SysError, code: u64) -> Error {
         SysError::Denied => Error::AccessDenied,
         SysError::NoEnv => Error::NoSuchName,
         SysError::Io => Error::Disk(exo_xn::DiskError::Io),
-        SysError::NoMem => Error::NoSpace,
+        SysError::NoMem | SysError::Quota => Error::NoSpace,
         SysError::Busy => Error::InUse,
         _ => Error::BadRange,
     }

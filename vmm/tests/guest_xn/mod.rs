@@ -82,7 +82,7 @@ pub fn session_case(engine: &'static str) -> Trial {
                 .filter(|k| k.starts_with("xn_refused"))
                 .collect();
             for (name, n) in [
-                ("xn_call", 74),
+                ("xn_call", 76),
                 ("xn_refused AccessDenied", 4),
                 ("xn_refused NotFree", 1),
                 ("xn_refused ProtectedBytes", 1),
@@ -91,10 +91,12 @@ pub fn session_case(engine: &'static str) -> Trial {
                 ("xn_refused NoSuchName", 4),
                 // The kernel's own refusals: no XN before FORMAT, a page
                 // that is not the caller's, a page it still maps, db_alloc
-                // without the root capability.
+                // without the root capability, and one call's read or
+                // allocation over its bound.
                 ("xn_refused kernel NoEnv", 1),
                 ("xn_refused kernel Denied", 2),
                 ("xn_refused kernel Busy", 1),
+                ("xn_refused kernel Invalid", 2),
                 // Inside XN: the lie is caught by the UDF check itself;
                 // the session caches 9 blocks (the last an empty root that
                 // is uninstalled, so evicted) and taints/cleans 3 twice.
@@ -104,9 +106,9 @@ pub fn session_case(engine: &'static str) -> Trial {
                 ("xn_taint", 6),
                 ("dropped", 0),
             ] {
-                if counts.get(name) != Some(&n) || refusals.len() != 9 {
+                if counts.get(name) != Some(&n) || refusals.len() != 10 {
                     return Err(format!(
-                        "trace: want {name} {n}, 9 kinds of refusal\n{}",
+                        "trace: want {name} {n}, 10 kinds of refusal\n{}",
                         stats.show()
                     )
                     .into());

@@ -310,6 +310,30 @@ fn attack(mut nums: impl Iterator<Item = u64>) -> u8 {
         x.read_and_insert_into(root, &[mapped]).map(drop),
         &[Error::InUse],
     );
+    // One call's work is bounded (interrupts are off while it runs).
+    report(
+        &mut ok,
+        "read 257 blocks into the kernel's cache in one call",
+        x.read_and_insert(root, exo_abi::xn::MAX_READ_BLOCKS + 1)
+            .map(drop),
+        &[Error::BadRange],
+    );
+    report(
+        &mut ok,
+        "allocate 4097 blocks in one call",
+        x.alloc(
+            ino,
+            Update {
+                own_id: 0,
+                db: data,
+                nblocks: exo_abi::xn::MAX_EXTENT_BLOCKS + 1,
+                ty: TypeId::DB,
+            },
+            &[],
+            Init::Zero,
+        ),
+        &[Error::BadRange],
+    );
     report(
         &mut ok,
         "remove the owner's root from the catalogue",
