@@ -47,7 +47,8 @@ pub struct Entries {
 /// someone), one per kind of resource ([`Resource`]). Pages count every
 /// page it holds: its own, its page-table pages, buffer-cache pages XN read
 /// for it. Environments count itself and every environment it creates;
-/// slices count the time slices it holds. Budgets nest: a charge must fit
+/// slices count the time slices it holds; filters its DPF filters (which
+/// live on the kernel heap). Budgets nest: a charge must fit
 /// under the limit of the environment and of every ancestor, so a parent
 /// bounds what all its descendants together can take. A child starts with
 /// its parent's limits; whoever controls it may lower (or raise, up to its
@@ -58,6 +59,7 @@ pub struct Quota {
     pub pages: Budget,
     pub envs: Budget,
     pub slices: Budget,
+    pub filters: Budget,
 }
 
 /// One resource's budget.
@@ -85,11 +87,17 @@ crate::enum_arg! {
         Pages = 0,
         Envs = 1,
         Slices = 2,
+        Filters = 3,
     }
 }
 
 impl Resource {
-    pub const ALL: [Resource; 3] = [Resource::Pages, Resource::Envs, Resource::Slices];
+    pub const ALL: [Resource; 4] = [
+        Resource::Pages,
+        Resource::Envs,
+        Resource::Slices,
+        Resource::Filters,
+    ];
 }
 
 impl Quota {
@@ -98,6 +106,7 @@ impl Quota {
             Resource::Pages => &self.pages,
             Resource::Envs => &self.envs,
             Resource::Slices => &self.slices,
+            Resource::Filters => &self.filters,
         }
     }
 
@@ -106,6 +115,7 @@ impl Quota {
             Resource::Pages => &mut self.pages,
             Resource::Envs => &mut self.envs,
             Resource::Slices => &mut self.slices,
+            Resource::Filters => &mut self.filters,
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::mem::user;
 use crate::syscalls::{done, val, Cx, SysResult};
 use alloc::vec::Vec;
 use exo_abi::dpf::{MAX_FILTER_TEXT, MAX_RING_PAGES, MIN_RING_PAGES};
+use exo_abi::env::Resource;
 use exo_abi::layout::USER_TOP;
 use exo_abi::syscall::arg::UserBytes;
 use exo_abi::syscall::{args, Error};
@@ -32,8 +33,10 @@ pub fn sys_insert(cx: &mut Cx<'_>, a: args::DpfInsert) -> SysResult {
     let f = filter_in(a.text)?;
     let natoms = f.atoms().len() as u64;
     let me = cx.k.current_id();
+    let slot = cx.k.current;
+    // Charged to the caller's budget of filters; and the heap's headroom.
+    cx.k.charge(slot, Resource::Filters, 1)?;
     let r = with(|s| {
-        // Charged to the caller: a quota of filters, and the heap's headroom.
         let mine = s
             .engine
             .filters()
@@ -47,6 +50,9 @@ pub fn sys_insert(cx: &mut Cx<'_>, a: args::DpfInsert) -> SysResult {
             _ => Error::NoMem,
         })
     });
+    if r.is_err() {
+        cx.k.uncharge(slot, Resource::Filters, 1);
+    }
     let shown = match r {
         Ok(id) => (id as u64, natoms),
         Err(_) => (u64::MAX, u64::MAX),
@@ -64,6 +70,8 @@ pub fn sys_insert(cx: &mut Cx<'_>, a: args::DpfInsert) -> SysResult {
 pub fn sys_remove(cx: &mut Cx<'_>, a: args::DpfRemove) -> SysResult {
     let me = cx.k.current_id();
     with(|s| s.engine.remove(me, a.id).map_err(|_| Error::Denied))?;
+    let slot = cx.k.current;
+    cx.k.uncharge(slot, Resource::Filters, 1);
     crate::trace::emit(class::DPF, event::DPF_REMOVE, cx.k.current, a.id as u64, 0);
     done()
 }

@@ -48,6 +48,15 @@ pub fn init(cmdline_text: &str) {
 /// Filters one environment may hold: no one takes the whole engine.
 pub const FILTERS_PER_ENV: usize = 64;
 
+/// Filters all environments together may hold (the first one's budget,
+/// shared out from there): about what a quarter of the kernel heap holds
+/// with the merged trie and its compiled code (a 16-atom filter costs up to
+/// 24 KiB of heap while the code is rebuilt), so that budgets, not the heap
+/// guard, refuse first.
+pub fn filters_in_all() -> u64 {
+    (crate::mem::heap::size() as u64 / (24 << 10)).max(FILTERS_PER_ENV as u64)
+}
+
 /// DPF's share of the kernel heap: the trie (whose size the engine only
 /// estimates, low by up to 3x) and the code each get an eighth, so that
 /// together they stay well under half of it.

@@ -90,6 +90,7 @@ impl Kernel {
             pages: limit(self.root_pages),
             envs: limit(NENV as u64 - 1),
             slices: limit(exo_abi::env::NSLICES as u64),
+            filters: limit(crate::dpf::filters_in_all()),
         }
     }
 

@@ -243,7 +243,7 @@ pub fn sys_slice_alloc(cx: &mut Cx<'_>, a: args::SliceAlloc) -> SysResult {
     cx.k.charge(slot, Resource::Slices, 1)?;
     if let Err(e) = cx.k.slices.alloc(a.pos.index(), id) {
         cx.k.uncharge(slot, Resource::Slices, 1);
-        return Err(e.into());
+        return Err(e);
     }
     cx.k.publish_slices();
     done()

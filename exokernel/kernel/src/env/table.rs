@@ -11,7 +11,7 @@ use crate::mem::{user, PAGE_SIZE};
 use crate::syscalls::{done, val, Cx, Outcome, SysResult};
 use crate::{kprintln, machine};
 use exo_abi::cap::{Cap, PERM_WRITE};
-use exo_abi::env::{status, Budget, EnvInfo, Quota, Resource, NENV};
+use exo_abi::env::{status, EnvInfo, Quota, Resource, NENV};
 use exo_abi::layout::USER_TOP;
 use exo_abi::syscall::{args, Error};
 use exo_abi::trap::UTrapFrame;
@@ -26,21 +26,11 @@ impl Kernel {
         // and its PML4 as a page.
         let quota = match self.slot_of(parent) {
             Ok(p) if self.fits(p, Resource::Pages, 1) && self.fits(p, Resource::Envs, 1) => {
-                let q = self.info(p).quota;
-                Quota {
-                    pages: Budget {
-                        limit: q.pages.limit,
-                        ..Budget::default()
-                    },
-                    envs: Budget {
-                        limit: q.envs.limit,
-                        ..Budget::default()
-                    },
-                    slices: Budget {
-                        limit: q.slices.limit,
-                        ..Budget::default()
-                    },
+                let mut q = Quota::default();
+                for r in Resource::ALL {
+                    q.get_mut(r).limit = self.info(p).quota.get(r).limit;
                 }
+                q
             }
             Ok(_) => return Err(Error::Quota),
             Err(_) => self.root_quota(),

@@ -163,6 +163,9 @@ fn dispatch(k: &mut Kernel, call: XnCall, slot: exo_abi::syscall::arg::CapSlot) 
     if !k.fits(me, Resource::Pages, at_most) {
         return Err(Error::Quota.into());
     }
+    if !super::pages::heap_has_room(at_most) {
+        return Err(exo_xn::Error::NoSpace.into());
+    }
     let held = super::pages::held();
     let r = match call {
         XnCall::ReadAndInsert {

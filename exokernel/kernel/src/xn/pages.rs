@@ -15,9 +15,26 @@ use exo_xn::{Block, PageId, PageStore};
 static HELD: AtomicU64 = AtomicU64::new(0);
 static LIMIT: AtomicU64 = AtomicU64::new(0);
 
-/// The cache's share of `free` pages at boot.
+/// What XN's bookkeeping for one cached block may take of the kernel heap
+/// at most (registry entry, owns set), with room to spare.
+const HEAP_PER_BLOCK: u64 = 512;
+
+/// Whether the kernel heap can take XN's bookkeeping for `blocks` more
+/// blocks and still keep an eighth free: a call that may add them is
+/// refused otherwise, so no XN call can exhaust the heap.
+pub fn heap_has_room(blocks: u64) -> bool {
+    let heap = crate::mem::heap::size() as u64;
+    let need = blocks
+        .saturating_mul(HEAP_PER_BLOCK)
+        .saturating_add(heap / 8);
+    crate::mem::heap::free() as u64 >= need
+}
+
+/// The cache's share of `free` pages at boot: a quarter, and no more than
+/// the kernel heap can keep track of.
 pub fn set_limit(free: u64) -> u64 {
-    let limit = free / 4;
+    let heap = crate::mem::heap::size() as u64;
+    let limit = (free / 4).min(heap / 2 / HEAP_PER_BLOCK);
     LIMIT.store(limit, Ordering::Relaxed);
     limit
 }

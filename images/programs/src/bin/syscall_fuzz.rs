@@ -116,7 +116,7 @@ fn tame(s: Sysnum, a: &mut [u64; 5], rng: &mut Rng, holds: u64) {
     match s {
         // Nothing, or any length from a kernel address (refused): no noise.
         Sysnum::ConsoleWrite => {
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 a[1] = 0;
             } else {
                 a[0] = KERNEL_BASE + a[0] % 0x1000;
@@ -125,7 +125,7 @@ fn tame(s: Sysnum, a: &mut [u64; 5], rng: &mut Rng, holds: u64) {
         // A predicate the kernel refuses (a kernel address), or one that
         // already holds (a word of ours equal to what it holds).
         Sysnum::Wakeup => {
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 a[0] = KERNEL_BASE + a[0] % 0x1000;
             } else {
                 a[0] = holds;
