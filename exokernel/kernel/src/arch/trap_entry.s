@@ -21,6 +21,11 @@ trap_common:
     push r15
     mov rdi, rsp
     cld
+    /* A user may have set RFLAGS.AC, which would lift SMAP for the kernel
+       (syscall clears it through SFMASK; interrupts do not). */
+    pushfq
+    and qword ptr [rsp], ~0x40000
+    popfq
     call trap_dispatch
 .global trap_return
 trap_return:
