@@ -7,7 +7,9 @@
 use exo_abi::cap::Cap;
 use exo_abi::env::Entries;
 use exo_abi::env::Resource;
-use exo_abi::syscall::arg::{CapSlot, EnvId, Perm, Ppn, Ret, UserArray, UserBytes, UserRef};
+use exo_abi::syscall::arg::{
+    CapSlot, EnvId, Perm, Ppn, Ret, UserAddr, UserArray, UserBytes, UserRef,
+};
 use exo_abi::syscall::{args, SysCall};
 pub use exo_abi::syscall::{Error, Sysnum};
 use exo_abi::trap::UTrapFrame;
@@ -182,6 +184,14 @@ pub fn p_share(ppn: u64, cap: usize, reader: usize) -> Result<(), Error> {
         ppn: Ppn::of(ppn),
         cap: slot(cap),
         reader: slot(reader),
+    })
+}
+
+/// Sets this environment's FS and GS base registers.
+pub fn set_bases(fs: u64, gs: u64) -> Result<(), Error> {
+    invoke(&args::SetBases {
+        fs: UserAddr::of(fs),
+        gs: UserAddr::of(gs),
     })
 }
 

@@ -464,6 +464,21 @@ const CASES: &[Case] = &[
         },
     },
     Case {
+        name: "each_environment_keeps_its_fpu_state",
+        args: &["--init", "/bin/fpu_check"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "exo: each environment has its own FPU state and FS/GS bases, by ",
+                    "fpu_check: both kept their own state: true",
+                ],
+            )
+        },
+    },
+    Case {
         name: "async_messages_cannot_end_their_receiver",
         args: &["--init", "/bin/pct_flood"],
         input: &[],

@@ -57,6 +57,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     let boot = pvh::parse(start_info);
     let trap_stack_top = core::ptr::addr_of!(TRAP_STACK) as u64 + TRAP_STACK_SIZE as u64;
     cpu::init();
+    let user_state = arch::ustate::init();
     gdt::init(trap_stack_top);
     idt::init();
     syscall::init(trap_stack_top);
@@ -116,6 +117,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         if arch::cpu::has_nx() { "NX" } else { "no NX" },
         arch::cpu::protections()
     );
+    kprintln!("exo: each environment has its own FPU state and FS/GS bases, by {user_state}");
     drivers::probe_all(boot.cmdline);
     dpf::init(boot.cmdline);
     xn::attach_at_boot(boot.cmdline);

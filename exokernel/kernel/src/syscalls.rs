@@ -86,6 +86,7 @@ fn dispatch(cx: &mut Cx<'_>, nr: Sysnum) -> SysResult {
         S::NetSendGather => run(cx, nr, drivers::net_calls::sys_send_gather),
         S::QuotaSet => run(cx, nr, env::quota::sys_quota_set),
         S::PShare => run(cx, nr, mem::calls::sys_p_share),
+        S::SetBases => run(cx, nr, env::table::sys_set_bases),
     }
 }
 

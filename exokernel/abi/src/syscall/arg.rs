@@ -223,6 +223,15 @@ impl Ppn {
     }
 }
 
+/// An address in user space (below `USER_TOP`), e.g. a TLS base.
+pub type UserAddr = Bounded<0, { crate::layout::USER_TOP - 1 }>;
+
+impl UserAddr {
+    pub const fn of(addr: u64) -> UserAddr {
+        Bounded(addr)
+    }
+}
+
 /// A permission mask (`cap::PERM_*`), no unknown bits.
 pub type Perm = Bounded<0, { PERM_ALL as u64 }>;
 

@@ -6,7 +6,7 @@
 //! Calls that guard a resource take the slot of the capability (in the
 //! caller's list) that proves the right to it.
 
-use super::arg::{Bounded, CapSlot, EnvId, Perm, Ppn, UserArray, UserBytes, UserRef};
+use super::arg::{Bounded, CapSlot, EnvId, Perm, Ppn, UserAddr, UserArray, UserBytes, UserRef};
 use crate::cap::CAP_NAME_LEN;
 use crate::dpf::{FilterText, MAX_FILTER_TEXT};
 use crate::env::{Entries, Resource, MAX_TAKEN, NSLICES};
@@ -151,4 +151,7 @@ syscall_table! {
     /// Let holders of capability `reader` (with read permission on it)
     /// map the page read-only too; `cap` must control the page (write).
     40 PShare "p_share" { ppn: Ppn, cap: CapSlot, reader: CapSlot } -> ();
+    /// Set the caller's FS and GS base registers (thread-local storage);
+    /// each environment keeps its own across switches.
+    41 SetBases "set_bases" { fs: UserAddr, gs: UserAddr } -> ();
 }

@@ -1,5 +1,5 @@
 //! x86-64 (ring-0) architecture support: boot entry, descriptor tables, traps,
-//! system-call entry, local APIC timer.
+//! system-call entry, local APIC timer, each environment's FPU state.
 
 pub mod cpu;
 pub mod gdt;
@@ -9,6 +9,7 @@ pub mod lapic;
 pub mod pit;
 pub mod syscall;
 pub mod trap_frame;
+pub mod ustate;
 
 core::arch::global_asm!(include_str!("boot.s"), options(att_syntax));
 core::arch::global_asm!(include_str!("trap_entry.s"));

@@ -43,6 +43,7 @@ impl Kernel {
             id as u64,
         );
         self.current = slot;
+        crate::arch::ustate::switch_to(slot);
         self.sys_mut().current_env = id;
         self.envs[slot]
             .space

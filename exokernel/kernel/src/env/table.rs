@@ -40,6 +40,7 @@ impl Kernel {
         let id = (self.generation[slot] << 8) | slot as u32;
         self.envs[slot] = Env::EMPTY;
         self.envs[slot].space = Some(space);
+        crate::arch::ustate::reset(slot);
         self.envs[slot].ctx = TrapFrame {
             cs: USER_CS as u64,
             ss: USER_DS as u64,
@@ -158,6 +159,11 @@ pub fn sys_set_context(cx: &mut Cx<'_>, a: args::EnvSetContext) -> SysResult {
     }
     let c = &mut cx.k.envs[target].ctx;
     *c = upcall::context_from(&u, c);
+    done()
+}
+
+pub fn sys_set_bases(cx: &mut Cx<'_>, a: args::SetBases) -> SysResult {
+    crate::arch::ustate::set_bases(cx.k.current, a.fs.get(), a.gs.get());
     done()
 }
 
