@@ -1,4 +1,5 @@
-//! Upcalls from the kernel (exceptions, slice start/end, revocation, PCT)
+//! Upcalls from the kernel (exceptions, slice start/end, revocation, PCT,
+//! reflected system calls)
 //! arrive at one entry stub on this environment's exception stack, are
 //! dispatched to the handlers the program registered, and resume the
 //! interrupted code straight from the saved frame, without a system call.
@@ -17,8 +18,11 @@
 use crate::cell::{AtomicFn, FnPtr};
 use crate::sys;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
 use exo_abi::env::Entries;
-use exo_abi::trap::{UTrapFrame, UPCALL_PCT, UPCALL_REVOKE, UPCALL_SLICE_END, UPCALL_SLICE_START};
+use exo_abi::trap::{
+    UTrapFrame, UPCALL_PCT, UPCALL_REVOKE, UPCALL_SLICE_END, UPCALL_SLICE_START, UPCALL_SYSCALL,
+};
 use exo_abi::trap::{UTF_REGS, UTF_RIP, UTF_RSP};
 
 /// Bytes of the exception stack every upcall runs on.
@@ -58,10 +62,18 @@ pub struct Handlers {
     /// Synchronous PCT: `(caller, message)`, the message becomes the reply.
     pub pct_sync: Option<fn(u32, &mut Message)>,
     pub pct_async: Option<fn(u32, &Message)>,
+    /// A `syscall` executed in `syscall_range`: the frame holds the
+    /// caller's registers; the handler sets `rax` (the result) and the
+    /// caller resumes after the instruction.
+    pub syscall: Option<fn(&mut UTrapFrame)>,
+    /// Where the foreign code whose calls are reflected lives (empty: none).
+    pub syscall_range: (u64, u64),
 }
 
 // SAFETY: a fn pointer type.
 unsafe impl FnPtr for fn(&mut UTrapFrame) -> Resume {}
+// SAFETY: a fn pointer type.
+unsafe impl FnPtr for fn(&mut UTrapFrame) {}
 // SAFETY: a fn pointer type.
 unsafe impl FnPtr for fn() {}
 // SAFETY: a fn pointer type.
@@ -80,6 +92,9 @@ struct Registered {
     revoke: AtomicFn<fn(u32, u64)>,
     pct_sync: AtomicFn<fn(u32, &mut Message)>,
     pct_async: AtomicFn<fn(u32, &Message)>,
+    syscall: AtomicFn<fn(&mut UTrapFrame)>,
+    syscall_lo: AtomicU64,
+    syscall_hi: AtomicU64,
 }
 
 static HANDLERS: Registered = Registered {
@@ -89,6 +104,9 @@ static HANDLERS: Registered = Registered {
     revoke: AtomicFn::none(),
     pct_sync: AtomicFn::none(),
     pct_async: AtomicFn::none(),
+    syscall: AtomicFn::none(),
+    syscall_lo: AtomicU64::new(0),
+    syscall_hi: AtomicU64::new(0),
 };
 
 fn handlers() -> Handlers {
@@ -100,6 +118,11 @@ fn handlers() -> Handlers {
         revoke: r.revoke.load(),
         pct_sync: r.pct_sync.load(),
         pct_async: r.pct_async.load(),
+        syscall: r.syscall.load(),
+        syscall_range: (
+            r.syscall_lo.load(Ordering::Relaxed),
+            r.syscall_hi.load(Ordering::Relaxed),
+        ),
     }
 }
 
@@ -119,7 +142,7 @@ pub fn entries_for(h: &Handlers) -> Entries {
     let on = |b: bool| if b { stub } else { 0 };
     let top = XSTACK.0.get() as u64 + XSTACK_SIZE as u64;
     Entries {
-        exception: on(h.exception.is_some()),
+        exception: on(h.exception.is_some() || h.syscall.is_some()),
         slice_start: on(h.slice_start.is_some()),
         slice_end: on(h.slice_end.is_some()),
         pct_sync: on(h.pct_sync.is_some()),
@@ -127,6 +150,16 @@ pub fn entries_for(h: &Handlers) -> Entries {
         revoke: on(h.revoke.is_some()),
         xstack_top: top,
         xstack_size: XSTACK_SIZE as u64,
+        syscall_lo: if h.syscall.is_some() {
+            h.syscall_range.0
+        } else {
+            0
+        },
+        syscall_hi: if h.syscall.is_some() {
+            h.syscall_range.1
+        } else {
+            0
+        },
     }
 }
 
@@ -144,6 +177,9 @@ pub fn register(mut h: Handlers) -> Result<(), sys::Error> {
     r.revoke.store(h.revoke);
     r.pct_sync.store(h.pct_sync);
     r.pct_async.store(h.pct_async);
+    r.syscall.store(h.syscall);
+    r.syscall_lo.store(h.syscall_range.0, Ordering::Relaxed);
+    r.syscall_hi.store(h.syscall_range.1, Ordering::Relaxed);
     sys::env_set_entries(sys::env_id(), 0, &entries_for(&h))
 }
 
@@ -199,6 +235,10 @@ extern "C" fn exo_upcall_dispatch(f: &mut UTrapFrame, regs: &mut UpcallRegs) {
                 hook(f.error_code as u32, f.cr2);
             }
         }
+        UPCALL_SYSCALL => match h.syscall {
+            Some(handler) => handler(f),
+            None => sys::exit(exo_abi::boot::exit::FAULT_BASE + 6),
+        },
         UPCALL_PCT => {
             let caller = regs.rsi as u32;
             if f.error_code == 0 {

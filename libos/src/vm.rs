@@ -88,6 +88,17 @@ pub fn map_fresh(va: u64, writable: bool) -> Result<u64, Error> {
     Ok(ppn)
 }
 
+/// Maps a fresh page at `va` holding `code` (at most a page), executable
+/// and read-only, e.g. code the program did not come with.
+pub fn map_code(va: u64, code: &[u8]) -> Result<(), Error> {
+    if code.len() > PAGE_SIZE as usize {
+        return Err(Error::Invalid);
+    }
+    let ppn = alloc_page(0)?;
+    crate::scratch::MAIN.fill(ppn, 0, |p| p[..code.len()].copy_from_slice(code), None)?;
+    apply(&[map_op(va, ppn, false, true, 0)]).map_err(|(_, e)| e)
+}
+
 /// Appel-Li primitives over the exposed page tables and batched calls.
 pub fn protect(va: u64, writable: bool) -> Result<(), Error> {
     apply(&[protect_op(va, writable, 0)]).map_err(|(_, e)| e)

@@ -339,6 +339,7 @@ const CASES: &[Case] = &[
                 0,
                 &[
                     "bench: null_syscall",
+                    "bench: reflected_syscall",
                     "bench: pct_round_trip",
                     "bench: pipe_round_trip",
                     "bench: fork_exit_wait",
@@ -475,6 +476,18 @@ const CASES: &[Case] = &[
                     "exo: each environment has its own FPU state and FS/GS bases, by ",
                     "fpu_check: both kept their own state: true",
                 ],
+            )
+        },
+    },
+    Case {
+        name: "foreign_system_calls_are_reflected_to_the_library_os",
+        args: &["--init", "/bin/reflect_check"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &["reflect_check: foreign getpid -> 4242, foreign call 9999 -> -38, 2 reflected; our own env_id -> 0x101, not reflected: true"],
             )
         },
     },
@@ -864,6 +877,7 @@ fn main() {
             for name in [
                 "null_syscall",
                 "upcall_round_trip",
+                "reflected_syscall",
                 "pct_round_trip",
                 "pipe_round_trip",
                 "fork_exit_wait",

@@ -41,6 +41,12 @@ pub struct Entries {
     pub xstack_top: u64,
     /// Bytes of the exception stack (nested upcalls must stay inside it).
     pub xstack_size: u64,
+    /// A `syscall` instruction at an address in `[syscall_lo, syscall_hi)`
+    /// is not a system call: it comes to `exception` as an upcall
+    /// (`trap::UPCALL_SYSCALL`) for the library OS to carry out (a foreign
+    /// program's calls, e.g. Linux's). Empty: none.
+    pub syscall_lo: u64,
+    pub syscall_hi: u64,
 }
 
 /// An environment's budgets (thesis §3.3: every resource is charged to

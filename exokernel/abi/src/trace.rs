@@ -110,6 +110,9 @@ pub mod event {
     /// An asynchronous message from a0 was lost: the receiver (`env`)
     /// could not take its upcall.
     pub const PCT_LOST: u16 = 19;
+    /// A `syscall` with number a0 at rip a1 was reflected to the
+    /// environment's own handler.
+    pub const SYSCALL_REFLECTED: u16 = 20;
 }
 
 /// A readable name of an event.
@@ -134,6 +137,7 @@ pub fn event_name(e: u16) -> &'static str {
         event::XN_TAINT => "xn_taint",
         event::XN_UDF => "xn_udf",
         event::PCT_LOST => "pct_lost",
+        event::SYSCALL_REFLECTED => "syscall_reflected",
         _ => "unknown",
     }
 }

@@ -7,6 +7,11 @@ pub const UPCALL_SLICE_END: u64 = 0x100;
 pub const UPCALL_SLICE_START: u64 = 0x101;
 pub const UPCALL_REVOKE: u64 = 0x102;
 pub const UPCALL_PCT: u64 = 0x103;
+/// A `syscall` in the environment's reflected range (`Entries::syscall_lo`
+/// ..`syscall_hi`): the frame holds the caller's registers (`rax` the call
+/// number, `rip` after the instruction, `rcx` and `r11` clobbered as the
+/// instruction does); the handler sets `rax` and resumes.
+pub const UPCALL_SYSCALL: u64 = 0x104;
 
 /// Byte offsets the libOS resume code relies on.
 pub const UTF_RIP: usize = 18 * 8;

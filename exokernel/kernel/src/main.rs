@@ -257,7 +257,11 @@ fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
     // only Rust reference to them ever (environments see them only through
     // their own read-only mappings).
     let tables = unsafe {
-        info.write([EnvInfo::default(); NENV]);
+        // One record at a time: the whole table (about a kilobyte per
+        // environment) would not fit on the boot stack as a temporary.
+        for e in 0..NENV {
+            info.cast::<EnvInfo>().add(e).write(EnvInfo::default());
+        }
         // All of SysInfo's fields are integers: zero is a valid value.
         sysinfo.write_bytes(0, 1);
         env::Exposed {

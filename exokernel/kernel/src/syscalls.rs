@@ -107,6 +107,9 @@ fn run<A: SysCall>(cx: &mut Cx<'_>, nr: Sysnum, handler: Handler<A>) -> SysResul
 extern "C" fn syscall_dispatch(f: &mut TrapFrame) -> bool {
     let mut k = KERNEL.lock();
     let (called, slot) = (f.rax, k.current);
+    if k.reflect_syscall(f) {
+        return false;
+    }
     let r = match Sysnum::from_u64(called) {
         Some(nr) => dispatch(&mut Cx { k: &mut k, f }, nr),
         None => Err(Error::NoSys),

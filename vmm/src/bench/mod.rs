@@ -169,6 +169,12 @@ pub fn run(suite: Suite) -> Result<Report, String> {
                     ),
                     pair(
                         &g,
+                        "reflected_syscall",
+                        linux::null_syscall(),
+                        "syscall(SYS_getpid)",
+                    ),
+                    pair(
+                        &g,
                         "fork_exit_wait",
                         linux::fork_exit_wait(),
                         "fork + _exit + waitpid",

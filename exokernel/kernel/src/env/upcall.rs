@@ -8,11 +8,11 @@ use crate::arch::gdt::{USER_CS, USER_DS};
 use crate::arch::trap_frame::TrapFrame;
 use crate::mem::user;
 use crate::syscalls::{done, Cx, SysResult};
-use crate::traps;
+use crate::{kprintln, traps};
 use exo_abi::env::Entries;
 use exo_abi::layout::USER_TOP;
 use exo_abi::syscall::{args, Error};
-use exo_abi::trap::UTrapFrame;
+use exo_abi::trap::{UTrapFrame, UPCALL_SYSCALL};
 
 /// The environment has no usable exception stack or entry for the upcall.
 #[derive(Debug, PartialEq, Eq)]
@@ -113,6 +113,37 @@ impl Kernel {
         Ok(())
     }
 
+    /// A `syscall` in the current environment's reflected range goes to its
+    /// exception entry as an upcall instead (one it cannot take ends it, as
+    /// a fault would). True if it did.
+    pub fn reflect_syscall(&mut self, f: &mut TrapFrame) -> bool {
+        let slot = self.current;
+        let e = self.info(slot).entries;
+        let at = f.rip.wrapping_sub(2); // `syscall` is two bytes
+        if !(e.syscall_lo..e.syscall_hi).contains(&at) {
+            return false;
+        }
+        crate::trace::emit(
+            exo_abi::trace::class::SYSCALL,
+            exo_abi::trace::event::SYSCALL_REFLECTED,
+            slot,
+            f.rax,
+            at,
+        );
+        if self
+            .push_upcall(slot, f, UPCALL_SYSCALL, 0, 0, e.exception)
+            .is_err()
+        {
+            kprintln!(
+                "exo: environment {:#x} reflects system calls but cannot take the upcall",
+                self.info(slot).id
+            );
+            self.destroy(slot, exo_abi::boot::exit::FAULT_BASE);
+            self.schedule(f);
+        }
+        true
+    }
+
     /// A fault in user code: upcall the environment's handler, or end it.
     pub fn fault(&mut self, f: &mut TrapFrame, cr2: u64) {
         let slot = self.current;
@@ -151,7 +182,11 @@ pub fn sys_set_entries(cx: &mut Cx<'_>, a: args::EnvSetEntries) -> SysResult {
         e.revoke,
         e.xstack_top,
     ];
-    if addrs.iter().any(|&a| a >= USER_TOP) || e.xstack_size > e.xstack_top {
+    if addrs.iter().any(|&a| a >= USER_TOP)
+        || e.xstack_size > e.xstack_top
+        || e.syscall_lo > e.syscall_hi
+        || e.syscall_hi > USER_TOP
+    {
         return Err(Error::Invalid);
     }
     cx.k.info_mut(target).entries = e;
