@@ -465,6 +465,21 @@ const CASES: &[Case] = &[
         },
     },
     Case {
+        name: "kernel_stack_overflow_hits_a_guard_page",
+        args: &["--cmdline", "exo.crash=stack"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                127,
+                &[
+                    "exo: KERNEL exception #DF double fault",
+                    "exo: kernel stack overflow: the fault hit the guard page below a kernel stack",
+                ],
+            )
+        },
+    },
+    Case {
         name: "each_environment_keeps_its_fpu_state",
         args: &["--init", "/bin/fpu_check"],
         input: &[],

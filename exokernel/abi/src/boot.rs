@@ -54,6 +54,9 @@ pub mod cmdline {
     pub const BLKCHECK: &str = "exo.blkcheck";
     /// Send one broadcast frame at boot.
     pub const NETCHECK: &str = "exo.netcheck";
+    /// `stack`: overflow the kernel stack at boot, to show the guard page
+    /// turns it into a reported fault (a test aid).
+    pub const CRASH: &str = "exo.crash";
 
     /// The value of `key` in `cmdline` (the first occurrence).
     pub fn value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {

@@ -37,9 +37,22 @@ const KERNEL_MARGIN: u64 = 64;
 /// The stack every entry from user mode (trap or system call) runs on.
 const TRAP_STACK_SIZE: usize = 64 * 1024;
 
-#[repr(align(16))]
-struct Stack(#[allow(dead_code)] [u8; TRAP_STACK_SIZE]);
-static mut TRAP_STACK: Stack = Stack([0; TRAP_STACK_SIZE]);
+/// A stack with a guard page below it (unmapped at boot).
+#[repr(C, align(4096))]
+struct Stack {
+    guard: [u8; 4096],
+    stack: [u8; TRAP_STACK_SIZE],
+}
+static mut TRAP_STACK: Stack = Stack {
+    guard: [0; 4096],
+    stack: [0; TRAP_STACK_SIZE],
+};
+
+/// The top of the trap stack.
+fn trap_stack_top() -> u64 {
+    // SAFETY: only the address is taken.
+    unsafe { core::ptr::addr_of!(TRAP_STACK.stack) as u64 + TRAP_STACK_SIZE as u64 }
+}
 
 /// Name of the first program, for messages.
 static mut PROGRAM: &str = "";
@@ -55,7 +68,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     console::init();
     kprintln!("exo: exokernel booting");
     let boot = pvh::parse(start_info);
-    let trap_stack_top = core::ptr::addr_of!(TRAP_STACK) as u64 + TRAP_STACK_SIZE as u64;
+    let trap_stack_top = trap_stack_top();
     cpu::init();
     let user_state = arch::ustate::init();
     gdt::init(trap_stack_top);
@@ -80,6 +93,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     if let Err(e) = mem::paging::init_kernel(ram_end) {
         kprintln!("exo: cannot build kernel page tables: {e:?}");
         machine::exit(exit::KERNEL_PANIC);
+    }
+    guard_stacks();
+    if cmdline::value(boot.cmdline, cmdline::CRASH) == Some("stack") {
+        overflow(0);
     }
     if let Err(e) = mem::heap::init(usable) {
         kprintln!("exo: {e}");
@@ -189,6 +206,47 @@ fn start_init(boot: &pvh::BootInfo, path: &'static str, frame: &mut TrapFrame) {
     k.switch_to(slot, frame, false);
 }
 
+/// Unmaps the page below each kernel stack (the boot stack this code runs
+/// on, the trap stack): an overflow then faults, and the double fault,
+/// on a stack of its own, is reported.
+fn guard_stacks() {
+    for va in stack_guards() {
+        if let Err(e) = mem::paging::guard(va) {
+            kprintln!("exo: no guard page below a kernel stack: {e:?}");
+        }
+    }
+}
+
+/// The guard pages below the kernel stacks.
+fn stack_guards() -> [u64; 2] {
+    extern "C" {
+        static boot_stack_guard: u8;
+    }
+    // SAFETY: only the addresses are taken; neither guard page is ever
+    // read or written.
+    unsafe {
+        [
+            core::ptr::addr_of!(boot_stack_guard) as u64,
+            core::ptr::addr_of!(TRAP_STACK.guard) as u64,
+        ]
+    }
+}
+
+/// Whether `va` lies in a kernel stack's guard page.
+pub fn in_stack_guard(va: u64) -> bool {
+    stack_guards().iter().any(|&g| (g..g + 4096).contains(&va))
+}
+
+/// Recurses until the stack runs out (`exo.crash=stack`).
+fn overflow(depth: u64) -> u64 {
+    let pad = core::hint::black_box([depth; 64]);
+    if core::hint::black_box(true) {
+        overflow(depth + 1) + pad[0]
+    } else {
+        pad[0]
+    }
+}
+
 /// Name of the first program, for messages.
 pub fn program_name() -> &'static str {
     // SAFETY: written once before any environment runs.
@@ -197,7 +255,7 @@ pub fn program_name() -> &'static str {
 
 /// Leaves the kernel for ring 3 with the given register state.
 fn enter_user(frame: TrapFrame) -> ! {
-    let top = core::ptr::addr_of!(TRAP_STACK) as u64 + TRAP_STACK_SIZE as u64;
+    let top = trap_stack_top();
     let slot = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
     // SAFETY: we are on the boot stack, so the top of the (idle) trap stack is
     // free; trap_return pops exactly one TrapFrame and `iretq`s.

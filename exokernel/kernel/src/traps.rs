@@ -63,6 +63,9 @@ pub fn report(f: &TrapFrame, who: &str) {
 fn kernel_fault(f: &TrapFrame) -> ! {
     console::force_unlock();
     report(f, "KERNEL");
+    if crate::in_stack_guard(Cr2::read_raw()) {
+        kprintln!("exo: kernel stack overflow: the fault hit the guard page below a kernel stack");
+    }
     kprintln!(
         "exo: rax={:#x} rbx={:#x} rcx={:#x} rdx={:#x} rsi={:#x} rdi={:#x} rbp={:#x}",
         f.rax,

@@ -112,7 +112,11 @@ high_entry:
     jmp 3b
 
 .section .bss.boot_stack, "aw", @nobits
-.balign 16
+.balign 4096
+/* Unmapped once paging is set up: an overflow faults. */
+.global boot_stack_guard
+boot_stack_guard:
+    .skip 4096
 boot_stack:
     .skip 64 * 1024
 .global boot_stack_top

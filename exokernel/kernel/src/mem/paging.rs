@@ -142,6 +142,29 @@ pub fn seal_direct_map(ram_end: u64, exec: &[(u64, u64)]) {
     x86_64::instructions::tlb::flush_all();
 }
 
+/// Unmaps the kernel page at `va` (in the kernel's mapping of RAM), turning
+/// the 2 MiB page around it into 4 KiB ones: a guard page below a stack, so
+/// that overflowing it faults instead of overwriting what lies below.
+pub fn guard(va: u64) -> Result<(), MapError> {
+    let [i4, i3, i2, i1] = indices(va);
+    let pdpt = existing(table(kernel_pml4()), i4).ok_or(MapError::NotUser)?;
+    let pd = existing(table(pdpt), i3).ok_or(MapError::NotUser)?;
+    let e = &mut table(pd)[i2];
+    if e.flags().contains(F::HUGE_PAGE) {
+        let base = e.addr().as_u64();
+        let flags = e.flags() - F::HUGE_PAGE;
+        let pt = frames::alloc().ok_or(MapError::OutOfMemory)?;
+        for (i, pte) in table(pt).iter_mut().enumerate() {
+            pte.set_addr(PhysAddr::new(base + i as u64 * PAGE_SIZE), flags);
+        }
+        e.set_addr(PhysAddr::new(pt), F::PRESENT | F::WRITABLE);
+    }
+    let pt = existing(table(pd), i2).ok_or(MapError::NotUser)?;
+    table(pt)[i1].set_unused();
+    x86_64::instructions::tlb::flush_all();
+    Ok(())
+}
+
 /// Maps physical `[pa, pa + len)` read-only for every environment at `va`
 /// (in the shared information slot).
 pub fn map_info_window(va: u64, pa: u64, len: u64) -> Result<(), MapError> {
