@@ -223,6 +223,41 @@ fn each_pipe_end(fds: &[Fd; MAX_FDS], count: fn(&Pipe, bool)) {
     }
 }
 
+/// A second descriptor for what `fd` names, in the lowest free slot from
+/// `min` on (`to`: exactly that slot, closing what it held), sharing the
+/// pipe end or the console. Open files on disk are per descriptor (their
+/// offset is not shared yet): they cannot be duplicated.
+pub fn dup(fd: usize, min: usize, to: Option<usize>) -> Result<usize, Error> {
+    let f = get(fd)?;
+    if f.kind == kind::FS_FILE {
+        return Err(Error::Invalid);
+    }
+    if let Some(t) = to {
+        if t == fd {
+            return Ok(t);
+        }
+        if t >= MAX_FDS {
+            return Err(Error::Invalid);
+        }
+        close(t);
+    }
+    let slot = with_table(|t| {
+        let s = match to {
+            Some(s) => s,
+            None => (min..MAX_FDS)
+                .find(|&i| t[i].kind == kind::CLOSED)
+                .ok_or(Error::NoMem)?,
+        };
+        t[s] = f;
+        Ok(s)
+    })??;
+    if let Some(p) = f.pipe() {
+        p.add_end(f.kind == kind::PIPE_WRITE);
+        crate::pipe::hold(f.pipe_va());
+    }
+    Ok(slot)
+}
+
 /// Installs `f` in the lowest free descriptor.
 pub fn install(f: Fd) -> Result<usize, Error> {
     with_table(|t| {

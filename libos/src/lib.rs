@@ -19,6 +19,7 @@ pub mod info;
 pub mod initrd;
 pub mod ipc;
 pub mod layout;
+pub mod linux;
 pub mod net;
 pub mod pipe;
 pub mod posix;

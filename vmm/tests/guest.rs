@@ -7,6 +7,7 @@ mod common;
 mod gdb_vmm;
 mod guest_console;
 mod guest_fs;
+mod guest_linux;
 mod guest_net;
 mod guest_xn;
 mod kvm_rig;
@@ -208,7 +209,9 @@ const CASES: &[Case] = &[
                 .nth(1)
                 .and_then(|w| w.parse().ok())
                 .unwrap_or(0);
-            if !(40..48).contains(&mib) {
+            // Less the kernel image (its tables and every environment's FPU
+            // area included) and the initrd: about 9 MiB.
+            if !(36..48).contains(&mib) {
                 return Err(format!("48M guest reports {mib} MiB usable\n{}", o.show()));
             }
             Ok(())
@@ -852,6 +855,7 @@ fn main() {
         trials.push(guest_xn::session_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_xn::crash_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_fs::shell_case(name).with_ignored_flag(unavailable.is_some()));
+        trials.push(guest_linux::busybox_case(name).with_ignored_flag(unavailable.is_some()));
         let no_gdb = exo::engine::find_on_path("gdb").is_none();
         if no_gdb {
             eprintln!("guest tests: gdb test: SKIPPED (shown as ignored): gdb is not installed");

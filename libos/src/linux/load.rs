@@ -1,0 +1,107 @@
+//! Maps a static Linux ELF executable's loadable segments into this address
+//! space at the addresses it was linked for.
+
+use crate::scratch;
+use crate::sys::Error;
+use crate::vm::{self, map_op, PAGE_SIZE};
+use elf::abi::{ET_EXEC, PF_W, PF_X, PT_LOAD};
+use elf::endian::LittleEndian;
+use elf::ElfBytes;
+use exo_abi::layout::pte;
+
+/// Where a loaded program is.
+pub struct Program {
+    pub entry: u64,
+    /// Its program headers in memory, their size and number (for auxv).
+    pub phdr: u64,
+    pub phent: u64,
+    pub phnum: u64,
+    /// The range its segments span: its `syscall`s are reflected from here.
+    pub lo: u64,
+    pub hi: u64,
+    /// Where its heap (`brk`) starts.
+    pub brk: u64,
+}
+
+/// Lowest address a Linux program may be loaded at; the runner's own image
+/// sits at 1 GiB, so a program must end below it.
+pub const LOAD_LIMIT: u64 = 0x4000_0000;
+
+pub fn load(image: &[u8]) -> Result<Program, Error> {
+    let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Error::Invalid)?;
+    if elf.ehdr.e_type != ET_EXEC {
+        return Err(Error::Invalid); // static, not position-independent, for now
+    }
+    let segments = elf.segments().ok_or(Error::Invalid)?;
+    let (mut lo, mut hi, mut phdr) = (u64::MAX, 0, 0);
+    for ph in segments
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0)
+    {
+        let end = ph
+            .p_vaddr
+            .checked_add(ph.p_memsz)
+            .filter(|&e| e <= LOAD_LIMIT && ph.p_filesz <= ph.p_memsz)
+            .ok_or(Error::Invalid)?;
+        let data = image
+            .get(ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize)
+            .ok_or(Error::Invalid)?;
+        map_segment(
+            ph.p_vaddr,
+            end,
+            data,
+            ph.p_flags & PF_W != 0,
+            ph.p_flags & PF_X != 0,
+        )?;
+        // The headers are in the segment that holds file offset e_phoff.
+        let phoff = elf.ehdr.e_phoff;
+        if (ph.p_offset..ph.p_offset + ph.p_filesz).contains(&phoff) {
+            phdr = ph.p_vaddr + (phoff - ph.p_offset);
+        }
+        lo = lo.min(ph.p_vaddr);
+        hi = hi.max(end);
+    }
+    if hi == 0 {
+        return Err(Error::Invalid);
+    }
+    Ok(Program {
+        entry: elf.ehdr.e_entry,
+        phdr,
+        phent: elf.ehdr.e_phentsize as u64,
+        phnum: elf.ehdr.e_phnum as u64,
+        lo,
+        hi,
+        brk: hi.div_ceil(PAGE_SIZE) * PAGE_SIZE,
+    })
+}
+
+/// Maps `[va, end)` with `data` at its start and zeros after; a page a
+/// previous segment already mapped keeps its contents and gets the union of
+/// both segments' rights.
+fn map_segment(va: u64, end: u64, data: &[u8], writable: bool, exec: bool) -> Result<(), Error> {
+    let mut page = va & !(PAGE_SIZE - 1);
+    while page < end {
+        let old = vm::ppn_of(page).map(|_| crate::info::pte(page));
+        let w = writable || old.is_some_and(|e| e & pte::WRITABLE != 0);
+        let x = exec || old.is_some_and(|e| e & pte::NO_EXECUTE == 0);
+        let ppn = vm::alloc_page(0)?;
+        let fill = |buf: &mut [u8]| {
+            match old {
+                // SAFETY: `page` is mapped here (readable) and is not the
+                // scratch window `buf` is.
+                Some(_) => unsafe {
+                    core::ptr::copy_nonoverlapping(page as *const u8, buf.as_mut_ptr(), buf.len())
+                },
+                None => buf.fill(0),
+            }
+            let (from, to) = (page.max(va), (page + PAGE_SIZE).min(va + data.len() as u64));
+            if from < to {
+                buf[(from - page) as usize..(to - page) as usize]
+                    .copy_from_slice(&data[(from - va) as usize..(to - va) as usize]);
+            }
+        };
+        scratch::MAIN.fill(ppn, 0, fill, Some(map_op(page, ppn, w, x, 0)))?;
+        page += PAGE_SIZE;
+    }
+    Ok(())
+}

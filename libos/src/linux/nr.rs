@@ -1,0 +1,57 @@
+//! Linux x86-64 system-call numbers this personality knows.
+
+pub const READ: u64 = 0;
+pub const OPEN: u64 = 2;
+pub const LSEEK: u64 = 8;
+pub const DUP: u64 = 32;
+pub const DUP2: u64 = 33;
+pub const FCNTL: u64 = 72;
+pub const GETCWD: u64 = 79;
+pub const PRCTL: u64 = 157;
+pub const OPENAT: u64 = 257;
+pub const DUP3: u64 = 292;
+pub const RSEQ: u64 = 334;
+pub const WRITE: u64 = 1;
+pub const CLOSE: u64 = 3;
+pub const FSTAT: u64 = 5;
+pub const MMAP: u64 = 9;
+pub const MPROTECT: u64 = 10;
+pub const MUNMAP: u64 = 11;
+pub const BRK: u64 = 12;
+pub const RT_SIGACTION: u64 = 13;
+pub const RT_SIGPROCMASK: u64 = 14;
+pub const IOCTL: u64 = 16;
+pub const READV: u64 = 19;
+pub const WRITEV: u64 = 20;
+pub const SCHED_YIELD: u64 = 24;
+pub const GETPID: u64 = 39;
+pub const EXIT: u64 = 60;
+pub const UNAME: u64 = 63;
+pub const READLINK: u64 = 89;
+pub const GETUID: u64 = 102;
+pub const GETGID: u64 = 104;
+pub const GETEUID: u64 = 107;
+pub const GETEGID: u64 = 108;
+pub const GETPPID: u64 = 110;
+pub const ARCH_PRCTL: u64 = 158;
+pub const GETTID: u64 = 186;
+pub const SET_TID_ADDRESS: u64 = 218;
+pub const CLOCK_GETTIME: u64 = 228;
+pub const EXIT_GROUP: u64 = 231;
+pub const NEWFSTATAT: u64 = 262;
+pub const SET_ROBUST_LIST: u64 = 273;
+pub const PRLIMIT64: u64 = 302;
+pub const GETRANDOM: u64 = 318;
+
+/// Errors (returned negated).
+pub const ENOENT: i64 = 2;
+pub const ERANGE: i64 = 34;
+pub const EMFILE: i64 = 24;
+pub const EBADF: i64 = 9;
+pub const ENOMEM: i64 = 12;
+pub const EFAULT: i64 = 14;
+pub const EINVAL: i64 = 22;
+pub const ENOTTY: i64 = 25;
+pub const ESPIPE: i64 = 29;
+pub const EROFS: i64 = 30;
+pub const ENOSYS: i64 = 38;
