@@ -11,6 +11,10 @@ fn main() {
     for dir in exo_images::GUEST_SOURCES {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
+    // Busybox joins the initrd once `ci/busybox` has fetched it.
+    for file in exo_images::BUSYBOX {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
     let guest = root.join("target/guest");
     if std::env::var_os("EXO_SKIP_GUEST_BUILD").is_some() {
         println!(

@@ -111,6 +111,13 @@ fn program_names(programs_dir: &Path) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Where `ci/busybox` (or the nested-KVM rig) leaves Debian's
+/// busybox-static, relative to the workspace.
+pub const BUSYBOX: [&str; 2] = [
+    "target/debian/busybox/bin/busybox",
+    "target/kvm-rig/busybox/bin/busybox",
+];
+
 /// Builds kernel and initrd for the workspace at `root` with `cargo`.
 pub fn build(root: &Path, cargo: &Path) -> Result<GuestImage, String> {
     // The guest builds' cargo runs `$RUSTC` (set for build scripts) or `rustc`.
@@ -135,10 +142,18 @@ pub fn build(root: &Path, cargo: &Path) -> Result<GuestImage, String> {
         let data = strip::debug_info(&data).map_err(|e| format!("{}: {e}", path.display()))?;
         files.push((format!("bin/{name}"), data));
     }
+    let programs = files.iter().map(|(p, _)| format!("/{p}")).collect();
+    // Debian's busybox-static, for `/bin/linux`, once `ci/busybox` has
+    // fetched it.
+    for candidate in BUSYBOX {
+        if let Ok(data) = std::fs::read(root.join(candidate)) {
+            files.push(("bin/busybox".into(), data));
+            break;
+        }
+    }
     let initrd = target_dir.join("initrd.cpio");
     std::fs::write(&initrd, cpio::archive(&files))
         .map_err(|e| format!("cannot write {}: {e}", initrd.display()))?;
-    let programs = files.iter().map(|(p, _)| format!("/{p}")).collect();
     Ok(GuestImage {
         kernel,
         initrd,

@@ -35,7 +35,7 @@ const DEFAULT_HZ: u32 = 100;
 /// Pages kept out of every environment's budget for the kernel itself.
 const KERNEL_MARGIN: u64 = 64;
 /// The stack every entry from user mode (trap or system call) runs on.
-const TRAP_STACK_SIZE: usize = 64 * 1024;
+pub const TRAP_STACK_SIZE: usize = 128 * 1024;
 
 /// A stack with a guard page below it (unmapped at boot).
 #[repr(C, align(4096))]
@@ -95,6 +95,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         machine::exit(exit::KERNEL_PANIC);
     }
     guard_stacks();
+    paint_trap_stack();
     if cmdline::value(boot.cmdline, cmdline::CRASH) == Some("stack") {
         overflow(0);
     }
@@ -215,6 +216,28 @@ fn guard_stacks() {
             kprintln!("exo: no guard page below a kernel stack: {e:?}");
         }
     }
+}
+
+const STACK_PAINT: u8 = 0xa5;
+
+/// Fills the (not yet used) trap stack with a pattern, so that how deep it
+/// was ever used can be told at the end.
+fn paint_trap_stack() {
+    // SAFETY: the trap stack is not in use before the first environment
+    // runs (this code runs on the boot stack); bytes of any value are valid.
+    unsafe {
+        core::ptr::addr_of_mut!(TRAP_STACK.stack)
+            .cast::<u8>()
+            .write_bytes(STACK_PAINT, TRAP_STACK_SIZE)
+    };
+}
+
+/// The most of the trap stack ever used, in bytes.
+pub fn trap_stack_used() -> usize {
+    // SAFETY: reads the trap stack's bytes (plain integers); it is not
+    // being written by anyone else (one CPU, this is kernel code).
+    let stack = unsafe { &*core::ptr::addr_of!(TRAP_STACK.stack) };
+    TRAP_STACK_SIZE - stack.iter().take_while(|&&b| b == STACK_PAINT).count()
 }
 
 /// The guard pages below the kernel stacks.

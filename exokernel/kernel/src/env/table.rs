@@ -79,6 +79,11 @@ impl Kernel {
             id as u64,
         );
         if id == self.init_id {
+            // Deep kernel paths must stay well clear of the guard page.
+            let used = crate::trap_stack_used();
+            if used > crate::TRAP_STACK_SIZE * 3 / 4 {
+                kprintln!("exo: warning: the kernel's trap stack was {used} bytes deep at most");
+            }
             kprintln!(
                 "exo: {} exited with status {exit_status}",
                 crate::program_name()
