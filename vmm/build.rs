@@ -14,7 +14,11 @@ fn main() {
     // Busybox joins the initrd once `ci/busybox` has fetched it (which
     // touches images/programs so that the next build takes it in; watching
     // a file that does not exist would rebuild the guest every time).
-    for file in exo_images::BUSYBOX.map(|f| root.join(f)).iter().filter(|f| f.exists()) {
+    for file in exo_images::BUSYBOX
+        .map(|f| root.join(f))
+        .iter()
+        .filter(|f| f.exists())
+    {
         println!("cargo:rerun-if-changed={}", file.display());
     }
     let guest = root.join("target/guest");
