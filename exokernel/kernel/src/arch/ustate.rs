@@ -45,6 +45,8 @@ enum Mode {
 
 struct All {
     mode: Mode,
+    /// Whether XCR0 is set and `clean` recorded (at the first environment).
+    ready: bool,
     /// Slot whose state is in the CPU (0: none).
     owner: usize,
     clean: State,
@@ -54,6 +56,7 @@ struct All {
 /// One CPU, and only the kernel (with interrupts off) touches it.
 static mut ALL: All = All {
     mode: Mode::Fx,
+    ready: false,
     owner: 0,
     clean: EMPTY,
     envs: [const { EMPTY }; NENV],
@@ -66,16 +69,17 @@ fn all() -> &'static mut All {
     unsafe { &mut *core::ptr::addr_of_mut!(ALL) }
 }
 
-/// Turns on what the CPU offers (XSAVE with AVX, FSGSBASE) and records the
-/// clean state every new environment starts from. CR4.OSFXSR is set by
-/// `cpu::init`. Returns a description for the boot message.
+/// Turns on what the CPU offers (XSAVE, FSGSBASE) and chooses how state is
+/// saved. CR4.OSFXSR is set by `cpu::init`. Returns a description for the
+/// boot message. The FPU itself is first touched when the first
+/// environment is made (`prepare`), so that a kernel that stops at boot
+/// never needs it.
 pub fn init() -> &'static str {
     let a = all();
     let ecx = __cpuid(1).ecx;
     let xsave = ecx & (1 << 26) != 0 && __cpuid(0).eax >= 0xd;
     let fsgsbase = __cpuid(0).eax >= 7 && __cpuid_count(7, 0).ebx & 1 != 0;
-    // SAFETY: enabling architectural features CPUID reports; XCR0 gets
-    // only bits the CPU supports (CPUID 0xD), x87 always among them.
+    // SAFETY: enabling architectural features CPUID reports.
     unsafe {
         Cr4::update(|f| {
             if xsave {
@@ -85,29 +89,15 @@ pub fn init() -> &'static str {
                 f.insert(Cr4Flags::FSGSBASE);
             }
         });
-        if xsave {
-            let mask = (__cpuid_count(0xd, 0).eax as u64 & XCR0_WANTED) | 1;
-            core::arch::asm!(
-                ".byte 0x0f, 0x01, 0xd1", // xsetbv
-                in("ecx") 0, in("eax") mask as u32, in("edx") (mask >> 32) as u32
-            );
-            if (__cpuid_count(0xd, 0).ebx as usize) <= AREA_BYTES {
-                a.mode = Mode::Xsave(mask);
-            }
+    }
+    if xsave {
+        let mask = (__cpuid_count(0xd, 0).eax as u64 & XCR0_WANTED) | 1;
+        // The area size XSAVE needs for every supported component bounds
+        // the one for `mask`.
+        if (__cpuid_count(0xd, 0).ecx as usize) <= AREA_BYTES {
+            a.mode = Mode::Xsave(mask);
         }
     }
-    // The clean state: x87 initialized, SSE exceptions masked (MXCSR 0x1f80).
-    let mxcsr: u32 = 0x1f80;
-    // SAFETY: fninit and ldmxcsr only set FPU/SSE control state, which no
-    // environment owns yet.
-    unsafe {
-        core::arch::asm!(
-            ".byte 0xdb, 0xe3",       // fninit
-            ".byte 0x0f, 0xae, 0x10", // ldmxcsr [rax]
-            in("rax") &mxcsr, options(nostack)
-        );
-    }
-    save_into(a.mode, &mut a.clean);
     match a.mode {
         Mode::Xsave(m) if m & 4 != 0 => "XSAVE (x87, SSE, AVX)",
         Mode::Xsave(_) => "XSAVE (x87, SSE)",
@@ -155,6 +145,33 @@ fn restore_from(mode: Mode, s: &State) {
     }
 }
 
+/// Enables the chosen state components and records the clean state every
+/// environment starts from: x87 initialized, SSE exceptions masked.
+fn prepare(a: &mut All) {
+    if a.ready {
+        return;
+    }
+    a.ready = true;
+    let mxcsr: u32 = 0x1f80;
+    // SAFETY: XCR0 gets only bits CPUID 0xD reports (x87 always among
+    // them), with CR4.OSXSAVE set by `init`; fninit and ldmxcsr only set
+    // FPU/SSE control state, which no environment owns yet.
+    unsafe {
+        if let Mode::Xsave(mask) = a.mode {
+            core::arch::asm!(
+                ".byte 0x0f, 0x01, 0xd1", // xsetbv
+                in("ecx") 0, in("eax") mask as u32, in("edx") (mask >> 32) as u32
+            );
+        }
+        core::arch::asm!(
+            ".byte 0xdb, 0xe3",       // fninit
+            ".byte 0x0f, 0xae, 0x10", // ldmxcsr [rax]
+            in("rax") &mxcsr, options(nostack)
+        );
+    }
+    save_into(a.mode, &mut a.clean);
+}
+
 /// Puts environment `slot`'s state in the CPU (saving the one there).
 pub fn switch_to(slot: usize) {
     let a = all();
@@ -175,6 +192,7 @@ pub fn reset(slot: usize) {
     if slot >= NENV {
         return;
     }
+    prepare(a);
     if a.owner == slot {
         a.owner = 0;
     }

@@ -133,6 +133,19 @@ impl Net {
         }
     }
 
+    /// Waits (at most `max_spins` polls of the used ring) until the device
+    /// has sent every queued frame: the machine is about to stop, and a
+    /// reply a program queued just before it ended must still go out.
+    pub fn drain_tx(&mut self, max_spins: u64) {
+        for _ in 0..max_spins {
+            self.reclaim_tx();
+            if self.tx_nfree == self.tx_free.len() {
+                return;
+            }
+            core::hint::spin_loop();
+        }
+    }
+
     /// Queues `frame` for transmission; `Full` while every transmit buffer
     /// is still in flight.
     pub fn send(&mut self, frame: &[u8]) -> Result<(), NetError> {

@@ -88,6 +88,9 @@ impl Kernel {
                 "exo: {} exited with status {exit_status}",
                 crate::program_name()
             );
+            if let Some(net) = crate::drivers::virtio_net::NET.lock().as_mut() {
+                net.drain_tx(10_000_000);
+            }
             machine::exit(exit_status);
         }
         if exit_status != 0 {
