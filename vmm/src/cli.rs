@@ -55,6 +55,11 @@ pub struct RunArgs {
     /// exo.init=PATH exo.args=ARG,... to the command line).
     #[arg(long, value_name = "PATH [ARG...]")]
     pub init: Option<String>,
+    /// Quiet: the console carries only what programs write (and the
+    /// kernel's errors), so that `exo run -q ... > out` captures a
+    /// program's output alone (adds exo.quiet=1 to the command line).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Engine: our VMM on KVM, QEMU TCG, or the best available.
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
     pub engine: EngineChoice,

@@ -95,6 +95,9 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
         }
     }
     let mut cmdline = args.cmdline.trim().to_string();
+    if args.quiet {
+        cmdline = format!("{cmdline} {}=1", keys::QUIET).trim().to_string();
+    }
     if let Some(init) = &args.init {
         let mut words = init.split_whitespace();
         let Some(path) = words.next() else {

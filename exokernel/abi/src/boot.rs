@@ -54,6 +54,9 @@ pub mod cmdline {
     pub const BLKCHECK: &str = "exo.blkcheck";
     /// Send one broadcast frame at boot.
     pub const NETCHECK: &str = "exo.netcheck";
+    /// `1`: the console carries only what programs write, and the kernel's
+    /// errors (no boot or exit messages).
+    pub const QUIET: &str = "exo.quiet";
     /// `stack`: overflow the kernel stack at boot, to show the guard page
     /// turns it into a reported fault (a test aid).
     pub const CRASH: &str = "exo.crash";

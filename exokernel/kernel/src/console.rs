@@ -75,6 +75,20 @@ macro_rules! kprint {
     ($($arg:tt)*) => ($crate::console::_print(format_args!($($arg)*)));
 }
 
+/// Whether informational messages are left out (`exo.quiet=1`).
+pub static QUIET: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// An informational kernel message (boot, devices, exits): left out in
+/// quiet mode, where the console carries only programs' output and errors.
+#[macro_export]
+macro_rules! kinfo {
+    ($($arg:tt)*) => {
+        if !$crate::console::QUIET.load(core::sync::atomic::Ordering::Relaxed) {
+            $crate::kprintln!($($arg)*);
+        }
+    };
+}
+
 #[macro_export]
 macro_rules! kprintln {
     () => ($crate::kprint!("\n"));

@@ -66,8 +66,11 @@ extern "C" {
 #[no_mangle]
 extern "C" fn kernel_main(start_info: u64) -> ! {
     console::init();
-    kprintln!("exo: exokernel booting");
     let boot = pvh::parse(start_info);
+    if cmdline::value(boot.cmdline, cmdline::QUIET) == Some("1") {
+        console::QUIET.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
+    kinfo!("exo: exokernel booting");
     let trap_stack_top = trap_stack_top();
     cpu::init();
     let user_state = arch::ustate::init();
@@ -122,7 +125,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         k.sys_mut().tsc_per_ms = clock.tsc_per_ms;
         trace::set_tsc_rate(clock.tsc_per_ms);
     }
-    kprintln!(
+    kinfo!(
         "exo: {} MiB usable RAM, timer {} Hz (LAPIC {}/ms), TSC {} MHz, cmdline \"{}\"",
         usable >> 20,
         hz,
@@ -130,12 +133,12 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         clock.tsc_per_ms / 1000,
         boot.cmdline
     );
-    kprintln!(
+    kinfo!(
         "exo: ring 0: write protection, {}, {}; RAM not executable outside the kernel image and heap",
         if arch::cpu::has_nx() { "NX" } else { "no NX" },
         arch::cpu::protections()
     );
-    kprintln!("exo: each environment has its own FPU state and FS/GS bases, by {user_state}");
+    kinfo!("exo: each environment has its own FPU state and FS/GS bases, by {user_state}");
     drivers::probe_all(boot.cmdline);
     dpf::init(boot.cmdline);
     xn::attach_at_boot(boot.cmdline);
@@ -305,7 +308,7 @@ fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
     xn::set_registry_window(xnreg);
     if let Some(spec) = cmdline::value(boot.cmdline, cmdline::TRACE) {
         match trace::init(spec) {
-            Ok(mask) => kprintln!("exo: tracing classes {mask:#x}"),
+            Ok(mask) => kinfo!("exo: tracing classes {mask:#x}"),
             Err(e) => kprintln!("exo: exo.trace={spec}: {e}; tracing stays off"),
         }
     }

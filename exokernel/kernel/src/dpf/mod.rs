@@ -41,7 +41,7 @@ pub fn init(cmdline_text: &str) {
         interp,
     });
     if crate::drivers::virtio_net::NET.lock().is_some() {
-        crate::kprintln!("exo: dpf: packets classified by the {}", classifier());
+        crate::kinfo!("exo: dpf: packets classified by the {}", classifier());
     }
 }
 

@@ -103,7 +103,7 @@ fn attach_blk(cmdline: &str, dev: MmioDevice, mut blk: virtio_blk::Blk) {
             Err(e) => kprintln!("exo: blkcheck: reading sector 0 failed: {e:?}"),
         }
     }
-    kprintln!(
+    crate::kinfo!(
         "exo: virtio-blk at {:#x} (irq {}): {} sectors ({} MiB)",
         dev.base,
         dev.irq,
@@ -118,7 +118,7 @@ fn attach_blk(cmdline: &str, dev: MmioDevice, mut blk: virtio_blk::Blk) {
 
 fn attach_net(cmdline: &str, dev: MmioDevice, mut net: virtio_net::Net) {
     let m = net.mac;
-    kprintln!(
+    crate::kinfo!(
         "exo: virtio-net at {:#x} (irq {}): MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         dev.base,
         dev.irq,

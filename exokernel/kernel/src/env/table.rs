@@ -84,7 +84,7 @@ impl Kernel {
             if used > crate::TRAP_STACK_SIZE * 3 / 4 {
                 kprintln!("exo: warning: the kernel's trap stack was {used} bytes deep at most");
             }
-            kprintln!(
+            crate::kinfo!(
                 "exo: {} exited with status {exit_status}",
                 crate::program_name()
             );
@@ -94,7 +94,7 @@ impl Kernel {
             machine::exit(exit_status);
         }
         if exit_status != 0 {
-            kprintln!("exo: environment {id:#x} exited with status {exit_status}");
+            crate::kinfo!("exo: environment {id:#x} exited with status {exit_status}");
         }
         // Whoever waits for its reply gets NoEnv instead.
         for s in 1..NENV {

@@ -116,7 +116,7 @@ pub fn attach_at_boot(cmdline: &str) {
             return;
         }
     };
-    kprintln!(
+    crate::kinfo!(
         "exo: xn: disk of {} blocks, {} catalogue entries",
         xn.info().nblocks,
         xn.catalogue().iter().count()
