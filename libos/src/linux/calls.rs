@@ -91,6 +91,9 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         PRLIMIT64 => prlimit(a[1], a[3]),
         GETRANDOM => getrandom(a[0], a[1]),
         CLOCK_GETTIME => clock_gettime(a[1]),
+        GETTIMEOFDAY => gettimeofday(a[0]),
+        NANOSLEEP => nanosleep(a[0]),
+        CLOCK_NANOSLEEP if a[1] & TIMER_ABSTIME == 0 => nanosleep(a[2]),
         _ => not_implemented(n),
     }
 }
@@ -465,6 +468,39 @@ fn clock_gettime(ts: u64) -> i64 {
     let us = crate::time::tsc_to_us(crate::time::tsc());
     out[..8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
     out[8..].copy_from_slice(&((us % 1_000_000) * 1000).to_le_bytes());
+    0
+}
+
+/// `struct timeval` (microseconds) since boot.
+fn gettimeofday(tv: u64) -> i64 {
+    if tv == 0 {
+        return 0;
+    }
+    let Some(out) = output(tv, 16) else {
+        return -EFAULT;
+    };
+    let us = crate::time::tsc_to_us(crate::time::tsc());
+    out[..8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
+    out[8..].copy_from_slice(&(us % 1_000_000).to_le_bytes());
+    0
+}
+
+const TIMER_ABSTIME: u64 = 1;
+
+/// Sleeps at least the `struct timespec` at `req`, in timer ticks.
+fn nanosleep(req: u64) -> i64 {
+    let Some(ts) = input(req, 16) else {
+        return -EFAULT;
+    };
+    let word = |i: usize| u64::from_le_bytes(ts[i..i + 8].try_into().unwrap_or([0; 8]));
+    let (sec, nsec) = (word(0), word(8));
+    if sec > i64::MAX as u64 || nsec >= 1_000_000_000 {
+        return -EINVAL;
+    }
+    let hz = crate::info::sysinfo().hz.max(1);
+    let ns = sec.saturating_mul(1_000_000_000).saturating_add(nsec);
+    let ticks = (ns as u128 * hz as u128).div_ceil(1_000_000_000) as u64;
+    crate::time::sleep_ticks(ticks);
     0
 }
 

@@ -21,6 +21,7 @@ const COMMANDS: &[&[&str]] = &[
     &["seq", "2", "5"],
     &["true"],
     &["false"],
+    &["sleep", "0.1"],
 ];
 
 fn busybox() -> Result<String, String> {
