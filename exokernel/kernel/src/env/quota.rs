@@ -50,22 +50,17 @@ impl Kernel {
     /// Charges `n` of `r` the environment already holds (a page coming
     /// back to it), limits or not.
     pub fn force_charge(&mut self, slot: usize, r: Resource, n: u64) {
-        let mut chain = [0usize; MAX_DEPTH];
-        let mut len = 0;
-        for s in self.chain(slot) {
-            chain[len] = s;
-            len += 1;
-        }
-        for &s in &chain[..len] {
-            let b = self.info_mut(s).quota.get_mut(r);
-            b.subtree = b.subtree.saturating_add(n);
-        }
-        let b = self.info_mut(slot).quota.get_mut(r);
-        b.own = b.own.saturating_add(n);
+        self.adjust(slot, r, |v| v.saturating_add(n));
     }
 
     /// Returns `n` of `r` from `slot` and its ancestors.
     pub fn uncharge(&mut self, slot: usize, r: Resource, n: u64) {
+        self.adjust(slot, r, |v| v.saturating_sub(n));
+    }
+
+    /// Applies `f` to `slot`'s own charge of `r` and to the subtree charge
+    /// of `slot` and each ancestor.
+    fn adjust(&mut self, slot: usize, r: Resource, f: impl Fn(u64) -> u64) {
         let mut chain = [0usize; MAX_DEPTH];
         let mut len = 0;
         for s in self.chain(slot) {
@@ -74,10 +69,10 @@ impl Kernel {
         }
         for &s in &chain[..len] {
             let b = self.info_mut(s).quota.get_mut(r);
-            b.subtree = b.subtree.saturating_sub(n);
+            b.subtree = f(b.subtree);
         }
         let b = self.info_mut(slot).quota.get_mut(r);
-        b.own = b.own.saturating_sub(n);
+        b.own = f(b.own);
     }
 
     /// The first environment's limits: what the kernel does not keep.
