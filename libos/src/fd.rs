@@ -1,5 +1,5 @@
-//! File descriptors: the console, pipe ends, read-only initrd files and
-//! files of the library file system (`crate::files`).
+//! File descriptors: the console, pipe ends, read-only initrd files, files
+//! of the library file system (`crate::files`) and `/dev/null`.
 //! A child gets its first descriptors from the parent in its information
 //! page (`process::PInfo`); the table is this process's from then on.
 //! An upcall handler that interrupts a change to the table or a pipe
@@ -21,6 +21,8 @@ pub mod kind {
     pub const INITRD_FILE: u32 = 4;
     /// A file of the library file system: `idx` is its open-file index.
     pub const FS_FILE: u32 = 5;
+    /// `/dev/null`: reads end at once, writes vanish.
+    pub const NULL: u32 = 6;
 }
 
 #[repr(C)]
@@ -93,8 +95,13 @@ pub fn get(fd: usize) -> Result<Fd, Error> {
         .ok_or(Error::Invalid)
 }
 
-/// Moves open descriptor `fd` to position `pos`.
+/// Moves open descriptor `fd` to position `pos` (for a file of the file
+/// system: the position all descriptors duplicated from it share).
 pub fn seek(fd: usize, pos: u64) -> Result<(), Error> {
+    let f = get(fd)?;
+    if f.kind == kind::FS_FILE {
+        return crate::files::seek(f.idx as usize, pos).map_err(fs_error);
+    }
     with_table(|t| match t.get_mut(fd) {
         Some(f) if f.kind != kind::CLOSED => {
             f.pos = pos;
@@ -102,6 +109,15 @@ pub fn seek(fd: usize, pos: u64) -> Result<(), Error> {
         }
         _ => Err(Error::Invalid),
     })?
+}
+
+/// Where the next read or write of `fd` goes.
+pub fn position(fd: usize) -> Result<u64, Error> {
+    let f = get(fd)?;
+    match f.kind {
+        kind::FS_FILE => crate::files::tell(f.idx as usize).map_err(fs_error),
+        _ => Ok(f.pos),
+    }
 }
 
 /// Reads into `buf`; 0 means end of file. Console reads wait for input.
@@ -129,11 +145,8 @@ pub fn read(fd: usize, buf: &mut [u8]) -> Result<usize, Error> {
             seek(fd, f.pos + n as u64)?;
             Ok(n)
         }
-        kind::FS_FILE => {
-            let n = crate::files::read(f.idx as usize, f.pos, buf).map_err(fs_error)?;
-            seek(fd, f.pos + n as u64)?;
-            Ok(n)
-        }
+        kind::NULL => Ok(0),
+        kind::FS_FILE => crate::files::read(f.idx as usize, buf).map_err(fs_error),
         _ => Err(Error::Invalid),
     }
 }
@@ -168,11 +181,8 @@ pub fn write(fd: usize, buf: &[u8]) -> Result<usize, Error> {
             let p = f.pipe().ok_or(Error::Invalid)?;
             PIPE_IO.try_with(|_| p.write(buf)).ok_or(Error::Busy)?
         }
-        kind::FS_FILE => {
-            let (n, end) = crate::files::write(f.idx as usize, f.pos, buf).map_err(fs_error)?;
-            seek(fd, end)?;
-            Ok(n)
-        }
+        kind::NULL => Ok(buf.len()),
+        kind::FS_FILE => crate::files::write(f.idx as usize, buf).map_err(fs_error),
         _ => Err(Error::Invalid),
     }
 }
@@ -225,13 +235,9 @@ fn each_pipe_end(fds: &[Fd; MAX_FDS], count: fn(&Pipe, bool)) {
 
 /// A second descriptor for what `fd` names, in the lowest free slot from
 /// `min` on (`to`: exactly that slot, closing what it held), sharing the
-/// pipe end or the console. Open files on disk are per descriptor (their
-/// offset is not shared yet): they cannot be duplicated.
+/// pipe end, the console or the open file and its position.
 pub fn dup(fd: usize, min: usize, to: Option<usize>) -> Result<usize, Error> {
     let f = get(fd)?;
-    if f.kind == kind::FS_FILE {
-        return Err(Error::Invalid);
-    }
     if let Some(t) = to {
         if t == fd {
             return Ok(t);
@@ -254,6 +260,9 @@ pub fn dup(fd: usize, min: usize, to: Option<usize>) -> Result<usize, Error> {
     if let Some(p) = f.pipe() {
         p.add_end(f.kind == kind::PIPE_WRITE);
         crate::pipe::hold(f.pipe_va());
+    }
+    if f.kind == kind::FS_FILE {
+        crate::files::dup(f.idx as usize).map_err(fs_error)?;
     }
     Ok(slot)
 }

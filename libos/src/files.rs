@@ -8,7 +8,9 @@
 //! change it. The first process formats a blank disk for XN
 //! ([`prepare_disk`]).
 //!
-//! Open files are per process: a child does not inherit them.
+//! Open files are per process: a forked child gets a copy of the table, a
+//! spawned one does not inherit them. Descriptors duplicated from one open
+//! file share it and its position.
 
 use crate::cell::Exclusive;
 use crate::fs::cffs::{Cffs, DirEntry, Handle, Kind, Stat};
@@ -31,9 +33,19 @@ pub mod o {
     pub const APPEND: u32 = 16;
 }
 
+/// An open file: what it is, how it was opened, the descriptors naming it
+/// and the position they share.
+#[derive(Clone, Copy)]
+struct Open {
+    h: Handle,
+    flags: u32,
+    refs: u32,
+    pos: u64,
+}
+
 struct State {
     fs: Option<Cffs<Sys>>,
-    open: [Option<(Handle, u32)>; MAX_OPEN],
+    open: [Option<Open>; MAX_OPEN],
 }
 
 static STATE: Exclusive<State> = Exclusive::new(State {
@@ -141,56 +153,94 @@ pub fn open(path: &str, flags: u32) -> Result<usize, FsError> {
             .iter()
             .position(Option::is_none)
             .ok_or(FsError::NoSpace)?;
-        st.open[i] = Some((h, flags));
+        st.open[i] = Some(Open {
+            h,
+            flags,
+            refs: 1,
+            pos: 0,
+        });
         Ok(i)
     })
 }
 
-/// Runs `f` on the file system and open file `i` (its handle and flags).
+/// Runs `f` on the file system and open file `i`.
 fn with_open<R>(
     i: usize,
-    f: impl FnOnce(&mut Cffs<Sys>, Handle, u32) -> Result<R, FsError>,
+    f: impl FnOnce(&mut Cffs<Sys>, &mut Open) -> Result<R, FsError>,
 ) -> Result<R, FsError> {
     with_state(|st| {
-        let (h, flags) = st.open.get(i).copied().flatten().ok_or(FsError::Invalid)?;
-        f(mounted(&mut st.fs)?, h, flags)
+        let of = st
+            .open
+            .get_mut(i)
+            .and_then(Option::as_mut)
+            .ok_or(FsError::Invalid)?;
+        let fs = st.fs.as_mut().ok_or(FsError::Invalid)?;
+        f(fs, of)
     })
 }
 
-pub fn read(i: usize, pos: u64, buf: &mut [u8]) -> Result<usize, FsError> {
-    with_open(i, |fs, h, _| fs.read(&h, pos, buf))
+/// Reads at the open file's position and moves it past what was read.
+pub fn read(i: usize, buf: &mut [u8]) -> Result<usize, FsError> {
+    with_open(i, |fs, of| {
+        let n = fs.read(&of.h, of.pos, buf)?;
+        of.pos += n as u64;
+        Ok(n)
+    })
 }
 
-/// Writes at `pos` (at the end with APPEND); returns the bytes written and
-/// the position after them.
-pub fn write(i: usize, pos: u64, data: &[u8]) -> Result<(usize, u64), FsError> {
-    with_open(i, |fs, h, flags| {
-        if flags & (o::WRITE | o::APPEND) == 0 {
+/// Writes at the open file's position (at its end with APPEND) and moves
+/// the position past what was written.
+pub fn write(i: usize, data: &[u8]) -> Result<usize, FsError> {
+    with_open(i, |fs, of| {
+        if of.flags & (o::WRITE | o::APPEND) == 0 {
             return Err(FsError::Invalid);
         }
-        let at = if flags & o::APPEND != 0 {
-            fs.fstat(&h)?.size
-        } else {
-            pos
-        };
-        let n = fs.write(&h, at, data)?;
-        Ok((n, at + n as u64))
+        if of.flags & o::APPEND != 0 {
+            of.pos = fs.fstat(&of.h)?.size;
+        }
+        let n = fs.write(&of.h, of.pos, data)?;
+        of.pos += n as u64;
+        Ok(n)
+    })
+}
+
+/// The open file's position.
+pub fn tell(i: usize) -> Result<u64, FsError> {
+    with_open(i, |_, of| Ok(of.pos))
+}
+
+pub fn seek(i: usize, pos: u64) -> Result<(), FsError> {
+    with_open(i, |_, of| {
+        of.pos = pos;
+        Ok(())
+    })
+}
+
+/// One more descriptor names open file `i`.
+pub fn dup(i: usize) -> Result<(), FsError> {
+    with_open(i, |_, of| {
+        of.refs += 1;
+        Ok(())
     })
 }
 
 pub fn fsync(i: usize) -> Result<(), FsError> {
-    with_open(i, |fs, h, _| fs.fsync(&h))
+    with_open(i, |fs, of| fs.fsync(&of.h))
 }
 
 pub fn fstat(i: usize) -> Result<Stat, FsError> {
-    with_open(i, |fs, h, _| fs.fstat(&h))
+    with_open(i, |fs, of| fs.fstat(&of.h))
 }
 
-/// Forgets open file `i` (not if an upcall interrupted a file-system call).
+/// A descriptor naming open file `i` is closed: the file is forgotten with
+/// the last (not if an upcall interrupted a file-system call).
 pub fn close(i: usize) {
     let _ = with_state(|st| {
         if let Some(slot) = st.open.get_mut(i) {
-            *slot = None;
+            match slot {
+                Some(of) if of.refs > 1 => of.refs -= 1,
+                _ => *slot = None,
+            }
         }
         Ok(())
     });

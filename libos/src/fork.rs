@@ -21,8 +21,27 @@ use vm::{map_op, PAGE_SIZE};
 /// The software PTE bit marking a copy-on-write page.
 pub const PTE_COW: u64 = 1 << 9;
 
-/// Ranges of private memory a child inherits.
-const REGIONS: [(u64, u64); 3] = [IMAGE, (HEAP_BASE, HEAP_BASE + HEAP_MAX), MAIN_STACK];
+/// Ranges of private memory every child inherits: the program image (where
+/// it was linked: see `image_range`), the heap and the main stack.
+fn regions() -> [(u64, u64); 3] {
+    [image_range(), (HEAP_BASE, HEAP_BASE + HEAP_MAX), MAIN_STACK]
+}
+
+/// The running program's image, from its ELF header to its end as the
+/// linker placed them (4 MiB for our programs; elsewhere for one linked
+/// at another base, such as the Linux runner).
+fn image_range() -> (u64, u64) {
+    extern "C" {
+        static __ehdr_start: u8;
+        static _end: u8;
+    }
+    // Only the symbols' addresses are taken (the linker defines both).
+    let (lo, hi) = (
+        core::ptr::addr_of!(__ehdr_start) as u64,
+        core::ptr::addr_of!(_end) as u64,
+    );
+    (lo & !(PAGE_SIZE - 1), hi.next_multiple_of(PAGE_SIZE))
+}
 
 static COW_ACTIVE: AtomicBool = AtomicBool::new(false);
 
@@ -103,8 +122,15 @@ fn activate_cow() -> Result<(), Error> {
 
 /// Duplicates this process. Returns the child's pid in the parent and 0 in
 /// the child.
-#[inline(never)]
 pub fn fork() -> Result<u32, Error> {
+    fork_with(&[])
+}
+
+/// `fork`, the child also inheriting the private memory in `extra` (ranges
+/// that must not overlap the image, heap or main stack): memory a foreign
+/// program laid out, such as a Linux program's.
+#[inline(never)]
+pub fn fork_with(extra: &[(u64, u64)]) -> Result<u32, Error> {
     activate_cow()?;
     let mut ctx = UTrapFrame::default();
     let is_child: u64;
@@ -140,7 +166,7 @@ pub fn fork() -> Result<u32, Error> {
     let me = sys::env_id();
     let slot = crate::child::free_slot()?;
     let mut b = Builder::create(slot, &[b'f' + slot as u8, (me & 0xff) as u8])?;
-    share_memory(&mut b)?;
+    share_memory(&mut b, extra)?;
     b.inherit_entries()?;
     let info = PInfo {
         pid: b.id(),
@@ -153,9 +179,9 @@ pub fn fork() -> Result<u32, Error> {
 
 /// Gives the child our private memory: copy-on-write, read-only pages
 /// shared, the pages the fault handler writes copied now.
-fn share_memory(b: &mut Builder) -> Result<(), Error> {
+fn share_memory(b: &mut Builder, extra: &[(u64, u64)]) -> Result<(), Error> {
     let (xlo, xhi) = upcall::xstack_range();
-    for (lo, hi) in REGIONS {
+    for &(lo, hi) in regions().iter().chain(extra) {
         for (va, e) in info::mapped(lo, hi) {
             let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
             let exec = e & pte::NO_EXECUTE == 0;

@@ -257,8 +257,10 @@ extern "C" fn exo_upcall_dispatch(f: &mut UTrapFrame, regs: &mut UpcallRegs) {
 
 // The kernel enters with rsp = rdi = the frame (16-byte aligned), PCT
 // callers' id in rsi and message in rdx, r10, r8, r9, rbx, r12..r15.
-// Resuming: put the interrupted rip on the interrupted stack, restore every
-// register from the frame, switch stacks and `ret`.
+// Resuming: put the interrupted rip on the interrupted stack below its red
+// zone (the 128 bytes under rsp that x86-64 code may use without moving
+// rsp, live across a `syscall`), restore every register from the frame,
+// switch stacks and `ret` past the red zone.
 core::arch::global_asm!(
     ".global exo_upcall_entry",
     "exo_upcall_entry:",
@@ -271,7 +273,7 @@ core::arch::global_asm!(
     "exo_resume_frame:",
     "mov rax, [rsp + {rip}]",
     "mov rbx, [rsp + {rsp_off}]",
-    "sub rbx, 8",
+    "sub rbx, {below}",
     "mov [rbx], rax",
     "mov [rsp + {rsp_off}], rbx",
     "add rsp, {regs}",
@@ -280,9 +282,15 @@ core::arch::global_asm!(
     "add rsp, 8",
     "popfq",
     "pop rsp",
-    "ret",
+    "ret {red_zone}",
     dispatch = sym exo_upcall_dispatch,
     rip = const UTF_RIP,
     rsp_off = const UTF_RSP,
     regs = const UTF_REGS,
+    below = const RED_ZONE + 8,
+    red_zone = const RED_ZONE,
 );
+
+/// The System V x86-64 red zone; the kernel leaves room for it and the
+/// return address when it nests an upcall under a running one.
+const RED_ZONE: u64 = exo_abi::trap::RED_ZONE;

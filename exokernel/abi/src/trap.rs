@@ -17,6 +17,10 @@ pub const UPCALL_SYSCALL: u64 = 0x104;
 pub const UTF_RIP: usize = 18 * 8;
 pub const UTF_RSP: usize = 20 * 8;
 pub const UTF_REGS: usize = 3 * 8;
+/// Bytes under the interrupted rsp that resuming from an upcall leaves
+/// alone (the System V x86-64 red zone): the libOS writes the return
+/// address below them, and a nested upcall's frame goes below that.
+pub const RED_ZONE: u64 = 128;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -27,6 +27,30 @@ pub struct Program {
 /// sits at 1 GiB, so a program must end below it.
 pub const LOAD_LIMIT: u64 = 0x4000_0000;
 
+/// Whether `image` is a program `load` can run (ENOEXEC if not), checked
+/// before an exec lets the old program go.
+pub fn check(image: &[u8]) -> Result<(), i64> {
+    use super::nr::ENOEXEC;
+    let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| -ENOEXEC)?;
+    let segments = elf.segments().ok_or(-ENOEXEC)?;
+    let fits = |p: &elf::segment::ProgramHeader| {
+        p.p_vaddr
+            .checked_add(p.p_memsz)
+            .is_some_and(|e| e <= LOAD_LIMIT && p.p_filesz <= p.p_memsz)
+            && p.p_offset
+                .checked_add(p.p_filesz)
+                .is_some_and(|e| e <= image.len() as u64)
+    };
+    let loadable: alloc::vec::Vec<_> = segments
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0)
+        .collect();
+    if elf.ehdr.e_type != ET_EXEC || loadable.is_empty() || !loadable.iter().all(fits) {
+        return Err(-ENOEXEC);
+    }
+    Ok(())
+}
+
 pub fn load(image: &[u8]) -> Result<Program, Error> {
     let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Error::Invalid)?;
     if elf.ehdr.e_type != ET_EXEC {

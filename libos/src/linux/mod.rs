@@ -4,36 +4,34 @@
 //! with argv, envp and the auxiliary vector, and every `syscall` it
 //! executes is reflected by the kernel to `calls::handle` (the kernel
 //! learns nothing about Linux), which carries it out on exo's primitives.
+//! A process forks (copy-on-write, a new environment) and execs (another
+//! program in this same environment) as on Linux.
 //! A call not implemented returns -ENOSYS and is counted.
 
 mod calls;
+mod io;
 mod load;
+mod mem;
 mod nr;
+mod proc;
+mod signal;
 mod stack;
+mod user;
 
 use crate::sys::Error;
 use crate::upcall;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 pub use calls::{set_verbose, unimplemented};
 
-/// Runs the Linux program `image` (an ELF executable) as `argv` with
-/// environment `envp`; returns only if it cannot be started.
-pub fn run(image: &[u8], argv: &[&str], envp: &[&str]) -> Error {
-    let prog = match load::load(image) {
-        Ok(p) => p,
+/// Runs the Linux program `image` (an ELF executable, found at `path`) as
+/// `argv` with environment `envp`; returns only if it cannot be started.
+pub fn run(path: &str, image: &[u8], argv: &[&str], envp: &[&str]) -> Error {
+    let (entry, sp) = match start(image, argv, envp) {
+        Ok(s) => s,
         Err(e) => return e,
     };
-    let sp = match stack::build(&prog, argv, envp) {
-        Ok(sp) => sp,
-        Err(e) => return e,
-    };
-    calls::init(prog.brk);
-    let mut h = upcall::current();
-    h.syscall = Some(calls::handle);
-    h.syscall_range = (prog.lo, prog.hi);
-    if let Err(e) = upcall::register(h) {
-        return e;
-    }
+    proc::set_exe(path);
     // SAFETY: the program's segments are mapped where it was linked and
     // `sp` is its initial stack (argc, argv, envp, auxv) as the Linux ABI
     // has it; it never returns here (it ends with exit_group, which ends
@@ -45,8 +43,38 @@ pub fn run(image: &[u8], argv: &[&str], envp: &[&str]) -> Error {
             "xor ebp, ebp",
             "jmp {entry}",
             sp = in(reg) sp,
-            entry = in(reg) prog.entry,
+            entry = in(reg) entry,
             options(noreturn)
         )
     }
+}
+
+/// Loads `image` into this address space, lays out its stack and sends
+/// its system calls here; returns its entry point and stack pointer.
+fn start(image: &[u8], argv: &[&str], envp: &[&str]) -> Result<(u64, u64), Error> {
+    let prog = load::load(image)?;
+    let sp = stack::build(&prog, argv, envp)?;
+    mem::init(prog.brk);
+    set_bases(0, 0)?;
+    let mut h = upcall::current();
+    h.syscall = Some(calls::handle);
+    h.syscall_range = (prog.lo, prog.hi);
+    upcall::register(h)?;
+    Ok((prog.entry, sp))
+}
+
+/// The program's FS and GS bases (its thread pointer), as it set them.
+static FS: AtomicU64 = AtomicU64::new(0);
+static GS: AtomicU64 = AtomicU64::new(0);
+
+fn set_bases(fs: u64, gs: u64) -> Result<(), Error> {
+    crate::sys::set_bases(fs, gs)?;
+    FS.store(fs, Ordering::Relaxed);
+    GS.store(gs, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Gives a forked child (a new environment) the bases its parent had.
+fn restore_bases() {
+    let _ = set_bases(FS.load(Ordering::Relaxed), GS.load(Ordering::Relaxed));
 }

@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 /// Top of the program's stack, and how much of it is mapped.
 pub const STACK_TOP: u64 = 0x7000_0000_0000;
 const STACK_PAGES: u64 = 256;
+pub const STACK_SIZE: u64 = STACK_PAGES * PAGE_SIZE;
 
 const AT_NULL: u64 = 0;
 const AT_PHDR: u64 = 3;

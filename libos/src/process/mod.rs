@@ -188,6 +188,77 @@ pub fn wait(pid: u32) -> u8 {
     status
 }
 
+/// Our children not yet reaped (running or ended): those whose entries we
+/// keep mapped, as their parent.
+pub fn children() -> impl Iterator<Item = u32> {
+    let me = pid();
+    (0..exo_abi::env::NENV).filter_map(move |s| {
+        let va = PROCTAB_VA + s as u64 * vm::PAGE_SIZE;
+        vm::ppn_of(va)?;
+        // SAFETY: a mapped entry page holds one ProcEntry of atomics.
+        let e = unsafe { &*(va as *const ProcEntry) };
+        let (p, pp) = (
+            e.pid.load(Ordering::Relaxed),
+            e.ppid.load(Ordering::Relaxed),
+        );
+        (pp == me && p != me && e.state.load(Ordering::Acquire) != state::FREE).then_some(p)
+    })
+}
+
+/// Whether child `pid` has ended (its status waits for `wait`).
+pub fn has_ended(pid: u32) -> bool {
+    entry(pid).is_none_or(|e| e.state.load(Ordering::Acquire) == state::ZOMBIE)
+        || kinfo::env(pid).is_none()
+}
+
+/// Waits for any child to end (or only looks, if `!block`): its pid and
+/// status, reaped; `None` if none has ended and `!block`; NoEnv if there
+/// are no children.
+pub fn wait_any(block: bool) -> Result<Option<(u32, u8)>, Error> {
+    use exo_abi::wakeup::{CMP_GE, MAX_TERMS};
+    loop {
+        let mut kids = [0u32; exo_abi::env::NENV];
+        let mut n = 0;
+        for c in children() {
+            kids[n] = c;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(Error::NoEnv);
+        }
+        if let Some(&done) = kids[..n].iter().find(|&&c| has_ended(c)) {
+            return Ok(Some((done, wait(done))));
+        }
+        if !block {
+            return Ok(None);
+        }
+        // Sleep until one of the first children's entries says it ended,
+        // or a tick has passed (one that ends without the libOS's exit
+        // shows only in the kernel's table).
+        let mut terms = [WkTerm::NONE; MAX_TERMS];
+        terms[0] = WkTerm::ticks(CMP_GE, sys::ticks() + 1);
+        let mut t = 1;
+        for &c in kids[..n].iter() {
+            let Some(e) = entry(c) else { continue };
+            if t + 2 > MAX_TERMS {
+                break;
+            }
+            terms[t] = WkTerm::OR;
+            terms[t + 1] =
+                WkTerm::mem(&e.state as *const _ as u64, 4, CMP_EQ, state::ZOMBIE as u64);
+            t += 2;
+        }
+        let _ = sys::wakeup(&terms[..t]);
+    }
+}
+
+/// Renames this process in the table (an exec).
+pub fn rename(name: &str) {
+    if let Some(e) = entry(pid()) {
+        e.enter(pid(), e.ppid.load(Ordering::Relaxed), name);
+    }
+}
+
 /// The capability slot through which we control child `pid`.
 pub fn child_cap_slot(pid: u32) -> Option<usize> {
     let child = kinfo::env(pid)?;

@@ -91,9 +91,10 @@ impl Kernel {
             return Err(NoStack);
         }
         // Nested upcall: stay below the interrupted frame, leaving room for
-        // the return address the libOS's resume code writes under its rsp.
+        // its red zone and the return address the libOS's resume code
+        // writes under it.
         let sp = if f.rsp <= top && f.rsp > top - size {
-            f.rsp - 16
+            f.rsp - exo_abi::trap::RED_ZONE - 16
         } else {
             top
         };

@@ -30,7 +30,7 @@ fn main() -> u8 {
     let argv: Vec<&str> = core::iter::once(name)
         .chain(args[1..].iter().copied())
         .collect();
-    let e = libos::linux::run(image, &argv, &["PATH=/bin", "HOME=/", "TERM=vt100"]);
+    let e = libos::linux::run(path, image, &argv, &["PATH=/bin", "HOME=/", "TERM=vt100"]);
     println!("linux: {path}: cannot start: {}", e.name());
     126
 }
