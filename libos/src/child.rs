@@ -3,7 +3,8 @@
 //! it pages (fresh, copied or shared) in batched page-table calls, then
 //! start it with its registers, entries, capabilities and time slice. A
 //! child dropped before it runs is destroyed and its capability dropped.
-//! A child's page budget is half of what we may still take.
+//! A child may take seven eighths of what we may still take of each
+//! resource.
 
 use crate::info;
 use crate::layout::SLOT_SELF;
@@ -83,14 +84,16 @@ impl Builder {
         let id = sys::env_create(slot).inspect_err(|_| {
             let _ = sys::cap_drop(slot);
         })?;
-        // Our policy: a child (with its own children) may take at most half
-        // of what we may still take of each resource, so that no child can
-        // starve us or the children we start after it.
+        // Our policy: a child (with its own children) may take at most
+        // seven eighths of what we may still take of each resource, so that
+        // no child can starve us, while a chain of forks (a shell's
+        // subshells and pipelines) still goes many levels deep.
         let me = info::env(sys::env_id())
             .map(|e| e.quota)
             .unwrap_or_default();
         for r in Resource::ALL {
-            if let Err(e) = sys::quota_set(id, slot, r, me.get(r).headroom() / 2) {
+            let h = me.get(r).headroom();
+            if let Err(e) = sys::quota_set(id, slot, r, h - h / 8) {
                 let _ = sys::env_destroy(id, slot);
                 let _ = sys::cap_drop(slot);
                 return Err(e);

@@ -53,7 +53,7 @@ impl Fd {
             .then_some(PIPE_BASE + self.idx as u64 % MAX_PIPES * 4096)
     }
 
-    fn pipe(&self) -> Option<&'static Pipe> {
+    pub fn pipe(&self) -> Option<&'static Pipe> {
         // SAFETY: a pipe descriptor's page is mapped (by pipe(), or by the
         // parent when it made the process) and is unmapped only when no
         // descriptor uses it and no transfer is under way (`close`); a

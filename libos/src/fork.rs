@@ -3,7 +3,8 @@
 //! the PTE, both sides fault on the first write, and the libOS's page-fault
 //! handler copies the page. Code is shared read-only; the exception stack
 //! is copied at once (upcalls must be able to write it); the process table
-//! and pipes stay shared.
+//! and pipes stay shared. A forked child forks in turn the same way (see
+//! `share_memory` for the pages it does not own).
 
 use crate::child::Builder;
 use crate::info;
@@ -177,24 +178,42 @@ pub fn fork_with(extra: &[(u64, u64)]) -> Result<u32, Error> {
     process::start_child(b, &info, process::name().as_str(), &ctx)
 }
 
-/// Gives the child our private memory: copy-on-write, read-only pages
-/// shared, the pages the fault handler writes copied now.
+/// Gives the child our private memory: our writable pages copy-on-write,
+/// read-only pages shared, the pages the fault handler writes copied now.
+/// Pages we use but do not own (we are a forked child ourselves) cannot be
+/// handed on by our capability: a writable one is copied for the child, a
+/// read-only one (program text and constants, public as the initrd is) is
+/// readable through the libOS's shared capability, which its owner named
+/// as the page's reader when it first shared it.
 fn share_memory(b: &mut Builder, extra: &[(u64, u64)]) -> Result<(), Error> {
     let (xlo, xhi) = upcall::xstack_range();
+    let me = sys::env_id();
+    let shared = info::env(me).ok_or(Error::NoEnv)?.caps[SLOT_SHARED];
     for &(lo, hi) in regions().iter().chain(extra) {
         for (va, e) in info::mapped(lo, hi) {
             let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
             let exec = e & pte::NO_EXECUTE == 0;
+            let page = info::page(ppn);
+            let ours = page.is_some_and(|p| p.owner == me);
             if (xlo..xhi).contains(&va) || va == vm::cursor_page() {
                 // The exception stack, and the page with the allocator's
                 // cursor that the COW handler itself writes: never COW (a
                 // write fault inside the handler is fatal).
                 b.map_copy(va, false)?;
             } else if e & (pte::WRITABLE | PTE_COW) != 0 {
-                let (ours, theirs) = cow_ops(va, ppn, exec, SLOT_SELF);
-                b.map_with(theirs, ours)?;
-            } else {
+                if ours {
+                    let (ours, theirs) = cow_ops(va, ppn, exec, SLOT_SELF);
+                    b.map_with(theirs, ours)?;
+                } else {
+                    b.map_copy(va, exec)?;
+                }
+            } else if ours {
+                if page.is_some_and(|p| p.reader != shared) {
+                    sys::p_share(ppn, SLOT_SELF, SLOT_SHARED)?;
+                }
                 b.map(va, ppn, false, exec, SLOT_SELF)?;
+            } else {
+                b.map(va, ppn, false, exec, SLOT_SHARED)?;
             }
         }
     }

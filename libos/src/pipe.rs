@@ -114,6 +114,23 @@ impl Pipe {
         Ok(done)
     }
 
+    /// Whether a read would not wait (data, or no writer left).
+    pub fn can_read(&self) -> bool {
+        self.head.load(Ordering::Acquire) != self.tail.load(Ordering::Acquire)
+            || self.writers.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether a write would not wait (room, or no reader left).
+    pub fn can_write(&self) -> bool {
+        let used = self.head.load(Ordering::Acquire) - self.tail.load(Ordering::Acquire);
+        (used as usize) < DATA || self.readers.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether the other end is gone (no writer for a reader, or the reverse).
+    pub fn hung_up(&self, writer: bool) -> bool {
+        if writer { &self.readers } else { &self.writers }.load(Ordering::Acquire) == 0
+    }
+
     pub(crate) fn add_end(&self, writer: bool) {
         if writer { &self.writers } else { &self.readers }.fetch_add(1, Ordering::AcqRel);
     }

@@ -22,6 +22,13 @@ pub fn set_verbose(on: bool) {
     VERBOSE.store(on as u64, Ordering::Relaxed);
 }
 
+/// Says why a call failed, when asked to (`-v`).
+pub fn note(why: core::fmt::Arguments) {
+    if VERBOSE.load(Ordering::Relaxed) != 0 {
+        crate::println!("linux: {why}");
+    }
+}
+
 /// Calls the program made that this personality does not implement.
 pub fn unimplemented() -> u64 {
     UNIMPLEMENTED.load(Ordering::Relaxed)
@@ -49,6 +56,9 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         WRITE => io::write(a[0], a[1], a[2]),
         READV => io::vectored(a[0], a[1], a[2], io::read),
         WRITEV => io::vectored(a[0], a[1], a[2], io::write),
+        POLL => io::poll(a[0], a[1], a[2] as i32 as i64),
+        PPOLL => io::ppoll(a[0], a[1], a[2]),
+        SENDFILE => io::sendfile(a[0], a[1], a[2], a[3]),
         PREAD64 => io::pread(a[0], a[1], a[2], a[3]),
         CLOSE => io::close(a[0]),
         OPEN => io::open(a[0], a[1]),

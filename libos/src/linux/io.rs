@@ -79,9 +79,38 @@ pub fn write(fd: u64, buf: u64, len: u64) -> i64 {
     }
 }
 
+/// A console byte `poll` read ahead to see that input was there (bit 8
+/// set), handed out by the next read.
+static AHEAD: AtomicU64 = AtomicU64::new(0);
+const HAVE_AHEAD: u64 = 1 << 8;
+
+/// Whether console input is waiting (read ahead, kept for the next read).
+fn console_ready() -> bool {
+    if AHEAD.load(Ordering::Relaxed) & HAVE_AHEAD != 0 || CONSOLE_ENDED.load(Ordering::Relaxed) != 0
+    {
+        return true;
+    }
+    let mut b = [0u8; 1];
+    match sys::console_read(&mut b) {
+        Ok(1) => {
+            AHEAD.store(HAVE_AHEAD | b[0] as u64, Ordering::Relaxed);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Waits for console input, one tick at a time: a signal ends the wait
 /// (reported as Busy: EINTR).
 fn console_read(out: &mut [u8]) -> Result<usize, sys::Error> {
+    if out.is_empty() {
+        return Ok(0);
+    }
+    let ahead = AHEAD.swap(0, Ordering::Relaxed);
+    if ahead & HAVE_AHEAD != 0 {
+        out[0] = ahead as u8;
+        return Ok(1 + sys::console_read(&mut out[1..]).unwrap_or(0));
+    }
     loop {
         let n = sys::console_read(out)?;
         if n > 0 || out.is_empty() {
@@ -92,6 +121,116 @@ fn console_read(out: &mut [u8]) -> Result<usize, sys::Error> {
         }
         crate::time::sleep_ticks(1);
     }
+}
+
+const POLLIN: u16 = 1;
+const POLLOUT: u16 = 4;
+const POLLHUP: u16 = 0x10;
+const POLLNVAL: u16 = 0x20;
+
+/// What `fd` is ready for now, as poll's revents for `events`.
+fn ready(fd: i32, events: u16) -> u16 {
+    if fd < 0 {
+        return 0;
+    }
+    let Ok(f) = fd::get(fd as usize) else {
+        return POLLNVAL;
+    };
+    let (can_read, can_write, hup) = match f.kind {
+        kind::CONSOLE => (events & POLLIN != 0 && console_ready(), true, false),
+        kind::PIPE_READ | kind::PIPE_WRITE => {
+            let p = f.pipe();
+            let w = f.kind == kind::PIPE_WRITE;
+            (
+                !w && p.is_some_and(|p| p.can_read()),
+                w && p.is_some_and(|p| p.can_write()),
+                p.is_some_and(|p| p.hung_up(w)),
+            )
+        }
+        _ => (true, true, false),
+    };
+    let mut r = 0;
+    if can_read {
+        r |= POLLIN;
+    }
+    if can_write {
+        r |= POLLOUT;
+    }
+    r & events | if hup { POLLHUP } else { 0 }
+}
+
+/// poll(fds, nfds, timeout ms; negative: forever): waits a tick at a
+/// time until a descriptor is ready, the time is up or a signal comes.
+pub fn poll(fds: u64, n: u64, timeout_ms: i64) -> i64 {
+    if n > fd::MAX_FDS as u64 * 4 {
+        return -EINVAL;
+    }
+    if output(fds, n * 8).is_none() {
+        return -EFAULT;
+    }
+    let hz = crate::info::sysinfo().hz.max(1);
+    let until = (timeout_ms >= 0).then(|| sys::ticks() + (timeout_ms as u64 * hz).div_ceil(1000));
+    loop {
+        let Some(v) = output(fds, n * 8) else {
+            return -EFAULT;
+        };
+        let mut count = 0;
+        for e in v.chunks_exact_mut(8) {
+            let fd = i32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+            let events = u16::from_le_bytes([e[4], e[5]]);
+            let r = ready(fd, events);
+            e[6..8].copy_from_slice(&r.to_le_bytes());
+            count += (r != 0) as i64;
+        }
+        if count > 0 || until.is_some_and(|u| sys::ticks() >= u) {
+            return count;
+        }
+        if super::signal::interrupted() {
+            return -EINTR;
+        }
+        crate::time::sleep_ticks(1);
+    }
+}
+
+/// ppoll: poll with a `struct timespec` (null: forever); the mask is not
+/// swapped.
+pub fn ppoll(fds: u64, n: u64, ts: u64) -> i64 {
+    let ms = if ts == 0 {
+        -1
+    } else {
+        match (super::user::word(ts), super::user::word(ts + 8)) {
+            (Some(s), Some(ns)) => (s.min(1 << 40) * 1000 + ns / 1_000_000) as i64,
+            _ => return -EFAULT,
+        }
+    };
+    poll(fds, n, ms)
+}
+
+/// sendfile: a copy through this handler (no offset pointer: from the
+/// input's position).
+pub fn sendfile(out_fd: u64, in_fd: u64, off: u64, count: u64) -> i64 {
+    if off != 0 {
+        return -EINVAL; // then the caller copies itself
+    }
+    let mut buf = [0u8; 4096];
+    let mut done = 0u64;
+    while done < count {
+        let want = (count - done).min(buf.len() as u64) as usize;
+        let n = match fd::read(in_fd as usize, &mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if done == 0 => return errno(e),
+            Err(_) => break,
+        };
+        if let Err(e) = fd::write(out_fd as usize, &buf[..n]) {
+            return if done > 0 { done as i64 } else { errno(e) };
+        }
+        done += n as u64;
+        if n < want {
+            break;
+        }
+    }
+    done as i64
 }
 
 /// pread: a read at `off` that leaves the position as it was.

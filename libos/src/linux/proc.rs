@@ -41,8 +41,13 @@ pub fn fork(flags: u64, ptid: u64, ctid: u64) -> i64 {
             }
             pid as i64
         }
-        Err(sys::Error::NoMem) | Err(sys::Error::Quota) => -EAGAIN,
-        Err(_) => -ENOMEM,
+        Err(e) => {
+            super::calls::note(format_args!("fork: {}", e.name()));
+            match e {
+                sys::Error::NoMem | sys::Error::Quota => -EAGAIN,
+                _ => -ENOMEM,
+            }
+        }
     }
 }
 

@@ -123,9 +123,34 @@ pub(crate) fn start_child(
         return Err(err);
     }
     fd::share(&info.fds);
-    b.run(ctx, Slice::AnyFree).inspect_err(|_| {
+    let run = b.run(ctx, Slice::AnyFree).inspect_err(|_| {
         fd::unshare(&info.fds);
         let _ = vm::unmap(e.va);
+    });
+    if let Ok(id) = run {
+        remember_cap_slot(id, slot);
+    }
+    run
+}
+
+/// Which of our capability slots controls each child, by its environment
+/// slot (pid and capability slot): once a child has ended, its capability
+/// no longer matches anything the kernel shows, yet the slot must be freed.
+static CHILD_CAPS: [core::sync::atomic::AtomicU64; exo_abi::env::NENV] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; exo_abi::env::NENV];
+
+fn remember_cap_slot(pid: u32, slot: usize) {
+    let at = exo_abi::env::env_slot(pid) % exo_abi::env::NENV;
+    CHILD_CAPS[at].store((pid as u64) << 32 | slot as u64, Ordering::Relaxed);
+}
+
+/// Forgets and returns the slot remembered for child `pid`.
+fn take_cap_slot(pid: u32) -> Option<usize> {
+    let at = exo_abi::env::env_slot(pid) % exo_abi::env::NENV;
+    let v = CHILD_CAPS[at].load(Ordering::Relaxed);
+    (v >> 32 == pid as u64).then(|| {
+        CHILD_CAPS[at].store(0, Ordering::Relaxed);
+        (v & 0xffff_ffff) as usize
     })
 }
 
@@ -149,7 +174,7 @@ pub fn exit(status: u8) -> ! {
 /// that ended without the libOS's exit: what the kernel recorded, e.g. 78
 /// for an unhandled page fault).
 pub fn wait(pid: u32) -> u8 {
-    let slot = child_cap_slot(pid);
+    let slot = take_cap_slot(pid).or_else(|| child_cap_slot(pid));
     let Some(e) = entry(pid) else {
         // Not a process of ours: wait for the environment alone.
         let gone = kinfo::env_gone_terms(pid);
