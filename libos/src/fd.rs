@@ -23,6 +23,9 @@ pub mod kind {
     pub const FS_FILE: u32 = 5;
     /// `/dev/null`: reads end at once, writes vanish.
     pub const NULL: u32 = 6;
+    /// A directory opened to be listed (by the Linux personality, which
+    /// keeps its path): not readable or writable as a file.
+    pub const DIR: u32 = 7;
 }
 
 #[repr(C)]

@@ -59,6 +59,8 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         POLL => io::poll(a[0], a[1], a[2] as i32 as i64),
         PPOLL => io::ppoll(a[0], a[1], a[2]),
         SENDFILE => io::sendfile(a[0], a[1], a[2], a[3]),
+        GETDENTS64 => io::getdents64(a[0], a[1], a[2]),
+        CHMOD | FCHMOD | FCHMODAT | CHOWN | FCHOWN | LCHOWN | FCHOWNAT | UTIMENSAT => 0,
         PREAD64 => io::pread(a[0], a[1], a[2], a[3]),
         CLOSE => io::close(a[0]),
         OPEN => io::open(a[0], a[1]),
@@ -126,6 +128,8 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         GETRANDOM => getrandom(a[0], a[1]),
         CLOCK_GETTIME => clock_gettime(a[1]),
         GETTIMEOFDAY => gettimeofday(a[0]),
+        TIME => time(a[0]),
+        SYSINFO => sysinfo(a[0]),
         NANOSLEEP => nanosleep(a[0]),
         CLOCK_NANOSLEEP if a[1] & TIMER_ABSTIME == 0 => nanosleep(a[2]),
         _ => not_implemented(n),
@@ -218,6 +222,36 @@ fn clock_gettime(ts: u64) -> i64 {
     out[..8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
     out[8..].copy_from_slice(&((us % 1_000_000) * 1000).to_le_bytes());
     0
+}
+
+/// `struct sysinfo`: uptime, memory in pages (mem_unit 4096), processes.
+fn sysinfo(out: u64) -> i64 {
+    let si = crate::info::sysinfo();
+    let free = (0..si.npages)
+        .filter(|&p| crate::info::page(p).is_some_and(|r| r.owner == exo_abi::pages::FREE))
+        .count() as u64;
+    let procs = crate::process::entries().count() as u16;
+    let mut b = [0u8; 112];
+    let uptime = crate::time::uptime_ms() / 1000;
+    b[..8].copy_from_slice(&uptime.to_le_bytes());
+    b[32..40].copy_from_slice(&si.npages.to_le_bytes()); // totalram
+    b[40..48].copy_from_slice(&free.to_le_bytes()); // freeram
+    b[80..82].copy_from_slice(&procs.to_le_bytes());
+    b[104..108].copy_from_slice(&4096u32.to_le_bytes()); // mem_unit
+    if super::user::put(out, &b) {
+        0
+    } else {
+        -EFAULT
+    }
+}
+
+/// Seconds since boot (the guest has no calendar clock).
+fn time(out: u64) -> i64 {
+    let s = (crate::time::tsc_to_us(crate::time::tsc()) / 1_000_000) as i64;
+    if out != 0 && !super::user::put(out, &s.to_le_bytes()) {
+        return -EFAULT;
+    }
+    s
 }
 
 /// `struct timeval` (microseconds) since boot.

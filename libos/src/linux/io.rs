@@ -297,7 +297,10 @@ pub fn vectored(fd: u64, iov: u64, count: u64, each: fn(u64, u64, u64) -> i64) -
 
 pub fn close(fd: u64) -> i64 {
     match fd::get(fd as usize) {
-        Ok(_) => {
+        Ok(f) => {
+            if f.kind == kind::DIR {
+                let _ = DIRS.try_with(|d| d[fd as usize] = None);
+            }
             fd::close(fd as usize);
             set_cloexec(fd as usize, false);
             0
@@ -318,6 +321,10 @@ pub fn cwd() -> String {
         }
     })
     .unwrap_or_else(|| String::from("/"))
+}
+
+pub fn set_cwd(abs: &str) {
+    let _ = CWD.try_with(|c| *c = String::from(abs));
 }
 
 /// `path` made absolute against the working directory, with `.`, `..`
@@ -431,7 +438,14 @@ pub fn open(path: u64, flags: u64) -> i64 {
             pos: 0,
         },
         Node::Initrd(..) => return -ENOTDIR,
-        Node::Synthetic => return -EACCES, // listing them: not yet
+        Node::Synthetic => return open_dir(name),
+        Node::Fs(p) if p == "/" || crate::files::stat(&p).is_ok_and(|s| s.kind == Kind::Dir) => {
+            if write {
+                return -EISDIR;
+            }
+            return open_dir(name);
+        }
+        Node::Fs(_) if flags & O_DIRECTORY != 0 && flags & O_CREAT == 0 => return -ENOTDIR,
         Node::Fs(p) => {
             if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL && crate::files::stat(&p).is_ok() {
                 return -EEXIST;
@@ -624,6 +638,114 @@ pub fn chdir(path: u64) -> i64 {
     }
 }
 
+/// The path of each directory descriptor, by descriptor.
+static DIRS: crate::cell::Exclusive<[Option<String>; fd::MAX_FDS]> =
+    crate::cell::Exclusive::new([const { None }; fd::MAX_FDS]);
+
+fn open_dir(path: &str) -> i64 {
+    let abs = absolute(path);
+    let f = Fd {
+        kind: kind::DIR,
+        idx: 0,
+        pos: 0,
+    };
+    match fd::install(f) {
+        Ok(n) => {
+            let _ = DIRS.try_with(|d| d[n] = Some(abs));
+            set_cloexec(n, true);
+            n as i64
+        }
+        Err(_) => -EMFILE,
+    }
+}
+
+const DT_CHR: u8 = 2;
+const DT_DIR: u8 = 4;
+const DT_REG: u8 = 8;
+
+/// The entries of directory `path`: name, inode number, type.
+fn list(path: &str) -> Result<Vec<(String, u64, u8)>, i64> {
+    let mut v = alloc::vec![
+        (String::from("."), 2, DT_DIR),
+        (String::from(".."), 2, DT_DIR)
+    ];
+    match path {
+        "/bin" => {
+            for (i, (name, _)) in crate::initrd::files().enumerate() {
+                if let Some(n) = name.strip_prefix("bin/").filter(|n| !n.contains('/')) {
+                    v.push((String::from(n), 16 + i as u64, DT_REG));
+                }
+            }
+        }
+        "/dev" => {
+            for n in ["null", "tty", "console"] {
+                v.push((String::from(n), 1, DT_CHR));
+            }
+        }
+        "/proc" => {}
+        _ => {
+            if path == "/" {
+                for n in ["bin", "dev"] {
+                    v.push((String::from(n), 2, DT_DIR));
+                }
+            }
+            let entries = match crate::files::readdir(path) {
+                Ok(e) => e,
+                Err(_) if path == "/" => alloc::vec::Vec::new(), // no disk
+                Err(e) => return Err(fs_errno(e)),
+            };
+            for (i, e) in entries.into_iter().enumerate() {
+                let t = if e.kind == Kind::Dir { DT_DIR } else { DT_REG };
+                v.push((e.name, 4096 + i as u64, t));
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// getdents64: the directory's entries from its position on, as many
+/// `struct linux_dirent64` as fit.
+pub fn getdents64(fd: u64, buf: u64, count: u64) -> i64 {
+    let Ok(f) = fd::get(fd as usize) else {
+        return -EBADF;
+    };
+    if f.kind != kind::DIR {
+        return -ENOTDIR;
+    }
+    let Some(path) = DIRS.try_with(|d| d[fd as usize].clone()).flatten() else {
+        return -EBADF;
+    };
+    let Some(out) = output(buf, count) else {
+        return -EFAULT;
+    };
+    let entries = match list(&path) {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
+    let mut at = 0usize;
+    let mut next = f.pos as usize;
+    for (name, ino, t) in entries.iter().skip(next) {
+        let len = (19 + name.len() + 1).next_multiple_of(8);
+        if at + len > out.len() {
+            if at == 0 {
+                return -EINVAL;
+            }
+            break;
+        }
+        let e = &mut out[at..at + len];
+        e.fill(0);
+        e[..8].copy_from_slice(&ino.to_le_bytes());
+        e[8..16].copy_from_slice(&((next + 1) as u64).to_le_bytes());
+        e[16..18].copy_from_slice(&(len as u16).to_le_bytes());
+        e[18] = *t;
+        e[19..19 + name.len()].copy_from_slice(name.as_bytes());
+        at += len;
+        next += 1;
+    }
+    let _ = fd::seek(fd as usize, next as u64);
+    at as i64
+}
+
 const S_IFIFO: u32 = 0o010000;
 const S_IFCHR: u32 = 0o020000;
 const S_IFDIR: u32 = 0o040000;
@@ -679,7 +801,7 @@ fn fs_meta(s: &crate::fs::cffs::Stat) -> Meta {
     Meta {
         mode: kind | perm,
         size: s.size,
-        ino: 4096 + s.dir_block,
+        ino: 4096 + s.number,
     }
 }
 
@@ -697,6 +819,10 @@ fn fd_meta(fd: u64) -> Result<Meta, i64> {
             ino: 16 + f.idx as u64,
         },
         kind::FS_FILE => fs_meta(&crate::files::fstat(f.idx as usize).map_err(fs_errno)?),
+        kind::DIR => {
+            let path = DIRS.try_with(|d| d[fd as usize].clone()).flatten();
+            meta_of_node(node(path.as_deref().unwrap_or("/")))?
+        }
         _ => Meta {
             mode: S_IFCHR | 0o620,
             size: 0,
@@ -735,12 +861,13 @@ pub fn stat(path: u64, buf: u64) -> i64 {
     }
 }
 
+/// (an int: it arrives as 0xffff_ff9c)
 const AT_FDCWD: i64 = -100;
 pub const AT_EMPTY_PATH: u64 = 0x1000;
 
 /// `*at` calls: paths relative to the working directory only.
 pub fn at_cwd(dirfd: u64, path: u64) -> bool {
-    dirfd as i64 == AT_FDCWD || c_string(path).is_some_and(|p| p.starts_with('/'))
+    dirfd as i32 as i64 == AT_FDCWD || c_string(path).is_some_and(|p| p.starts_with('/'))
 }
 
 pub fn newfstatat(dirfd: u64, path: u64, buf: u64, flags: u64) -> i64 {

@@ -63,6 +63,43 @@ fn start(image: &[u8], argv: &[&str], envp: &[&str]) -> Result<(u64, u64), Error
     Ok((prog.entry, sp))
 }
 
+/// Set in the system's first process once it has made or mounted the file
+/// system on a disk: it shuts it down cleanly when the program ends.
+static OWNS_DISK: AtomicU64 = AtomicU64::new(0);
+
+/// Where programs start when there is a disk: a writable directory on it.
+pub const HOME: &str = "/home";
+
+/// For the runner as the system's first process: prepares the disk as
+/// init would (a blank one is formatted for XN) and starts the program in
+/// `HOME` on it.
+pub fn first_process() {
+    use crate::files::{prepare_disk, DiskState};
+    match prepare_disk() {
+        Ok(DiskState::Formatted | DiskState::Mounted) => {
+            OWNS_DISK.store(1, Ordering::Relaxed);
+            match crate::files::mkdir(HOME) {
+                Ok(()) | Err(crate::fs::FsError::Exists) => io::set_cwd(HOME),
+                Err(e) => crate::println!("linux: cannot make {HOME}: {e}"),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => crate::println!("linux: file system unavailable: {e}"),
+    }
+}
+
+/// Ends the process with `code`: the first process shuts the file system
+/// down first.
+fn exit(code: u8) -> ! {
+    if OWNS_DISK.load(Ordering::Relaxed) != 0 && crate::process::pinfo().ppid == 0 {
+        crate::fd::close_all();
+        if let Err(e) = crate::files::shutdown() {
+            crate::println!("linux: the file system was not shut down cleanly: {e}");
+        }
+    }
+    crate::process::exit(code)
+}
+
 /// The program's FS and GS bases (its thread pointer), as it set them.
 static FS: AtomicU64 = AtomicU64::new(0);
 static GS: AtomicU64 = AtomicU64::new(0);

@@ -89,7 +89,7 @@ pub fn execve(f: &mut UTrapFrame, path: u64, argv: u64, envp: u64) -> i64 {
     let (entry, sp) = match started {
         Ok(s) => s,
         // Nothing left to return to.
-        Err(_) => process::exit(127),
+        Err(_) => super::exit(127),
     };
     set_exe(&path);
     let name = a.first().copied().unwrap_or(&path);
@@ -170,5 +170,5 @@ pub fn kill(pid: i64, sig: u64) -> i64 {
 }
 
 pub fn exit(code: u64) -> ! {
-    process::exit(code as u8)
+    super::exit(code as u8)
 }

@@ -142,7 +142,7 @@ pub fn raise(sig: u32) -> i64 {
     }
     let h = ACTIONS[sig as usize].handler.load(Ordering::Relaxed);
     if sig == 9 || h == SIG_DFL && !ignored_by_default(sig) {
-        crate::process::exit(128 + sig as u8);
+        super::exit(128 + sig as u8);
     }
     if h != SIG_IGN && h != SIG_DFL {
         arrived(sig);
@@ -233,7 +233,7 @@ pub fn deliver(f: &mut UTrapFrame) {
     }
     let restorer = a.restorer.load(Ordering::Relaxed);
     if flags & SA_RESTORER == 0 || restorer == 0 {
-        crate::process::exit(128 + sig as u8); // it could never return
+        super::exit(128 + sig as u8); // it could never return
     }
     let mut uc = [0u64; UC_WORDS];
     let mut copy = *f;
@@ -255,7 +255,7 @@ pub fn deliver(f: &mut UTrapFrame) {
         .chain(si)
         .collect();
     if !put(sp, &words) {
-        crate::process::exit(128 + sig as u8); // no stack to run it on
+        super::exit(128 + sig as u8); // no stack to run it on
     }
     let mut mask = blocked | a.mask.load(Ordering::Relaxed);
     if flags & SA_NODEFER == 0 {
@@ -279,7 +279,7 @@ pub fn deliver(f: &mut UTrapFrame) {
 /// interrupted, with the mask it had.
 pub fn sigreturn(f: &mut UTrapFrame) {
     let Some(b) = output(f.rsp, UC_WORDS as u64 * 8) else {
-        crate::process::exit(128 + 11); // a bad frame: as Linux, SIGSEGV
+        super::exit(128 + 11); // a bad frame: as Linux, SIGSEGV
     };
     let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
     let mut next = *f;

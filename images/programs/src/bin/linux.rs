@@ -26,6 +26,11 @@ fn main() -> u8 {
         println!("linux: {path}: not in the initrd");
         return 127;
     };
+    // As the first process it does what init would: prepares the disk
+    // (formatting a blank one), which it shuts down cleanly at the end.
+    if process::pinfo().ppid == 0 {
+        libos::linux::first_process();
+    }
     let name = path.rsplit('/').next().unwrap_or(path);
     let argv: Vec<&str> = core::iter::once(name)
         .chain(args[1..].iter().copied())

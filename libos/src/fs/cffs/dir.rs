@@ -196,6 +196,7 @@ impl<X: XnCalls> Cffs<X> {
             size,
             mode: ino.mode,
             dir_block: loc.block,
+            number: loc.block * ENTRIES as u64 + loc.slot as u64,
         })
     }
 }

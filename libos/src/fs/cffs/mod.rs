@@ -68,6 +68,8 @@ pub struct Stat {
     pub mode: u32,
     /// The block holding the embedded inode (where its data is co-located).
     pub dir_block: Db,
+    /// A number no other live file or directory has (its inode's place).
+    pub number: u64,
 }
 
 /// A mounted C-FFS tree.
