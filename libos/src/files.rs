@@ -55,8 +55,10 @@ static STATE: Exclusive<State> = Exclusive::new(State {
 
 /// Runs `f` on the state; Busy if an upcall handler interrupted a call
 /// that is using it (the same holds for every call below).
+/// Every process of the libOS shares the tree: the calls take turns under
+/// one lock (`fslock`).
 fn with_state<R>(f: impl FnOnce(&mut State) -> Result<R, FsError>) -> Result<R, FsError> {
-    STATE.try_with(f).unwrap_or(Err(FsError::Busy))
+    crate::fslock::with(|| STATE.try_with(f).unwrap_or(Err(FsError::Busy)))
 }
 
 /// Runs `f` on the file system, mounting (or making) it on first use.

@@ -9,6 +9,8 @@ pub const PINFO_VA: u64 = 0x7e00_0000_0000;
 /// The process table: entry `slot` at `PROCTAB_VA + slot * 4096` (see
 /// `process::table`).
 pub const PROCTAB_VA: u64 = 0x7e00_0001_0000;
+/// The library file system's lock, shared by all processes (see `fslock`).
+pub const FS_LOCK_VA: u64 = 0x7e00_0000_1000;
 /// Pipe pages: pipe `i` is at `PIPE_BASE + i * 4096` in every process using it.
 pub const PIPE_BASE: u64 = 0x7e00_1000_0000;
 pub const MAX_PIPES: u64 = 256;

@@ -14,6 +14,7 @@ pub mod fd;
 pub mod files;
 pub mod fork;
 pub mod fs;
+mod fslock;
 pub mod heap;
 pub mod info;
 pub mod initrd;

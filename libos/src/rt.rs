@@ -21,6 +21,21 @@ pub(crate) static HEAP: crate::heap::ExoHeap = crate::heap::ExoHeap::new();
 #[cfg(not(target_os = "none"))]
 pub(crate) static HEAP: crate::heap::ExoHeap = crate::heap::ExoHeap::new();
 
+// The note that marks this program as exo's own (see
+// `exo_abi::program`): anything without it is run as a Linux program.
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    ".pushsection .note.exo, \"a\", @note",
+    ".balign 4",
+    ".long 4",
+    ".long 4",
+    ".long {kind}",
+    ".asciz \"exo\"",
+    ".long 1",
+    ".popsection",
+    kind = const exo_abi::program::NOTE_TYPE,
+);
+
 #[cfg(target_os = "none")]
 mod start {
     extern "C" {

@@ -63,7 +63,7 @@ pub(crate) fn dispatch(from: u32, m: &Message) {
     }
     let sig = m[1] as u32;
     match HANDLERS[sig as usize].load() {
-        None => process::exit(128 + sig as u8),
+        None => process::exit_by_signal(sig as u8),
         Some(f) => f(sig),
     }
 }

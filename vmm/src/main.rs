@@ -69,6 +69,18 @@ fn file_size(path: &Path, what: &str) -> Result<u64, (i32, String)> {
     Ok(meta.len())
 }
 
+/// Whether `path` in the initrd at `rd` is an executable not built for
+/// exo (and the initrd has the runner for it).
+fn linux_program(rd: &Path, path: &str) -> bool {
+    let Ok(archive) = std::fs::read(rd) else {
+        return false;
+    };
+    let find = |p: &str| exo_abi::initrd::find(&archive, p);
+    find(path).is_some_and(|image| {
+        exo_abi::program::is_elf64(image) && !exo_abi::program::is_exo_program(image)
+    }) && find(exo_abi::program::LINUX_RUNNER).is_some()
+}
+
 fn run(args: RunArgs) -> Result<u8, (i32, String)> {
     let err = |m: String| (EXIT_EXO_ERROR, m);
     let kernel = match args.kernel {
@@ -98,15 +110,28 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
     if args.quiet {
         cmdline = format!("{cmdline} {}=1", keys::QUIET).trim().to_string();
     }
+    // A user at a terminal: programs may treat the console as theirs
+    // (line editing, Ctrl-C interrupting the foreground).
+    if exo::input::stdin_is_terminal() {
+        cmdline = format!("{cmdline} {}=1", keys::TTY).trim().to_string();
+    }
     if let Some(init) = &args.init {
         let mut words = init.split_whitespace();
-        let Some(path) = words.next() else {
+        let Some(mut path) = words.next() else {
             return Err(err(format!("--init '{init}': a program path is needed")));
         };
+        let mut rest: Vec<&str> = words.collect();
+        // A program not built for exo (an unmodified Linux one) runs under
+        // the Linux personality's runner.
+        if let Some(rd) = &initrd {
+            if linux_program(rd, path) {
+                rest.insert(0, path);
+                path = exo_abi::program::LINUX_RUNNER;
+            }
+        }
         cmdline = format!("{cmdline} {}={path}", keys::INIT)
             .trim()
             .to_string();
-        let rest: Vec<&str> = words.collect();
         if let Some(bad) = rest.iter().find(|w| w.contains(',')) {
             return Err(err(format!(
                 "--init '{init}': argument '{bad}' has a comma, which the kernel command line uses to separate arguments"

@@ -39,7 +39,9 @@ pub fn command(qemu: &Path, cfg: &RunConfig, ram_file: Option<&Path>) -> Command
         "none",
         "-no-reboot",
     ])
-    .args(["-serial", "stdio", "-monitor", "none"])
+    // Ctrl-C at a terminal goes to the guest (signal=off), as on our VMM.
+    .args(["-chardev", "stdio,id=console,signal=off"])
+    .args(["-serial", "chardev:console", "-monitor", "none"])
     .args([
         "-device",
         &format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=1"),
@@ -109,7 +111,8 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
         None => None,
     };
     let mut cmd = command(qemu, cfg, tracing.as_ref().map(|(r, _)| r.path()));
-    // A terminal goes to QEMU as is (it handles raw mode and Ctrl-C); other
+    // A terminal goes to QEMU as is (it sets raw mode; Ctrl-C reaches the
+    // guest as a byte); other
     // input passes through us so that its end reaches the guest as Ctrl-D.
     let terminal = crate::input::stdin_is_terminal();
     cmd.stdout(Stdio::inherit())

@@ -57,6 +57,9 @@ pub mod cmdline {
     /// `1`: the console carries only what programs write, and the kernel's
     /// errors (no boot or exit messages).
     pub const QUIET: &str = "exo.quiet";
+    /// `1`: the console is a user's terminal (the VMM's standard input is
+    /// one), as `SysInfo::console_terminal` tells programs.
+    pub const TTY: &str = "exo.tty";
     /// `stack`: overflow the kernel stack at boot, to show the guard page
     /// turns it into a reported fault (a test aid).
     pub const CRASH: &str = "exo.crash";

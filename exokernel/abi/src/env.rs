@@ -195,6 +195,13 @@ pub struct SysInfo {
     pub net_delivered: u64,
     pub net_unclaimed: u64,
     pub net_dropped: u64,
+    /// Ctrl-C bytes (0x03) the console has received: counted as they
+    /// arrive, whether or not a program reads them (a library OS's line
+    /// discipline turns them into interrupts for the foreground).
+    pub console_interrupts: u64,
+    /// 1 if the console is a user's terminal (`exo.tty=1`), 0 if its input
+    /// is a pipe or a file.
+    pub console_terminal: u64,
 }
 
 /// Room for the first program's arguments in [`SysInfo`].

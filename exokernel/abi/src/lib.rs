@@ -12,6 +12,7 @@ pub mod env;
 pub mod initrd;
 pub mod layout;
 pub mod pages;
+pub mod program;
 pub mod syscall;
 pub mod trace;
 pub mod trap;

@@ -44,9 +44,53 @@ pub fn write_bytes(bytes: &[u8]) {
     }
 }
 
-/// Reads one byte of console input if one is waiting.
-pub fn try_read() -> Option<u8> {
-    COM1.lock().try_receive().ok()
+/// Console input taken from the UART (at each timer tick and by
+/// `console_read`) and kept until a program reads it, so that Ctrl-C is
+/// counted as it arrives even when no one reads.
+struct Input {
+    buf: [u8; INPUT_BYTES],
+    head: usize,
+    len: usize,
+}
+
+const INPUT_BYTES: usize = 4096;
+const CTRL_C: u8 = 0x03;
+
+static INPUT: Mutex<Input> = Mutex::new(Input {
+    buf: [0; INPUT_BYTES],
+    head: 0,
+    len: 0,
+});
+
+/// Moves what the UART holds into the input buffer while it has room;
+/// returns how many Ctrl-C bytes came.
+pub fn poll_input() -> u64 {
+    let (Some(mut port), Some(mut input)) = (COM1.try_lock(), INPUT.try_lock()) else {
+        return 0; // the tick interrupted a reader: it drains the UART itself
+    };
+    let mut interrupts = 0;
+    while input.len < INPUT_BYTES {
+        let Ok(b) = port.try_receive() else { break };
+        let at = (input.head + input.len) % INPUT_BYTES;
+        input.buf[at] = b;
+        input.len += 1;
+        interrupts += (b == CTRL_C) as u64;
+    }
+    interrupts
+}
+
+/// Reads one byte of console input if one is waiting (Ctrl-C bytes in
+/// `interrupts`).
+fn try_read(interrupts: &mut u64) -> Option<u8> {
+    *interrupts += poll_input();
+    let mut input = INPUT.lock();
+    if input.len == 0 {
+        return None;
+    }
+    let b = input.buf[input.head];
+    input.head = (input.head + 1) % INPUT_BYTES;
+    input.len -= 1;
+    Some(b)
 }
 
 /// Makes the console usable from a fault or panic that interrupted a writer.
@@ -113,17 +157,19 @@ pub fn sys_write(_: &mut Cx<'_>, a: args::ConsoleWrite) -> SysResult {
 }
 
 /// `console_read`: the input waiting now, without blocking.
-pub fn sys_read(_: &mut Cx<'_>, a: args::ConsoleRead) -> SysResult {
+pub fn sys_read(cx: &mut Cx<'_>, a: args::ConsoleRead) -> SysResult {
     let mut buf = [0u8; 256];
     let want = a.buf.len().min(buf.len());
     // Check the destination before consuming input, so no byte is lost.
     user::copy_out(a.buf.ptr, &buf[..want]).map_err(|_| Error::Fault)?;
     let mut n = 0;
+    let mut interrupts = 0;
     while n < want {
-        let Some(b) = try_read() else { break };
+        let Some(b) = try_read(&mut interrupts) else { break };
         buf[n] = b;
         n += 1;
     }
+    cx.k.sys_mut().console_interrupts += interrupts;
     user::copy_out(a.buf.ptr, &buf[..n]).map_err(|_| Error::Fault)?;
     val(n as u64)
 }

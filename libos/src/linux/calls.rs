@@ -41,6 +41,7 @@ pub fn handle(f: &mut UTrapFrame) {
     let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
     match f.rax {
         RT_SIGRETURN => signal::sigreturn(f),
+        RT_SIGSUSPEND => signal::sigsuspend(f, a[0]),
         EXECVE => match proc::execve(f, a[0], a[1], a[2]) {
             0 => {}
             e => f.rax = e as u64,
@@ -96,7 +97,7 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         UMASK => 0o022,
         READLINK | READLINKAT => -EINVAL, // no symbolic links
         IOCTL => -ENOTTY,
-        MMAP => mem::mmap(a[0], a[1], a[2], a[3], a[4] as i64),
+        MMAP => mem::mmap(a[0], a[1], a[2], a[3], a[4] as i32 as i64, a[5]),
         MUNMAP => mem::munmap(a[0], a[1]),
         MPROTECT | SET_ROBUST_LIST | MADVISE => 0,
         BRK => mem::brk(a[0]),
@@ -117,8 +118,10 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         }
         GETPID | GETTID | SET_TID_ADDRESS => crate::process::pid() as i64,
         GETPPID => proc::getppid(),
-        GETPGRP | GETPGID | GETSID => crate::process::pid() as i64,
-        SETPGID | SETSID => 0,
+        GETPGRP | GETSID => proc::getpgid(0),
+        GETPGID => proc::getpgid(a[0] as i32 as i64),
+        SETPGID => proc::setpgid(a[0] as i32 as i64, a[1] as i32 as i64),
+        SETSID => proc::setsid(),
         GETUID | GETGID | GETEUID | GETEGID => 0,
         EXIT | EXIT_GROUP => proc::exit(a[0]),
         UNAME => uname(a[0]),

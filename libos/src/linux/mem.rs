@@ -58,10 +58,23 @@ const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
 const PROT_EXEC: u64 = 4;
 
-/// Anonymous mappings only (zeroed pages, writable).
-pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, _fd: i64) -> i64 {
-    if flags & MAP_ANONYMOUS == 0 {
-        return -ENOSYS; // file-backed mappings: not yet
+const MAP_SHARED: u64 = 0x01;
+
+/// Anonymous mappings (zeroed pages) and private mappings of a file (its
+/// bytes from `off` read in now, zeros past its end); writable either way.
+/// A shared mapping of a file is refused: its writes would have to reach
+/// the file.
+pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, off: u64) -> i64 {
+    let file = flags & MAP_ANONYMOUS == 0;
+    if file && (flags & MAP_SHARED != 0 && prot & 2 != 0) {
+        return -ENODEV;
+    }
+    if file && (crate::fd::get(fd as usize).is_err() || !off.is_multiple_of(PAGE_SIZE)) {
+        return if off.is_multiple_of(PAGE_SIZE) {
+            -EBADF
+        } else {
+            -EINVAL
+        };
     }
     let Some(len) = len
         .checked_next_multiple_of(PAGE_SIZE)
@@ -91,7 +104,40 @@ pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, _fd: i64) -> i64 {
         }
         va += PAGE_SIZE;
     }
+    if file {
+        return match fill_from(fd as usize, at, len, off) {
+            Ok(()) => at as i64,
+            Err(e) => {
+                munmap(at, len);
+                e
+            }
+        };
+    }
     at as i64
+}
+
+/// Reads the file behind `fd` from `off` into `[at, at + len)` (mapped
+/// here, writable), leaving its position as it was.
+fn fill_from(fd: usize, at: u64, len: u64, off: u64) -> Result<(), i64> {
+    let was = crate::fd::position(fd).map_err(|_| -EBADF)?;
+    crate::fd::seek(fd, off).map_err(|_| -ENODEV)?;
+    let mut done = 0;
+    let r = loop {
+        if done >= len {
+            break Ok(());
+        }
+        // SAFETY: `[at, at + len)` was just mapped writable in this space.
+        let dst = unsafe {
+            core::slice::from_raw_parts_mut((at + done) as *mut u8, (len - done) as usize)
+        };
+        match crate::fd::read(fd, dst) {
+            Ok(0) => break Ok(()),
+            Ok(n) => done += n as u64,
+            Err(_) => break Err(-EIO),
+        }
+    };
+    let _ = crate::fd::seek(fd, was);
+    r
 }
 
 pub fn munmap(addr: u64, len: u64) -> i64 {

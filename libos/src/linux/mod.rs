@@ -100,6 +100,11 @@ fn exit(code: u8) -> ! {
     crate::process::exit(code)
 }
 
+/// Ends the process as a signal's default action does.
+fn exit_by_signal(sig: u8) -> ! {
+    crate::process::exit_by_signal(sig)
+}
+
 /// The program's FS and GS bases (its thread pointer), as it set them.
 static FS: AtomicU64 = AtomicU64::new(0);
 static GS: AtomicU64 = AtomicU64::new(0);

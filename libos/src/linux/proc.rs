@@ -119,7 +119,7 @@ pub fn wait4(pid: i64, status: u64, options: u64, rusage: u64) -> i64 {
         if !block && !process::has_ended(pid as u32) {
             return 0;
         }
-        Some((pid as u32, process::wait(pid as u32)))
+        Some((pid as u32, process::wait_status(pid as u32)))
     } else {
         match process::wait_any(block) {
             Ok(got) => got,
@@ -147,11 +147,30 @@ pub fn kill(pid: i64, sig: u64) -> i64 {
         return -EINVAL;
     }
     let me = process::pid();
-    let target = match pid {
-        0 | -1 => me as i64, // no process groups: the caller alone
-        p if p < 0 => -p,
-        p => p,
-    };
+    if pid <= 0 {
+        // A group: ours (0), one named (-pgid), or everyone we may (-1).
+        let members = match pid {
+            0 => group_members(getpgid(0) as u32),
+            -1 => process::entries()
+                .map(|e| e.pid.load(core::sync::atomic::Ordering::Relaxed))
+                .filter(|&p| p != me)
+                .collect(),
+            p => group_members(-p as u32),
+        };
+        if members.is_empty() {
+            return -ESRCH;
+        }
+        // Others first: a signal to ourselves may end us.
+        let mut r = 0;
+        for m in members.iter().filter(|&&m| m != me) {
+            r = kill(*m as i64, sig);
+        }
+        if members.contains(&me) {
+            r = kill(me as i64, sig);
+        }
+        return r;
+    }
+    let target = pid;
     if target as u32 == me {
         return signal::raise(sig as u32);
     }
@@ -171,4 +190,49 @@ pub fn kill(pid: i64, sig: u64) -> i64 {
 
 pub fn exit(code: u64) -> ! {
     super::exit(code as u8)
+}
+
+/// The process table entry of `pid` (0: this process).
+fn entry_of(pid: i64) -> Option<&'static process::ProcEntry> {
+    let pid = if pid == 0 { process::pid() } else { pid as u32 };
+    process::entry(pid)
+}
+
+/// setpgid(pid, pgid): this process or a child of it (whose entry we may
+/// write) joins group `pgid` (0: its own pid).
+pub fn setpgid(pid: i64, pgid: i64) -> i64 {
+    if pid < 0 || pgid < 0 {
+        return -EINVAL;
+    }
+    let target = if pid == 0 { process::pid() } else { pid as u32 };
+    if target != process::pid() && !process::children().any(|c| c == target) {
+        return -ESRCH;
+    }
+    let Some(e) = process::entry(target) else {
+        return -ESRCH;
+    };
+    let group = if pgid == 0 { target } else { pgid as u32 };
+    process::set_group(e, group).map_or(-EPERM, |()| 0)
+}
+
+pub fn getpgid(pid: i64) -> i64 {
+    entry_of(pid).map_or(-ESRCH, |e| {
+        e.pgid.load(core::sync::atomic::Ordering::Relaxed) as i64
+    })
+}
+
+/// setsid: a group of its own (sessions are not kept apart).
+pub fn setsid() -> i64 {
+    match setpgid(0, 0) {
+        0 => process::pid() as i64,
+        e => e,
+    }
+}
+
+/// The pids of every process in group `pgid` that may be read.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    process::entries()
+        .filter(|e| e.pgid.load(core::sync::atomic::Ordering::Relaxed) == pgid)
+        .map(|e| e.pid.load(core::sync::atomic::Ordering::Relaxed))
+        .collect()
 }

@@ -142,7 +142,7 @@ pub fn raise(sig: u32) -> i64 {
     }
     let h = ACTIONS[sig as usize].handler.load(Ordering::Relaxed);
     if sig == 9 || h == SIG_DFL && !ignored_by_default(sig) {
-        super::exit(128 + sig as u8);
+        super::exit_by_signal(sig as u8);
     }
     if h != SIG_IGN && h != SIG_DFL {
         arrived(sig);
@@ -160,7 +160,50 @@ pub fn broken_pipe() -> i64 {
 
 /// Whether a signal waits to be delivered (a blocking call stops: EINTR).
 pub fn interrupted() -> bool {
+    children_ended();
     PENDING.load(Ordering::Acquire) & !BLOCKED.load(Ordering::Relaxed) != 0
+}
+
+/// The child whose end was last announced with SIGCHLD, by environment
+/// slot (slots are reused: a pid tells one child from the next).
+static ANNOUNCED: [core::sync::atomic::AtomicU32; exo_abi::env::NENV] =
+    [const { core::sync::atomic::AtomicU32::new(0) }; exo_abi::env::NENV];
+
+/// SIGCHLD, made pending when a child has ended since we last looked (the
+/// libOS sends no message when a process ends; a parent that catches
+/// SIGCHLD looks here at its blocking calls and system calls).
+fn children_ended() {
+    let h = ACTIONS[SIGCHLD as usize].handler.load(Ordering::Relaxed);
+    if h == SIG_DFL || h == SIG_IGN {
+        return;
+    }
+    let mut new = false;
+    for c in crate::process::children() {
+        let seen = &ANNOUNCED[exo_abi::env::env_slot(c) % exo_abi::env::NENV];
+        if crate::process::has_ended(c) && seen.swap(c, Ordering::Relaxed) != c {
+            new = true;
+        }
+    }
+    if new {
+        arrived(SIGCHLD);
+    }
+}
+
+/// rt_sigsuspend: waits with `mask` blocked until a signal is delivered;
+/// the old mask comes back when its handler returns.
+pub fn sigsuspend(f: &mut UTrapFrame, mask: u64) {
+    let Some(m) = super::user::word(mask) else {
+        f.rax = -EFAULT as u64;
+        return;
+    };
+    let old = BLOCKED.swap(m & !UNBLOCKABLE, Ordering::Relaxed);
+    while !interrupted() {
+        crate::time::sleep_ticks(1);
+    }
+    f.rax = -EINTR as u64;
+    if !deliver_with_mask(f, old) {
+        BLOCKED.store(old, Ordering::Relaxed);
+    }
 }
 
 /// An exec keeps ignored signals ignored and makes caught ones default.
@@ -175,9 +218,13 @@ pub fn reset_on_exec() {
     PENDING.store(0, Ordering::Relaxed);
 }
 
-/// A libOS exit status as wait4 reports it (an exit, status in bits 8..16).
-pub fn wait_status(code: u8) -> u32 {
-    (code as u32) << 8
+/// How a child ended as wait4 reports it: an exit (status in bits 8..16)
+/// or the signal that ended it (bits 0..7).
+pub fn wait_status(s: crate::process::Status) -> u32 {
+    match s.signal {
+        Some(sig) => sig as u32 & 0x7f,
+        None => (s.code as u32) << 8,
+    }
 }
 
 /// The Linux `ucontext` this personality writes: flags, link, the signal
@@ -217,9 +264,18 @@ fn gregs(f: &mut UTrapFrame) -> [&mut u64; 18] {
 /// handler: the frame then resumes in the handler, which returns through
 /// its restorer to rt_sigreturn.
 pub fn deliver(f: &mut UTrapFrame) {
+    deliver_with_mask(f, BLOCKED.load(Ordering::Relaxed));
+}
+
+/// `deliver`, the handler's return restoring `restore` as the mask; true
+/// if a handler will run.
+fn deliver_with_mask(f: &mut UTrapFrame, restore: u64) -> bool {
+    if ACTIONS[SIGCHLD as usize].handler.load(Ordering::Relaxed) > SIG_IGN {
+        children_ended();
+    }
     let ready = PENDING.load(Ordering::Acquire) & !BLOCKED.load(Ordering::Relaxed);
     if ready == 0 {
-        return;
+        return false;
     }
     let sig = ready.trailing_zeros() + 1;
     PENDING.fetch_and(!bit(sig), Ordering::AcqRel);
@@ -229,7 +285,7 @@ pub fn deliver(f: &mut UTrapFrame) {
         a.flags.load(Ordering::Relaxed),
     );
     if handler == SIG_IGN || handler == SIG_DFL {
-        return; // ignored (by choice or by default)
+        return false; // ignored (by choice or by default)
     }
     let restorer = a.restorer.load(Ordering::Relaxed);
     if flags & SA_RESTORER == 0 || restorer == 0 {
@@ -241,7 +297,7 @@ pub fn deliver(f: &mut UTrapFrame) {
         uc[UC_GREGS + i] = *r;
     }
     let blocked = BLOCKED.load(Ordering::Relaxed);
-    uc[UC_SIGMASK] = blocked;
+    uc[UC_SIGMASK] = restore;
     // Below the red zone: return address, ucontext, siginfo; the handler
     // starts with rsp + 8 16-byte aligned, as after a call.
     let size = 8 + UC_WORDS as u64 * 8 + SIGINFO_BYTES;
@@ -272,6 +328,7 @@ pub fn deliver(f: &mut UTrapFrame) {
     f.rsi = if flags & SA_SIGINFO != 0 { info } else { 0 };
     f.rdx = if flags & SA_SIGINFO != 0 { ucp } else { 0 };
     f.rax = 0;
+    true
 }
 
 /// rt_sigreturn: the handler returned to its restorer, which made this

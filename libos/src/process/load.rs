@@ -18,8 +18,18 @@ const STACK_PAGES: u64 = 16;
 
 /// Starts program `path` from the initrd with arguments `argv` (argv[0] is
 /// its name) and file descriptors `fds`; returns its pid.
+/// A program not built for exo (an unmodified Linux one) is started under
+/// the Linux personality's runner (`linux PATH ARGS...`).
 pub fn spawn(path: &str, argv: &[&str], fds: &[Fd; MAX_FDS]) -> Result<u32, Error> {
     let image = initrd::open(path).ok_or(Error::NoEnv)?;
+    if exo_abi::program::is_elf64(image) && !exo_abi::program::is_exo_program(image) {
+        let runner = exo_abi::program::LINUX_RUNNER;
+        if path != runner && initrd::open(runner).is_some() {
+            let mut with: alloc::vec::Vec<&str> = alloc::vec!["linux", path];
+            with.extend(argv.iter().skip(1));
+            return spawn(runner, &with, fds);
+        }
+    }
     let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Error::Invalid)?;
     let segments = elf.segments().ok_or(Error::Invalid)?;
     let slot = crate::child::free_slot()?;

@@ -60,6 +60,7 @@ pub(crate) fn init_first(name: &str) -> Result<(), Error> {
     scratch::MAIN.fill(info_page, SLOT_SELF, |p| info.write_to(p), None)?;
     vm::apply(&[vm::map_op(PINFO_VA, info_page, false, false, SLOT_SELF)]).map_err(|e| e.1)?;
     new_entry(SLOT_SELF, me, 0, name)?;
+    crate::fslock::create()?;
     Ok(())
 }
 
@@ -74,8 +75,11 @@ fn new_entry(guard: usize, pid: u32, ppid: u32, name: &str) -> Result<ProcEntryP
     let ppn = vm::alloc_page(guard)?;
     vm::apply(&[vm::map_op(va, ppn, true, false, guard)]).map_err(|e| e.1)?;
     sys::p_share(ppn, guard, SLOT_TABLE)?;
+    // A new process starts in its parent's group (the first in its own).
+    let pgid = entry(ppid).map_or(pid, |p| p.pgid.load(Ordering::Relaxed));
+    let pgid = if pgid == 0 { pid } else { pgid };
     // SAFETY: just mapped writable at `va`; a ProcEntry fits in the page.
-    unsafe { &*(va as *const ProcEntry) }.enter(pid, ppid, name);
+    unsafe { &*(va as *const ProcEntry) }.enter(pid, ppid, pgid, name);
     Ok(ProcEntryPage { va, ppn })
 }
 
@@ -111,6 +115,7 @@ pub(crate) fn start_child(
     }
     b.grant(SLOT_SHARED, SLOT_SHARED)?;
     b.grant(SLOT_TABLE, SLOT_TABLE)?;
+    crate::fslock::give(&mut b)?;
     // Its entry, before it runs (it may exit at once): ours to read until
     // we reap it, its own to write.
     let slot = b.slot();
@@ -154,16 +159,48 @@ fn take_cap_slot(pid: u32) -> Option<usize> {
     })
 }
 
+/// Marks an entry's status as a signal's doing (`Status::signal`).
+const SIGNALED: u32 = 1 << 8;
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Its exit status (128 + the signal for one a signal ended).
+    pub code: u8,
+    /// The signal that ended it, if one did (or a fault, or its destruction,
+    /// which Unix reports as SIGSEGV and SIGKILL).
+    pub signal: Option<u8>,
+}
+
 /// Ends this process: closes its descriptors, leaves its status in the
 /// process table for the parent, and exits.
 pub fn exit(status: u8) -> ! {
+    end(status as u32, true)
+}
+
+/// Ends this process as signal `sig`'s default action does: status 128 +
+/// `sig`, and the parent learns it was the signal. The signal may have
+/// interrupted the libOS anywhere (the heap or the file system half
+/// changed), so nothing is written back: what the process wrote before
+/// stays as far as it got, as when Unix kills a process.
+pub fn exit_by_signal(sig: u8) -> ! {
+    end(
+        (128 + sig as u32) & 0xff | SIGNALED | (sig as u32) << 16,
+        false,
+    )
+}
+
+fn end(word: u32, sync: bool) -> ! {
+    let status = word as u8;
     if has_pinfo() {
         fd::close_all();
         // Like stdio's buffers: what this process changed in the file
         // system reaches the disk when it exits.
-        let _ = crate::files::sync();
+        if sync {
+            let _ = crate::files::sync();
+        }
         if let Some(e) = entry(pid()) {
-            e.status.store(status as u32, Ordering::Relaxed);
+            e.status.store(word, Ordering::Relaxed);
             e.state.store(state::ZOMBIE, Ordering::Release);
         }
     }
@@ -174,6 +211,11 @@ pub fn exit(status: u8) -> ! {
 /// that ended without the libOS's exit: what the kernel recorded, e.g. 78
 /// for an unhandled page fault).
 pub fn wait(pid: u32) -> u8 {
+    wait_status(pid).code
+}
+
+/// `wait`, saying also whether a signal ended the child.
+pub fn wait_status(pid: u32) -> Status {
     let slot = take_cap_slot(pid).or_else(|| child_cap_slot(pid));
     let Some(e) = entry(pid) else {
         // Not a process of ours: wait for the environment alone.
@@ -181,7 +223,7 @@ pub fn wait(pid: u32) -> u8 {
         while kinfo::env(pid).is_some() {
             let _ = sys::wakeup(&gone);
         }
-        return kinfo::exit_status(pid).unwrap_or(137);
+        return killed(kinfo::exit_status(pid).unwrap_or(137));
     };
     let state_addr = &e.state as *const _ as u64;
     let gone = kinfo::env_gone_terms(pid);
@@ -196,10 +238,14 @@ pub fn wait(pid: u32) -> u8 {
         let _ = sys::wakeup(&terms);
     }
     let status = if e.state.load(Ordering::Acquire) == state::ZOMBIE {
-        e.status.load(Ordering::Relaxed) as u8
+        let w = e.status.load(Ordering::Relaxed);
+        Status {
+            code: w as u8,
+            signal: (w & SIGNALED != 0).then_some((w >> 16) as u8),
+        }
     } else {
         // Ended without the libOS's exit (a fault, or destroyed): the kernel knows.
-        kinfo::exit_status(pid).unwrap_or(137)
+        killed(kinfo::exit_status(pid).unwrap_or(137))
     };
     // Wait for the environment itself to be gone, then reap.
     while kinfo::env(pid).is_some() {
@@ -239,7 +285,7 @@ pub fn has_ended(pid: u32) -> bool {
 /// Waits for any child to end (or only looks, if `!block`): its pid and
 /// status, reaped; `None` if none has ended and `!block`; NoEnv if there
 /// are no children.
-pub fn wait_any(block: bool) -> Result<Option<(u32, u8)>, Error> {
+pub fn wait_any(block: bool) -> Result<Option<(u32, Status)>, Error> {
     use exo_abi::wakeup::{CMP_GE, MAX_TERMS};
     loop {
         let mut kids = [0u32; exo_abi::env::NENV];
@@ -252,7 +298,7 @@ pub fn wait_any(block: bool) -> Result<Option<(u32, u8)>, Error> {
             return Err(Error::NoEnv);
         }
         if let Some(&done) = kids[..n].iter().find(|&&c| has_ended(c)) {
-            return Ok(Some((done, wait(done))));
+            return Ok(Some((done, wait_status(done))));
         }
         if !block {
             return Ok(None);
@@ -277,11 +323,40 @@ pub fn wait_any(block: bool) -> Result<Option<(u32, u8)>, Error> {
     }
 }
 
+/// Puts the process of entry `e` (ours or a child's, mapped writable here)
+/// in group `pgid`.
+pub fn set_group(e: &ProcEntry, pgid: u32) -> Result<(), Error> {
+    let pid = e.pid.load(Ordering::Relaxed);
+    let va = entry_va(pid);
+    if kinfo::pte(va) & exo_abi::layout::pte::WRITABLE == 0 {
+        return Err(Error::Denied);
+    }
+    e.pgid.store(pgid, Ordering::Relaxed);
+    Ok(())
+}
+
 /// Renames this process in the table (an exec).
 pub fn rename(name: &str) {
     if let Some(e) = entry(pid()) {
-        e.enter(pid(), e.ppid.load(Ordering::Relaxed), name);
+        let (ppid, pgid) = (
+            e.ppid.load(Ordering::Relaxed),
+            e.pgid.load(Ordering::Relaxed),
+        );
+        e.enter(pid(), ppid, pgid, name);
     }
+}
+
+/// The status of a child that ended without the libOS's exit: destroyed
+/// (137, as SIGKILL) or ended by the kernel for a fault (as SIGSEGV).
+fn killed(code: u8) -> Status {
+    let signal = match code {
+        137 => Some(9),
+        c if c >= exo_abi::boot::exit::FAULT_BASE && c < exo_abi::boot::exit::FAULT_BASE + 32 => {
+            Some(11)
+        }
+        _ => None,
+    };
+    Status { code, signal }
 }
 
 /// The capability slot through which we control child `pid`.

@@ -29,6 +29,11 @@ pub struct ProcEntry {
     pub ppid: AtomicU32,
     pub state: AtomicU32,
     pub status: AtomicU32,
+    /// Its process group (Unix job control; its parent's unless changed).
+    pub pgid: AtomicU32,
+    /// For a process that took the console as its terminal: the group in
+    /// the foreground, the one Ctrl-C interrupts (0: none chosen).
+    pub foreground: AtomicU32,
     name: [AtomicU8; NAME_LEN],
 }
 
@@ -60,10 +65,12 @@ impl ProcEntry {
         }))
     }
 
-    /// Marks the entry running as process `pid`, child of `ppid`.
-    pub(crate) fn enter(&self, pid: u32, ppid: u32, name: &str) {
+    /// Marks the entry running as process `pid`, child of `ppid`, in
+    /// process group `pgid`.
+    pub(crate) fn enter(&self, pid: u32, ppid: u32, pgid: u32, name: &str) {
         self.pid.store(pid, Ordering::Relaxed);
         self.ppid.store(ppid, Ordering::Relaxed);
+        self.pgid.store(pgid, Ordering::Relaxed);
         self.status.store(0, Ordering::Relaxed);
         let n = name.len().min(NAME_LEN - 1);
         for (i, b) in self.name.iter().enumerate() {

@@ -1,18 +1,23 @@
 //! Unmodified Linux programs on the library OS's Linux personality: Debian's
 //! busybox-static (fetched by `ci/busybox`) runs on exo under `/bin/linux`
 //! and, the same binary, on this host; their output must be byte-identical
-//! (`exo run -q`: the console carries the program's output alone).
+//! (`exo run -q`: the console carries the program's output alone, its
+//! standard output and error as they interleave).
 
 use super::common::exo_piped;
 use libtest_mimic::Trial;
 use std::process::{Command, Stdio};
 
-/// Shell scripts for `busybox sh` on standard input: builtins only (no
-/// fork yet), with the features scripts use.
-const SCRIPTS: &[&str] = &[
-    "echo \"hello from busybox\"\nx=$((6*7)); echo \"six times seven is $x\"\nprintf '%s-%d|%5.2f\\n' abc 42 3.14159\n",
-    "f() { echo \"in f: $1 $#\"; return 3; }; f one two; echo \"status $?\"\nfor i in 1 2 3; do printf '%s,' $i; done; echo\ncase foo.txt in *.txt) echo text;; *) echo other;; esac\n",
-    "i=0; while [ $i -lt 5 ]; do i=$((i+1)); done; echo \"i=$i\"\nset -- a b c; echo \"$# args: $*\"; shift; echo \"$1\"\ns=hello; echo \"${#s} ${s%lo} ${s#he} ${s:-unset} ${t:-default}\"\n[ -n \"$s\" ] && echo nonempty || echo empty\nexit 7\n",
+/// The differential corpus: shell scripts for `busybox sh` on standard
+/// input, each run on exo with a blank disk (it starts in a writable
+/// directory there) and on this host in an empty directory.
+const CORPUS: &[(&str, &str)] = &[
+    ("basics", include_str!("corpus/basics.sh")),
+    ("text", include_str!("corpus/text.sh")),
+    ("control", include_str!("corpus/control.sh")),
+    ("processes", include_str!("corpus/processes.sh")),
+    ("files", include_str!("corpus/files.sh")),
+    ("signals", include_str!("corpus/signals.sh")),
 ];
 
 /// Applets run directly, with their arguments.
@@ -52,26 +57,65 @@ fn initrd(busybox: &str, engine: &str) -> Result<std::path::PathBuf, String> {
     Ok(path)
 }
 
+/// What busybox printed (standard output and error together) and its
+/// status, run on this host as `args` with `input` in a new empty
+/// directory, with a `bin/` beside it on PATH holding it as `busybox`.
+fn on_host(
+    busybox: &str,
+    args: &[&str],
+    input: &[u8],
+    tag: &str,
+) -> Result<(String, Option<i32>), String> {
+    let dir =
+        std::env::temp_dir().join(format!("exo-test-linux-host-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bin")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir.join("work")).map_err(|e| e.to_string())?;
+    std::os::unix::fs::symlink(busybox, dir.join("bin/busybox")).map_err(|e| e.to_string())?;
+    let out_path = dir.join("bin/output");
+    let out = std::fs::File::create(&out_path).map_err(|e| e.to_string())?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let path = format!(
+        "{}:{}",
+        dir.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut host = Command::new(busybox)
+        .args(args)
+        .current_dir(dir.join("work"))
+        .env("PATH", path)
+        .stdin(Stdio::piped())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    use std::io::Write;
+    let _ = host.stdin.take().map(|mut i| i.write_all(input));
+    let status = host.wait().map_err(|e| e.to_string())?.code();
+    let text = std::fs::read_to_string(&out_path).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((text, status))
+}
+
 pub fn busybox_case(engine: &'static str) -> Trial {
     Trial::test(
         format!("{engine}::busybox_runs_unmodified_and_matches_the_host"),
         move || {
             let bb = busybox()?;
             let rd = initrd(&bb, engine)?;
-            let runs = SCRIPTS
+            let disk = std::env::temp_dir().join(format!(
+                "exo-test-linux-{}-{engine}.img",
+                std::process::id()
+            ));
+            let runs = CORPUS
                 .iter()
-                .map(|s| (vec!["sh"], s.as_bytes()))
-                .chain(COMMANDS.iter().map(|c| (c.to_vec(), &b""[..])));
-            for (args, input) in runs {
-                let mut host = Command::new(&bb)
-                    .args(&args)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .map_err(|e| e.to_string())?;
-                use std::io::Write;
-                let _ = host.stdin.take().map(|mut i| i.write_all(input));
-                let want = host.wait_with_output().map_err(|e| e.to_string())?;
+                .map(|(name, s)| (*name, vec!["sh"], s.as_bytes()))
+                .chain(COMMANDS.iter().map(|c| (c[0], c.to_vec(), &b""[..])));
+            let mut failed = Vec::new();
+            for (name, args, input) in runs {
+                let (want, want_status) = on_host(&bb, &args, input, engine)?;
+                // A blank disk for each run: the file system is made anew.
+                std::fs::write(&disk, vec![0u8; 16 << 20]).map_err(|e| e.to_string())?;
                 let init = format!("/bin/linux /bin/busybox {}", args.join(" "));
                 let got = exo_piped(
                     &[
@@ -83,27 +127,29 @@ pub fn busybox_case(engine: &'static str) -> Trial {
                         "120",
                         "--initrd",
                         rd.to_str().unwrap(),
+                        "--disk",
+                        disk.to_str().unwrap(),
                         "--init",
                         &init,
                     ],
                     input,
                 );
-                // Quiet: the console is the program's output alone.
-                let (want_out, got_out) =
-                    (String::from_utf8_lossy(&want.stdout), got.stdout.clone());
-                if got_out != want_out || got.status != want.status.code() {
-                    let _ = std::fs::remove_file(&rd);
-                    return Err(format!(
-                        "busybox {args:?}: on the host (status {:?}):\n{want_out}\non exo (status {:?}):\n{got_out}\n{}",
-                        want.status.code(),
+                if got.stdout != want || got.status != want_status {
+                    failed.push(format!(
+                        "{name} ({args:?}): on the host (status {want_status:?}):\n{want}\non exo (status {:?}):\n{}\n{}",
                         got.status,
+                        got.stdout,
                         got.show()
-                    )
-                    .into());
+                    ));
                 }
             }
             let _ = std::fs::remove_file(&rd);
-            Ok(())
+            let _ = std::fs::remove_file(&disk);
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(failed.join("\n\n").into())
+            }
         },
     )
 }

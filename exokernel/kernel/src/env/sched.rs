@@ -194,6 +194,7 @@ impl Kernel {
     pub fn tick(&mut self, f: &mut TrapFrame) {
         let t = now();
         self.sys_mut().ticks = t;
+        self.sys_mut().console_interrupts += crate::console::poll_input();
         crate::dpf::poll(self);
         if self.current == 0 {
             return;
