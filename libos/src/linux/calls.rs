@@ -48,6 +48,7 @@ pub fn handle(f: &mut UTrapFrame) {
         },
         n => f.rax = call(n, a) as u64,
     }
+    super::tty::check_interrupt();
     signal::deliver(f);
 }
 
@@ -96,6 +97,7 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         SYNC => crate::files::sync().map_or(-EIO, |()| 0),
         UMASK => 0o022,
         READLINK | READLINKAT => -EINVAL, // no symbolic links
+        IOCTL if io::is_console(a[0]) => super::tty::ioctl(a[1], a[2]),
         IOCTL => -ENOTTY,
         MMAP => mem::mmap(a[0], a[1], a[2], a[3], a[4] as i32 as i64, a[5]),
         MUNMAP => mem::munmap(a[0], a[1]),

@@ -47,6 +47,10 @@ pub fn read(fd: u64, buf: u64, len: u64) -> i64 {
     if console && CONSOLE_ENDED.load(Ordering::Relaxed) != 0 {
         return 0;
     }
+    if console && super::tty::is_terminal() {
+        let raw = |b: &mut [u8]| console_read(b).map_err(|_| -EINTR);
+        return super::tty::read(out, &raw).map_or_else(|e| e, |n| n as i64);
+    }
     let got = if console {
         console_read(out)
     } else {
@@ -244,6 +248,11 @@ pub fn pread(fd: u64, buf: u64, len: u64, off: u64) -> i64 {
     let n = read(fd, buf, len);
     let _ = fd::seek(fd as usize, was);
     n
+}
+
+/// Whether `fd` is the console.
+pub fn is_console(fd: u64) -> bool {
+    fd::get(fd as usize).is_ok_and(|f| f.kind == kind::CONSOLE)
 }
 
 /// A libOS error as an errno.

@@ -16,6 +16,7 @@ mod nr;
 mod proc;
 mod signal;
 mod stack;
+mod tty;
 mod user;
 
 use crate::sys::Error;

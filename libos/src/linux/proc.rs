@@ -121,7 +121,9 @@ pub fn wait4(pid: i64, status: u64, options: u64, rusage: u64) -> i64 {
         }
         Some((pid as u32, process::wait_status(pid as u32)))
     } else {
-        match process::wait_any(block) {
+        // A signal (Ctrl-C) ends the wait.
+        match process::wait_any_unless(block, &signal::interrupted) {
+            Ok(None) if block => return -EINTR,
             Ok(got) => got,
             Err(_) => return -ECHILD,
         }

@@ -161,6 +161,7 @@ pub fn broken_pipe() -> i64 {
 /// Whether a signal waits to be delivered (a blocking call stops: EINTR).
 pub fn interrupted() -> bool {
     children_ended();
+    super::tty::check_interrupt();
     PENDING.load(Ordering::Acquire) & !BLOCKED.load(Ordering::Relaxed) != 0
 }
 

@@ -286,6 +286,15 @@ pub fn has_ended(pid: u32) -> bool {
 /// status, reaped; `None` if none has ended and `!block`; NoEnv if there
 /// are no children.
 pub fn wait_any(block: bool) -> Result<Option<(u32, Status)>, Error> {
+    wait_any_unless(block, &|| false)
+}
+
+/// `wait_any`, giving up (`None`) when no child has ended and `stop` says
+/// so (it is asked at least every tick).
+pub fn wait_any_unless(
+    block: bool,
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<(u32, Status)>, Error> {
     use exo_abi::wakeup::{CMP_GE, MAX_TERMS};
     loop {
         let mut kids = [0u32; exo_abi::env::NENV];
@@ -300,7 +309,7 @@ pub fn wait_any(block: bool) -> Result<Option<(u32, Status)>, Error> {
         if let Some(&done) = kids[..n].iter().find(|&&c| has_ended(c)) {
             return Ok(Some((done, wait_status(done))));
         }
-        if !block {
+        if !block || stop() {
             return Ok(None);
         }
         // Sleep until one of the first children's entries says it ended,
