@@ -856,6 +856,7 @@ fn main() {
         trials.push(guest_xn::crash_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_fs::shell_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_linux::busybox_case(name).with_ignored_flag(unavailable.is_some()));
+        trials.push(guest_linux::interactive_case(name).with_ignored_flag(unavailable.is_some()));
         let no_gdb = exo::engine::find_on_path("gdb").is_none();
         if no_gdb {
             eprintln!("guest tests: gdb test: SKIPPED (shown as ignored): gdb is not installed");

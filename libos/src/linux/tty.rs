@@ -44,7 +44,9 @@ static OFLAG: AtomicU32 = AtomicU32::new(0o5); // OPOST | ONLCR
 static CFLAG: AtomicU32 = AtomicU32::new(0o277); // B38400 | CS8 | CREAD
 static LFLAG: AtomicU32 = AtomicU32::new(ISIG | ICANON | ECHO | 0o70 | 0o100000 | 0o1000);
 static CC: [AtomicU32; 19] = {
-    let defaults = [3, 0x1c, 0x7f, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1a, 0, 0x12, 0x0f, 0x17, 0x16, 0, 0, 0];
+    let defaults = [
+        3, 0x1c, 0x7f, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1a, 0, 0x12, 0x0f, 0x17, 0x16, 0, 0, 0,
+    ];
     let mut cc = [const { AtomicU32::new(0) }; 19];
     let mut i = 0;
     while i < 19 {
@@ -144,9 +146,7 @@ pub fn check_interrupt() {
     if seen == u64::MAX || seen == n || !is_terminal() {
         return; // first look (a new process), or nothing new
     }
-    if LFLAG.load(Ordering::Relaxed) & ISIG != 0
-        && foreground().is_none_or(|g| g == own_group())
-    {
+    if LFLAG.load(Ordering::Relaxed) & ISIG != 0 && foreground().is_none_or(|g| g == own_group()) {
         super::signal::raise(super::signal::SIGINT);
     }
 }
@@ -158,7 +158,10 @@ static LINE: crate::cell::Exclusive<alloc::vec::Vec<u8>> =
 /// A terminal read: raw (as the bytes come, Ctrl-C dropped when it is a
 /// signal) or, in canonical mode, a whole line edited and echoed here.
 /// `raw_read` waits for at least one byte (EINTR on a signal).
-pub fn read(out: &mut [u8], raw_read: &dyn Fn(&mut [u8]) -> Result<usize, i64>) -> Result<usize, i64> {
+pub fn read(
+    out: &mut [u8],
+    raw_read: &dyn Fn(&mut [u8]) -> Result<usize, i64>,
+) -> Result<usize, i64> {
     let lflag = LFLAG.load(Ordering::Relaxed);
     let intr = CC[VINTR].load(Ordering::Relaxed) as u8;
     if lflag & ICANON == 0 {
@@ -200,7 +203,11 @@ pub fn read(out: &mut [u8], raw_read: &dyn Fn(&mut [u8]) -> Result<usize, i64>) 
             .try_with(|l| {
                 let end = l.iter().position(|&b| b == b'\n' || b == eof)?;
                 let take = (end + 1).min(out.len());
-                let n = if l[end] == eof && take == end + 1 { end } else { take };
+                let n = if l[end] == eof && take == end + 1 {
+                    end
+                } else {
+                    take
+                };
                 out[..n].copy_from_slice(&l[..n]);
                 l.drain(..take);
                 Some(n)

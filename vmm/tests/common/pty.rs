@@ -3,7 +3,7 @@
 
 use super::Outcome;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -33,6 +33,25 @@ fn openpty() -> std::io::Result<(File, OwnedFd)> {
 /// Runs `exo ARGS...` on a terminal, typing each line of `input` (ended by
 /// a carriage return, as the Enter key sends) after one more `prompt`.
 pub fn exo_on_terminal(args: &[&str], prompt: &str, input: &[&str], timeout: Duration) -> Outcome {
+    let lines: Vec<Vec<u8>> = input
+        .iter()
+        .map(|l| [l.as_bytes(), b"\r"].concat())
+        .collect();
+    let steps: Vec<Step> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (prompt, i + 1, Duration::ZERO, l.as_slice()))
+        .collect();
+    exo_on_terminal_steps(args, &steps, timeout)
+}
+
+/// What to type when: once the output holds the text that many times, and
+/// a pause after that (for the guest to start what was typed before),
+/// the bytes.
+pub type Step<'a> = (&'a str, usize, Duration, &'a [u8]);
+
+/// Runs `exo ARGS...` on a terminal and types as `steps` say.
+pub fn exo_on_terminal_steps(args: &[&str], steps: &[Step], timeout: Duration) -> Outcome {
     let (master, slave) = openpty().expect("cannot open a pseudo-terminal");
     let mut child = Command::new(env!("CARGO_BIN_EXE_exo"))
         .args(args)
@@ -56,16 +75,23 @@ pub fn exo_on_terminal(args: &[&str], prompt: &str, input: &[&str], timeout: Dur
     });
     let mut typing = master;
     let start = Instant::now();
-    super::type_lines(
-        &mut child,
-        &out,
-        prompt,
-        input,
-        b"\r",
-        &mut typing,
-        start,
-        timeout,
-    );
+    for (text, times, pause, bytes) in steps {
+        let seen = || {
+            String::from_utf8_lossy(&out.lock().unwrap())
+                .replace('\r', "")
+                .matches(text)
+                .count()
+        };
+        while seen() < *times && start.elapsed() < timeout {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(*pause);
+        let _ = typing.write_all(bytes);
+        let _ = typing.flush();
+    }
     let status = super::wait_or_kill(&mut child, start, timeout);
     drop(typing);
     let _ = collector.join();

@@ -7,6 +7,7 @@
 use super::common::exo_piped;
 use libtest_mimic::Trial;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The differential corpus: shell scripts for `busybox sh` on standard
 /// input, each run on exo with a blank disk (it starts in a writable
@@ -150,6 +151,48 @@ pub fn busybox_case(engine: &'static str) -> Trial {
             } else {
                 Err(failed.join("\n\n").into())
             }
+        },
+    )
+}
+
+/// `exo run --init "/bin/busybox sh"` at a terminal (a pseudo-terminal
+/// here) is an interactive shell: a prompt, line editing, and Ctrl-C
+/// interrupting a foreground `sleep 1000` and returning to the prompt
+/// (were it not interrupted, the run would time out).
+pub fn interactive_case(engine: &'static str) -> Trial {
+    Trial::test(
+        format!("{engine}::busybox_is_an_interactive_shell_at_a_terminal"),
+        move || {
+            busybox()?; // the default initrd carries it
+            let prompt = "/ # ";
+            let none = Duration::ZERO;
+            let o = super::common::pty::exo_on_terminal_steps(
+                &[
+                    "run",
+                    "-q",
+                    "--engine",
+                    engine,
+                    "--timeout",
+                    "120",
+                    "--init",
+                    "/bin/busybox sh",
+                ],
+                &[
+                    (prompt, 1, none, b"echo $((6*7))\r"),
+                    (prompt, 2, none, b"sleep 1000\r"),
+                    // Time for the shell to start it (a Ctrl-C typed
+                    // before that interrupts the shell, as on Linux).
+                    ("sleep 1000\n", 1, Duration::from_secs(3), b"\x03"),
+                    (prompt, 3, none, b"echo back $((1+1))\r"),
+                    ("back 2\n", 1, none, b"exit 5\r"),
+                ],
+                Duration::from_secs(130),
+            );
+            let text = &o.stdout;
+            if o.status != Some(5) || !text.contains("\n42\n") || !text.contains("\nback 2\n") {
+                return Err(format!("expected 42, back 2 and status 5\n{}", o.show()).into());
+            }
+            Ok(())
         },
     )
 }

@@ -153,8 +153,10 @@ impl Kernel {
     pub fn schedule(&mut self, f: &mut TrapFrame) {
         loop {
             self.check_revocations();
-            // Packets that arrived while we idled may wake their owner.
+            // Packets that arrived while we idled may wake their owner;
+            // console input (Ctrl-C) may too.
             crate::dpf::poll(self);
+            self.sys_mut().console_interrupts += crate::console::poll_input();
             let mut chosen = None;
             for _ in 0..NSLICES {
                 match self.slices.next(|_| true).map(|id| self.lent_to(id)) {
