@@ -857,6 +857,13 @@ fn main() {
         trials.push(guest_fs::shell_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_linux::busybox_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_linux::interactive_case(name).with_ignored_flag(unavailable.is_some()));
+        trials.push(
+            guest_linux::c_programs_case(name)
+                .with_ignored_flag(unavailable.is_some() || !guest_linux::have_musl_gcc()),
+        );
+        if !guest_linux::have_musl_gcc() {
+            eprintln!("guest tests: C programs test: SKIPPED (shown as ignored): musl-gcc is not installed (Debian: musl-tools)");
+        }
         let no_gdb = exo::engine::find_on_path("gdb").is_none();
         if no_gdb {
             eprintln!("guest tests: gdb test: SKIPPED (shown as ignored): gdb is not installed");

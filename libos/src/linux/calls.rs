@@ -109,6 +109,7 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         WAIT4 => proc::wait4(a[0] as i32 as i64, a[1], a[2], a[3]),
         KILL => proc::kill(a[0] as i32 as i64, a[1]),
         TGKILL => proc::kill(a[1] as i32 as i64, a[2]),
+        TKILL => proc::kill(a[0] as i32 as i64, a[1]),
         RT_SIGACTION => signal::rt_sigaction(a[0], a[1], a[2], a[3]),
         RT_SIGPROCMASK => signal::rt_sigprocmask(a[0], a[1], a[2]),
         SIGALTSTACK => 0,

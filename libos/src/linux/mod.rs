@@ -60,6 +60,7 @@ fn start(image: &[u8], argv: &[&str], envp: &[&str]) -> Result<(u64, u64), Error
     let mut h = upcall::current();
     h.syscall = Some(calls::handle);
     h.syscall_range = (prog.lo, prog.hi);
+    h.exception = Some(fault);
     upcall::register(h)?;
     Ok((prog.entry, sp))
 }
@@ -104,6 +105,26 @@ fn exit(code: u8) -> ! {
 /// Ends the process as a signal's default action does.
 fn exit_by_signal(sig: u8) -> ! {
     crate::process::exit_by_signal(sig)
+}
+
+/// A fault of the program (copy-on-write faults never get here): the
+/// signal Linux would send for it, to the program's handler or, by
+/// default, ending it as that signal does. A fault in the runner itself is
+/// the libOS's and stays fatal, reported.
+fn fault(f: &mut exo_abi::trap::UTrapFrame) -> upcall::Resume {
+    let (lo, hi) = upcall::current().syscall_range;
+    if !(lo..hi).contains(&f.rip) && !(mem::regions()[1].0..mem::regions()[1].1).contains(&f.rip) {
+        return upcall::Resume::Fatal;
+    }
+    let sig = match f.vector {
+        0 | 16 | 19 => 8, // divide error, x87 and SIMD errors: SIGFPE
+        3 => 5,           // int3: SIGTRAP
+        6 => 4,           // invalid opcode: SIGILL
+        17 => 7,          // alignment check: SIGBUS
+        _ => 11,          // page faults, protection faults: SIGSEGV
+    };
+    signal::fault(f, sig);
+    upcall::Resume::Continue
 }
 
 /// The program's FS and GS bases (its thread pointer), as it set them.

@@ -76,6 +76,7 @@ pub const PRCTL: u64 = 157;
 pub const ARCH_PRCTL: u64 = 158;
 pub const SYNC: u64 = 162;
 pub const GETTID: u64 = 186;
+pub const TKILL: u64 = 200;
 pub const TIME: u64 = 201;
 pub const TGKILL: u64 = 234;
 pub const SET_TID_ADDRESS: u64 = 218;

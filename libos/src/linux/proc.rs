@@ -131,6 +131,7 @@ pub fn wait4(pid: i64, status: u64, options: u64, rusage: u64) -> i64 {
     let Some((child, code)) = got else {
         return 0;
     };
+    signal::child_reaped(child);
     if status != 0 {
         super::user::put(status, &signal::wait_status(code).to_le_bytes());
     }

@@ -150,6 +150,32 @@ pub fn raise(sig: u32) -> i64 {
     0
 }
 
+/// A fault turned into signal `sig`: delivered now to the program's
+/// handler, whose return retries the instruction (or the process ends as
+/// the signal's default action has it, as it does when the signal is
+/// blocked or ignored: Linux cannot go on past the fault either).
+pub fn fault(f: &mut UTrapFrame, sig: u32) {
+    let h = ACTIONS[sig as usize].handler.load(Ordering::Relaxed);
+    if h == SIG_DFL || h == SIG_IGN || BLOCKED.load(Ordering::Relaxed) & bit(sig) != 0 {
+        super::exit_by_signal(sig as u8);
+    }
+    arrived(sig);
+    // Only this signal now: others wait for the next system call.
+    let others = PENDING.swap(bit(sig), Ordering::AcqRel) & !bit(sig);
+    deliver(f);
+    PENDING.fetch_or(others, Ordering::AcqRel);
+}
+
+/// A child was reaped by wait4: a parent catching SIGCHLD gets it, if it
+/// was not told of this child already.
+pub fn child_reaped(pid: u32) {
+    let h = ACTIONS[SIGCHLD as usize].handler.load(Ordering::Relaxed);
+    let seen = &ANNOUNCED[exo_abi::env::env_slot(pid) % exo_abi::env::NENV];
+    if h != SIG_DFL && h != SIG_IGN && seen.swap(pid, Ordering::Relaxed) != pid {
+        arrived(SIGCHLD);
+    }
+}
+
 /// A write to a pipe no one reads: SIGPIPE, then EPIPE if it returns.
 pub fn broken_pipe() -> i64 {
     match raise(SIGPIPE) {

@@ -68,8 +68,9 @@ pub(crate) fn init_first(name: &str) -> Result<(), Error> {
 /// which is `pid`'s own), mapped here writable, readable by all.
 fn new_entry(guard: usize, pid: u32, ppid: u32, name: &str) -> Result<ProcEntryPage, Error> {
     let va = entry_va(pid);
-    // A child of ours that had this slot and was never reaped.
-    if vm::ppn_of(va).is_some() {
+    // The slot's last process: a child of ours not yet reaped keeps its
+    // entry in the zombie area; anyone else's is let go.
+    if vm::ppn_of(va).is_some() && !table::park_zombie(va) {
         vm::unmap(va)?;
     }
     let ppn = vm::alloc_page(guard)?;
@@ -138,25 +139,28 @@ pub(crate) fn start_child(
     run
 }
 
-/// Which of our capability slots controls each child, by its environment
-/// slot (pid and capability slot): once a child has ended, its capability
-/// no longer matches anything the kernel shows, yet the slot must be freed.
+/// Which of our capability slots controls each child (pid and slot, in
+/// any free place): once a child has ended, its capability no longer
+/// matches anything the kernel shows, yet the slot must be freed.
 static CHILD_CAPS: [core::sync::atomic::AtomicU64; exo_abi::env::NENV] =
     [const { core::sync::atomic::AtomicU64::new(0) }; exo_abi::env::NENV];
 
 fn remember_cap_slot(pid: u32, slot: usize) {
-    let at = exo_abi::env::env_slot(pid) % exo_abi::env::NENV;
-    CHILD_CAPS[at].store((pid as u64) << 32 | slot as u64, Ordering::Relaxed);
+    let v = (pid as u64) << 32 | slot as u64;
+    if let Some(free) = CHILD_CAPS.iter().find(|c| c.load(Ordering::Relaxed) == 0) {
+        free.store(v, Ordering::Relaxed);
+    }
+}
+
+fn remembered(pid: u32) -> Option<&'static core::sync::atomic::AtomicU64> {
+    CHILD_CAPS
+        .iter()
+        .find(|c| c.load(Ordering::Relaxed) >> 32 == pid as u64)
 }
 
 /// Forgets and returns the slot remembered for child `pid`.
 fn take_cap_slot(pid: u32) -> Option<usize> {
-    let at = exo_abi::env::env_slot(pid) % exo_abi::env::NENV;
-    let v = CHILD_CAPS[at].load(Ordering::Relaxed);
-    (v >> 32 == pid as u64).then(|| {
-        CHILD_CAPS[at].store(0, Ordering::Relaxed);
-        (v & 0xffff_ffff) as usize
-    })
+    remembered(pid).map(|c| (c.swap(0, Ordering::Relaxed) & 0xffff_ffff) as usize)
 }
 
 /// Marks an entry's status as a signal's doing (`Status::signal`).
@@ -217,6 +221,12 @@ pub fn wait(pid: u32) -> u8 {
 /// `wait`, saying also whether a signal ended the child.
 pub fn wait_status(pid: u32) -> Status {
     let slot = take_cap_slot(pid).or_else(|| child_cap_slot(pid));
+    if let Some(w) = unpark(pid) {
+        if let Some(s) = slot {
+            let _ = sys::cap_drop(s);
+        }
+        return status_of(w);
+    }
     let Some(e) = entry(pid) else {
         // Not a process of ours: wait for the environment alone.
         let gone = kinfo::env_gone_terms(pid);
@@ -238,11 +248,7 @@ pub fn wait_status(pid: u32) -> Status {
         let _ = sys::wakeup(&terms);
     }
     let status = if e.state.load(Ordering::Acquire) == state::ZOMBIE {
-        let w = e.status.load(Ordering::Relaxed);
-        Status {
-            code: w as u8,
-            signal: (w & SIGNALED != 0).then_some((w >> 16) as u8),
-        }
+        status_of(e.status.load(Ordering::Relaxed))
     } else {
         // Ended without the libOS's exit (a fault, or destroyed): the kernel knows.
         killed(kinfo::exit_status(pid).unwrap_or(137))
@@ -263,7 +269,7 @@ pub fn wait_status(pid: u32) -> Status {
 /// keep mapped, as their parent.
 pub fn children() -> impl Iterator<Item = u32> {
     let me = pid();
-    (0..exo_abi::env::NENV).filter_map(move |s| {
+    let in_slots = (0..exo_abi::env::NENV).filter_map(move |s| {
         let va = PROCTAB_VA + s as u64 * vm::PAGE_SIZE;
         vm::ppn_of(va)?;
         // SAFETY: a mapped entry page holds one ProcEntry of atomics.
@@ -273,12 +279,48 @@ pub fn children() -> impl Iterator<Item = u32> {
             e.ppid.load(Ordering::Relaxed),
         );
         (pp == me && p != me && e.state.load(Ordering::Acquire) != state::FREE).then_some(p)
-    })
+    });
+    let parked = PARKED
+        .iter()
+        .map(|z| (z.load(Ordering::Relaxed) >> 32) as u32)
+        .filter(|&p| p != 0);
+    in_slots.chain(parked)
+}
+
+/// Children that ended and were not reaped before their environment slot
+/// went to a new process: pid and status word (see `table::park_zombie`).
+static PARKED: [core::sync::atomic::AtomicU64; exo_abi::env::NENV] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; exo_abi::env::NENV];
+
+/// The status word of a process the kernel destroyed (as SIGKILL).
+pub(crate) const KILLED_WORD: u32 = 137 | SIGNALED | 9 << 16;
+
+pub(crate) fn park(pid: u32, word: u32) {
+    if let Some(free) = PARKED.iter().find(|z| z.load(Ordering::Relaxed) == 0) {
+        free.store((pid as u64) << 32 | word as u64, Ordering::Relaxed);
+    }
+}
+
+fn unpark(pid: u32) -> Option<u32> {
+    PARKED
+        .iter()
+        .find(|z| z.load(Ordering::Relaxed) >> 32 == pid as u64)
+        .map(|z| z.swap(0, Ordering::Relaxed) as u32)
+}
+
+fn status_of(w: u32) -> Status {
+    Status {
+        code: w as u8,
+        signal: (w & SIGNALED != 0).then_some((w >> 16) as u8),
+    }
 }
 
 /// Whether child `pid` has ended (its status waits for `wait`).
 pub fn has_ended(pid: u32) -> bool {
-    entry(pid).is_none_or(|e| e.state.load(Ordering::Acquire) == state::ZOMBIE)
+    PARKED
+        .iter()
+        .any(|z| z.load(Ordering::Relaxed) >> 32 == pid as u64)
+        || entry(pid).is_none_or(|e| e.state.load(Ordering::Acquire) == state::ZOMBIE)
         || kinfo::env(pid).is_none()
 }
 

@@ -108,12 +108,44 @@ pub fn entry(pid: u32) -> Option<&'static ProcEntry> {
         if here().pid.load(Ordering::Relaxed) == pid {
             return Some(here());
         }
-        // Someone's who has ended and whose slot was reused.
-        vm::unmap(va).ok()?;
+        // Someone's who has ended and whose slot was reused: a child of
+        // ours not yet reaped keeps its entry elsewhere; others' go.
+        if !park_zombie(va) {
+            vm::unmap(va).ok()?;
+        }
     }
     let ppn = entry_page(pid)?;
     vm::apply(&[map_op(va, ppn, false, false, SLOT_TABLE)]).ok()?;
     (here().pid.load(Ordering::Relaxed) == pid).then(here)
+}
+
+/// If the entry mapped at `va` is one of our children's that ended and
+/// that we have not reaped (its environment slot now has a new process),
+/// keeps its status for `wait` (as a Unix zombie keeps its pid) and lets
+/// the page go; true if it did.
+pub(crate) fn park_zombie(va: u64) -> bool {
+    if vm::ppn_of(va).is_none() {
+        return false;
+    }
+    // SAFETY: a mapped entry page holds one ProcEntry of atomics.
+    let e = unsafe { &*(va as *const ProcEntry) };
+    let me = crate::process::pid();
+    let (pid, ppid) = (
+        e.pid.load(Ordering::Relaxed),
+        e.ppid.load(Ordering::Relaxed),
+    );
+    if ppid != me || pid == me || e.state.load(Ordering::Acquire) == state::FREE {
+        return false;
+    }
+    // One that ended without the libOS's exit was destroyed (the kernel's
+    // record of it went with the slot): as SIGKILL.
+    let word = if e.state.load(Ordering::Acquire) == state::ZOMBIE {
+        e.status.load(Ordering::Relaxed)
+    } else {
+        crate::process::KILLED_WORD
+    };
+    crate::process::park(pid, word);
+    vm::unmap(va).is_ok()
 }
 
 /// Every live process's entry that can be read.

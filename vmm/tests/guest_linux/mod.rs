@@ -196,3 +196,104 @@ pub fn interactive_case(engine: &'static str) -> Trial {
         },
     )
 }
+
+/// C test programs, built here with `musl-gcc -static` (Debian's
+/// musl-tools): each runs on exo (`--init /bin/NAME`, started under the
+/// Linux runner because it lacks exo's note) with a blank disk, and on this
+/// host in an empty directory; output and status must be the same.
+const C_PROGRAMS: &[(&str, &str)] = &[
+    ("files", include_str!("c/files.c")),
+    ("procs", include_str!("c/procs.c")),
+    ("signals", include_str!("c/signals.c")),
+    ("memory", include_str!("c/memory.c")),
+];
+
+/// Whether musl-gcc is installed (the C programs' test needs it).
+pub fn have_musl_gcc() -> bool {
+    Command::new("musl-gcc")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn c_programs_case(engine: &'static str) -> Trial {
+    Trial::test(
+        format!("{engine}::c_programs_built_with_musl_match_the_host"),
+        move || {
+            let dir =
+                std::env::temp_dir().join(format!("exo-test-c-{}-{engine}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let all = std::fs::read(env!("EXO_DEFAULT_INITRD")).map_err(|e| e.to_string())?;
+            let runner = exo_abi::initrd::find(&all, "/bin/linux")
+                .ok_or("the default initrd has no /bin/linux")?
+                .to_vec();
+            let mut files = vec![("bin/linux".to_string(), runner)];
+            for (name, source) in C_PROGRAMS {
+                let src = dir.join(format!("{name}.c"));
+                let bin = dir.join(name);
+                std::fs::write(&src, source).map_err(|e| e.to_string())?;
+                let cc = Command::new("musl-gcc")
+                    .args(["-static", "-O2", "-o"])
+                    .arg(&bin)
+                    .arg(&src)
+                    .arg("-lm")
+                    .output()
+                    .map_err(|e| format!("musl-gcc: {e}"))?;
+                if !cc.status.success() {
+                    return Err(format!(
+                        "musl-gcc {name}.c: {}",
+                        String::from_utf8_lossy(&cc.stderr)
+                    )
+                    .into());
+                }
+                files.push((
+                    format!("bin/{name}"),
+                    std::fs::read(&bin).map_err(|e| e.to_string())?,
+                ));
+            }
+            let rd = dir.join("initrd.cpio");
+            std::fs::write(&rd, exo_images::cpio::archive(&files)).map_err(|e| e.to_string())?;
+            let disk = dir.join("disk.img");
+            let mut failed = Vec::new();
+            for (name, _) in C_PROGRAMS {
+                let bin = dir.join(name);
+                let (want, want_status) =
+                    on_host(bin.to_str().unwrap(), &[], b"", &format!("{engine}-c"))?;
+                std::fs::write(&disk, vec![0u8; 16 << 20]).map_err(|e| e.to_string())?;
+                let init = format!("/bin/{name}");
+                let got = exo_piped(
+                    &[
+                        "run",
+                        "-q",
+                        "--engine",
+                        engine,
+                        "--timeout",
+                        "120",
+                        "--initrd",
+                        rd.to_str().unwrap(),
+                        "--disk",
+                        disk.to_str().unwrap(),
+                        "--init",
+                        &init,
+                    ],
+                    b"",
+                );
+                if got.stdout != want || got.status != want_status {
+                    failed.push(format!(
+                        "{name}: on the host (status {want_status:?}):\n{want}\non exo (status {:?}):\n{}\n{}",
+                        got.status, got.stdout, got.show()
+                    ));
+                }
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(failed.join("\n\n").into())
+            }
+        },
+    )
+}
