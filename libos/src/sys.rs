@@ -187,6 +187,15 @@ pub fn p_share(ppn: u64, cap: usize, reader: usize) -> Result<(), Error> {
     })
 }
 
+/// Records a library-OS event in the trace (class `libos`).
+pub fn trace_note(event: u16, a0: u64, a1: u64) -> Result<(), Error> {
+    invoke(&args::TraceNote {
+        event: event as u64,
+        a0,
+        a1,
+    })
+}
+
 /// Sets this environment's FS and GS base registers.
 pub fn set_bases(fs: u64, gs: u64) -> Result<(), Error> {
     invoke(&args::SetBases {

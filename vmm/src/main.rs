@@ -144,7 +144,7 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
     if args.trace.is_some() {
         for class in args.trace_events.split(',') {
             if exo_abi::trace::class_by_name(class).is_none() {
-                return Err(err(format!("--trace-events: unknown class '{class}' (known: sched, pct, fault, syscall, mem, dpf, xn, all)")));
+                return Err(err(format!("--trace-events: unknown class '{class}' (known: sched, pct, fault, syscall, mem, dpf, xn, libos, all)")));
             }
         }
         cmdline = format!("{cmdline} {}={}", keys::TRACE, args.trace_events)

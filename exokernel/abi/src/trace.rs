@@ -48,6 +48,9 @@ pub mod class {
     pub const MEM: u64 = 16;
     pub const DPF: u64 = 32;
     pub const XN: u64 = 64;
+    /// Events a library OS records itself (`trace_note`), such as a Linux
+    /// call its personality does not implement.
+    pub const LIBOS: u64 = 128;
     /// Everything but system calls (the noisiest).
     pub const ALL: u64 = !SYSCALL;
 }
@@ -62,6 +65,7 @@ pub fn class_by_name(name: &str) -> Option<u64> {
         "mem" => class::MEM,
         "dpf" => class::DPF,
         "xn" => class::XN,
+        "libos" => class::LIBOS,
         "all" => class::ALL,
         _ => return None,
     })
@@ -113,6 +117,15 @@ pub mod event {
     /// A `syscall` with number a0 at rip a1 was reflected to the
     /// environment's own handler.
     pub const SYSCALL_REFLECTED: u16 = 20;
+    /// (library OS) The Linux personality answered call a0 with ENOSYS:
+    /// it does not implement it.
+    pub const LINUX_ENOSYS: u16 = 21;
+}
+
+/// Whether a program may record event `e` with `trace_note` (the library
+/// OS's own events; the kernel's cannot be forged).
+pub fn is_libos_event(e: u64) -> bool {
+    e == event::LINUX_ENOSYS as u64
 }
 
 /// A readable name of an event.
@@ -138,6 +151,7 @@ pub fn event_name(e: u16) -> &'static str {
         event::XN_UDF => "xn_udf",
         event::PCT_LOST => "pct_lost",
         event::SYSCALL_REFLECTED => "syscall_reflected",
+        event::LINUX_ENOSYS => "linux_enosys",
         _ => "unknown",
     }
 }

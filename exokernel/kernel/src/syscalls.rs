@@ -87,6 +87,7 @@ fn dispatch(cx: &mut Cx<'_>, nr: Sysnum) -> SysResult {
         S::QuotaSet => run(cx, nr, env::quota::sys_quota_set),
         S::PShare => run(cx, nr, mem::calls::sys_p_share),
         S::SetBases => run(cx, nr, env::table::sys_set_bases),
+        S::TraceNote => run(cx, nr, crate::trace::sys_trace_note),
     }
 }
 

@@ -84,3 +84,21 @@ pub fn emit(class: u64, event: u16, env: usize, a0: u64, a1: u64) {
         core::ptr::write_volatile(&mut a.head, a.head + 1);
     }
 }
+
+/// `trace_note`: a library OS's own event, under the caller's name.
+pub fn sys_trace_note(
+    cx: &mut crate::syscalls::Cx<'_>,
+    a: exo_abi::syscall::args::TraceNote,
+) -> crate::syscalls::SysResult {
+    if !exo_abi::trace::is_libos_event(a.event) {
+        return Err(exo_abi::syscall::Error::Invalid);
+    }
+    emit(
+        exo_abi::trace::class::LIBOS,
+        a.event as u16,
+        cx.k.current,
+        a.a0,
+        a.a1,
+    );
+    crate::syscalls::done()
+}

@@ -300,6 +300,7 @@ fn nanosleep(req: u64) -> i64 {
 
 fn not_implemented(n: u64) -> i64 {
     UNIMPLEMENTED.fetch_add(1, Ordering::Relaxed);
+    let _ = sys::trace_note(exo_abi::trace::event::LINUX_ENOSYS, n, 0);
     let (word, bit) = ((n / 64) as usize, n % 64);
     let first = REPORTED
         .get(word)

@@ -5,6 +5,7 @@ use exo_abi::trace::{event, Record};
 /// The arguments of `r`, decoded where the event is known.
 pub fn describe(r: &Record) -> String {
     match r.event {
+        event::LINUX_ENOSYS => format!("Linux call {} not implemented", r.a0),
         event::DPF_INSERT if r.a0 == u64::MAX => "refused".into(),
         event::DPF_INSERT => format!("filter {} ({} atoms)", r.a0, r.a1),
         event::DPF_REMOVE => format!("filter {}", r.a0),

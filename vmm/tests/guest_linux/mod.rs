@@ -297,3 +297,46 @@ pub fn c_programs_case(engine: &'static str) -> Trial {
         },
     )
 }
+
+/// A Linux call the personality does not implement returns ENOSYS and is
+/// recorded in the trace (class `libos`) with its number: busybox's
+/// `nproc` asks for `sched_getaffinity` (204).
+pub fn enosys_traced_case(engine: &'static str) -> Trial {
+    Trial::test(
+        format!("{engine}::unimplemented_linux_calls_are_traced"),
+        move || {
+            busybox()?;
+            let trace = std::env::temp_dir().join(format!(
+                "exo-test-enosys-{}-{engine}.trc",
+                std::process::id()
+            ));
+            let t = trace.to_str().unwrap();
+            let run = exo_piped(
+                &[
+                    "run",
+                    "-q",
+                    "--engine",
+                    engine,
+                    "--timeout",
+                    "120",
+                    "--trace",
+                    t,
+                    "--trace-events",
+                    "libos",
+                    "--init",
+                    "/bin/busybox nproc",
+                ],
+                b"",
+            );
+            let show = super::common::exo(&["trace", "show", t]);
+            let _ = std::fs::remove_file(&trace);
+            if run.status != Some(0)
+                || !show.stdout.contains("linux_enosys")
+                || !show.stdout.contains("Linux call 204 not implemented")
+            {
+                return Err(format!("nproc:\n{}\ntrace:\n{}", run.show(), show.show()).into());
+            }
+            Ok(())
+        },
+    )
+}

@@ -154,4 +154,7 @@ syscall_table! {
     /// Set the caller's FS and GS base registers (thread-local storage);
     /// each environment keeps its own across switches.
     41 SetBases "set_bases" { fs: UserAddr, gs: UserAddr } -> ();
+    /// Record a library-OS event in the trace (class `libos`): `event` must
+    /// be one of the library OS's ([`crate::trace::is_libos_event`]).
+    42 TraceNote "trace_note" { event: u64, a0: u64, a1: u64 } -> ();
 }

@@ -50,6 +50,12 @@ fn main() -> u8 {
         );
         ok &= check("unknown call", sys::syscall3(0xdead, 0, 0, 0), Error::NoSys);
     }
+    // A program may record the library OS's trace events, not forge the kernel's.
+    ok &= check(
+        "trace_note of a kernel event",
+        sys::trace_note(exo_abi::trace::event::SWITCH, 1, 2).map_or_else(|e| -(e as i64), |()| 0),
+        Error::Invalid,
+    );
     let big = [b'.'; 5000];
     let n = sys::console_write(&big).unwrap_or(0);
     println!();
