@@ -165,7 +165,9 @@ pub fn sys_read(cx: &mut Cx<'_>, a: args::ConsoleRead) -> SysResult {
     let mut n = 0;
     let mut interrupts = 0;
     while n < want {
-        let Some(b) = try_read(&mut interrupts) else { break };
+        let Some(b) = try_read(&mut interrupts) else {
+            break;
+        };
         buf[n] = b;
         n += 1;
     }

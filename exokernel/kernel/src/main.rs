@@ -123,7 +123,8 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         let n = args.len().min(exo_abi::env::INIT_ARGS_LEN - 1);
         k.sys_mut().init_args[..n].copy_from_slice(&args.as_bytes()[..n]);
         k.sys_mut().tsc_per_ms = clock.tsc_per_ms;
-        k.sys_mut().console_terminal = (cmdline::value(boot.cmdline, cmdline::TTY) == Some("1")) as u64;
+        k.sys_mut().console_terminal =
+            (cmdline::value(boot.cmdline, cmdline::TTY) == Some("1")) as u64;
         trace::set_tsc_rate(clock.tsc_per_ms);
     }
     kinfo!(

@@ -400,11 +400,10 @@ pub fn rename(name: &str) {
 /// The status of a child that ended without the libOS's exit: destroyed
 /// (137, as SIGKILL) or ended by the kernel for a fault (as SIGSEGV).
 fn killed(code: u8) -> Status {
+    use exo_abi::boot::exit::FAULT_BASE;
     let signal = match code {
         137 => Some(9),
-        c if c >= exo_abi::boot::exit::FAULT_BASE && c < exo_abi::boot::exit::FAULT_BASE + 32 => {
-            Some(11)
-        }
+        c if (FAULT_BASE..FAULT_BASE + 32).contains(&c) => Some(11),
         _ => None,
     };
     Status { code, signal }
