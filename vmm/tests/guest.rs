@@ -858,6 +858,7 @@ fn main() {
         trials.push(guest_linux::busybox_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_linux::interactive_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_linux::enosys_traced_case(name).with_ignored_flag(unavailable.is_some()));
+        trials.push(guest_linux::disk_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(
             guest_linux::c_programs_case(name)
                 .with_ignored_flag(unavailable.is_some() || !guest_linux::have_musl_gcc()),

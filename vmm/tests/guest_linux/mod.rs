@@ -340,3 +340,82 @@ pub fn enosys_traced_case(engine: &'static str) -> Trial {
         },
     )
 }
+
+/// Programs and files on the XN disk: what busybox writes (a file, a copy
+/// of itself) is there after a reboot, runs from there, and `exo xn cat`
+/// reads it offline; a program `exo xn mkfs --add` put on a disk runs too.
+pub fn disk_case(engine: &'static str) -> Trial {
+    Trial::test(
+        format!("{engine}::linux_programs_persist_on_the_disk"),
+        move || {
+            let bb = busybox()?;
+            let dir = std::env::temp_dir().join(format!(
+                "exo-test-linux-disk-{}-{engine}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let img = dir.join("disk.img");
+            std::fs::write(&img, vec![0u8; 32 << 20]).map_err(|e| e.to_string())?;
+            let disk = img.to_str().unwrap();
+            let run = |script: &str| {
+                exo_piped(
+                    &[
+                        "run",
+                        "-q",
+                        "--engine",
+                        engine,
+                        "--timeout",
+                        "120",
+                        "--disk",
+                        disk,
+                        "--init",
+                        "/bin/busybox sh",
+                    ],
+                    script.as_bytes(),
+                )
+            };
+            let first = run("echo 'made on exo' > kept.txt\ncp /bin/busybox ./busybox\n");
+            let second = run("cat kept.txt\n./busybox echo run from the disk\n");
+            let cat = super::common::exo(&["xn", "cat", disk, "fs/home/kept.txt"]);
+            let mkfs_img = dir.join("added.img");
+            let added = mkfs_img.to_str().unwrap();
+            let mkfs = super::common::exo(&[
+                "xn", "mkfs", "--fs", "cffs", added, "--size", "16M", "--root", "fs", "--add", &bb,
+            ]);
+            let third = exo_piped(
+                &[
+                    "run",
+                    "-q",
+                    "--engine",
+                    engine,
+                    "--timeout",
+                    "120",
+                    "--disk",
+                    added,
+                    "--init",
+                    "/bin/busybox sh",
+                ],
+                b"/busybox echo added offline\n",
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+            let ok = first.status == Some(0)
+                && second.stdout == "made on exo\nrun from the disk\n"
+                && cat.stdout == "made on exo\n"
+                && mkfs.status == Some(0)
+                && third.stdout.contains("added offline\n");
+            if !ok {
+                return Err(format!(
+                    "first run:\n{}\nsecond run:\n{}\nxn cat:\n{}\nxn mkfs:\n{}\nrun from the added disk:\n{}",
+                    first.show(),
+                    second.show(),
+                    cat.show(),
+                    mkfs.show(),
+                    third.show()
+                )
+                .into());
+            }
+            Ok(())
+        },
+    )
+}
