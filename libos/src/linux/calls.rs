@@ -6,7 +6,7 @@
 
 use super::nr::*;
 use super::user::{input, output};
-use super::{io, mem, proc, signal};
+use super::{dirs, io, mem, paths, proc, signal};
 use crate::sys;
 use core::sync::atomic::{AtomicU64, Ordering};
 use exo_abi::trap::UTrapFrame;
@@ -61,12 +61,12 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         POLL => io::poll(a[0], a[1], a[2] as i32 as i64),
         PPOLL => io::ppoll(a[0], a[1], a[2]),
         SENDFILE => io::sendfile(a[0], a[1], a[2], a[3]),
-        GETDENTS64 => io::getdents64(a[0], a[1], a[2]),
+        GETDENTS64 => dirs::getdents64(a[0], a[1], a[2]),
         CHMOD | FCHMOD | FCHMODAT | CHOWN | FCHOWN | LCHOWN | FCHOWNAT | UTIMENSAT => 0,
         PREAD64 => io::pread(a[0], a[1], a[2], a[3]),
         CLOSE => io::close(a[0]),
-        OPEN => io::open(a[0], a[1]),
-        OPENAT if io::at_cwd(a[0], a[1]) => io::open(a[1], a[2]),
+        OPEN => paths::open(a[0], a[1]),
+        OPENAT if paths::at_cwd(a[0], a[1]) => paths::open(a[1], a[2]),
         LSEEK => io::lseek(a[0], a[1] as i64, a[2]),
         DUP => io::dup(a[0], 0, None, false),
         DUP2 => io::dup(a[0], 0, Some(a[1]), false),
@@ -74,24 +74,24 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         FCNTL => io::fcntl(a[0], a[1], a[2]),
         PIPE => io::pipe(a[0], 0),
         PIPE2 => io::pipe(a[0], a[1]),
-        GETCWD => io::getcwd(a[0], a[1]),
-        CHDIR => io::chdir(a[0]),
-        FSTAT => io::fstat(a[0], a[1]),
-        STAT | LSTAT => io::stat(a[0], a[1]),
-        NEWFSTATAT => io::newfstatat(a[0], a[1], a[2], a[3]),
-        ACCESS => io::access(a[0]),
-        FACCESSAT | FACCESSAT2 if io::at_cwd(a[0], a[1]) => io::access(a[1]),
-        MKDIR => io::path_op(a[0], crate::files::mkdir),
-        MKDIRAT if io::at_cwd(a[0], a[1]) => io::path_op(a[1], crate::files::mkdir),
-        RMDIR => io::path_op(a[0], crate::files::rmdir),
-        UNLINK => io::path_op(a[0], crate::files::unlink),
-        UNLINKAT if io::at_cwd(a[0], a[1]) && a[2] & AT_REMOVEDIR != 0 => {
-            io::path_op(a[1], crate::files::rmdir)
+        GETCWD => paths::getcwd(a[0], a[1]),
+        CHDIR => paths::chdir(a[0]),
+        FSTAT => paths::fstat(a[0], a[1]),
+        STAT | LSTAT => paths::stat(a[0], a[1]),
+        NEWFSTATAT => paths::newfstatat(a[0], a[1], a[2], a[3]),
+        ACCESS => paths::access(a[0]),
+        FACCESSAT | FACCESSAT2 if paths::at_cwd(a[0], a[1]) => paths::access(a[1]),
+        MKDIR => paths::path_op(a[0], crate::files::mkdir),
+        MKDIRAT if paths::at_cwd(a[0], a[1]) => paths::path_op(a[1], crate::files::mkdir),
+        RMDIR => paths::path_op(a[0], crate::files::rmdir),
+        UNLINK => paths::path_op(a[0], crate::files::unlink),
+        UNLINKAT if paths::at_cwd(a[0], a[1]) && a[2] & AT_REMOVEDIR != 0 => {
+            paths::path_op(a[1], crate::files::rmdir)
         }
-        UNLINKAT if io::at_cwd(a[0], a[1]) => io::path_op(a[1], crate::files::unlink),
-        RENAME => io::rename(a[0], a[1]),
-        RENAMEAT | RENAMEAT2 if io::at_cwd(a[0], a[1]) && io::at_cwd(a[2], a[3]) => {
-            io::rename(a[1], a[3])
+        UNLINKAT if paths::at_cwd(a[0], a[1]) => paths::path_op(a[1], crate::files::unlink),
+        RENAME => paths::rename(a[0], a[1]),
+        RENAMEAT | RENAMEAT2 if paths::at_cwd(a[0], a[1]) && paths::at_cwd(a[2], a[3]) => {
+            paths::rename(a[1], a[3])
         }
         FSYNC | FDATASYNC => io::fsync(a[0]),
         SYNC => crate::files::sync().map_or(-EIO, |()| 0),

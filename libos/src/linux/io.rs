@@ -1,23 +1,20 @@
-//! Descriptors and files: the console, pipes, `/dev/null`, the initrd's
-//! programs (read-only) and the library file system's files, named by
-//! paths relative to the working directory. Descriptors are the libOS's
-//! (`crate::fd`); close-on-exec is kept here.
+//! Descriptors: reading and writing them (the console, pipes, files),
+//! duplicating, polling and closing them, and close-on-exec, kept here.
+//! The descriptors are the libOS's (`crate::fd`); what paths name is in
+//! `paths`, directory listings in `dirs`.
 
 use super::nr::*;
-use super::user::{c_string, input, output};
+use super::paths::{O_RDWR, O_WRONLY};
+use super::user::{input, output};
 use crate::fd::{self, kind, Fd};
-use crate::files::o;
-use crate::fs::cffs::Kind;
 use crate::fs::FsError;
 use crate::sys;
-use alloc::string::String;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Descriptors to close at exec, one bit each.
 static CLOEXEC: AtomicU64 = AtomicU64::new(0);
 
-fn set_cloexec(fd: usize, on: bool) {
+pub(super) fn set_cloexec(fd: usize, on: bool) {
     let bit = 1u64 << (fd % 64);
     if on {
         CLOEXEC.fetch_or(bit, Ordering::Relaxed);
@@ -269,7 +266,7 @@ fn errno(e: sys::Error) -> i64 {
 }
 
 /// A file-system error as an errno.
-fn fs_errno(e: FsError) -> i64 {
+pub(super) fn fs_errno(e: FsError) -> i64 {
     match e {
         FsError::NotFound | FsError::Xn(exo_xn::Error::NoSuchName) => -ENOENT,
         FsError::Exists => -EEXIST,
@@ -308,192 +305,13 @@ pub fn close(fd: u64) -> i64 {
     match fd::get(fd as usize) {
         Ok(f) => {
             if f.kind == kind::DIR {
-                let _ = DIRS.try_with(|d| d[fd as usize] = None);
+                super::dirs::closed(fd as usize);
             }
             fd::close(fd as usize);
             set_cloexec(fd as usize, false);
             0
         }
         Err(_) => -EBADF,
-    }
-}
-
-/// The working directory (absolute, no trailing slash but for "/").
-static CWD: crate::cell::Exclusive<String> = crate::cell::Exclusive::new(String::new());
-
-pub fn cwd() -> String {
-    CWD.try_with(|c| {
-        if c.is_empty() {
-            String::from("/")
-        } else {
-            c.clone()
-        }
-    })
-    .unwrap_or_else(|| String::from("/"))
-}
-
-pub fn set_cwd(abs: &str) {
-    let _ = CWD.try_with(|c| *c = String::from(abs));
-}
-
-/// `path` made absolute against the working directory, with `.`, `..`
-/// and repeated slashes resolved.
-pub fn absolute(path: &str) -> String {
-    let base = if path.starts_with('/') {
-        String::new()
-    } else {
-        cwd()
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for p in base.split('/').chain(path.split('/')) {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    let mut out = String::new();
-    for p in parts {
-        out.push('/');
-        out.push_str(p);
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
-}
-
-/// What a path names.
-enum Node {
-    Null,
-    Console,
-    /// An initrd file (its index and bytes).
-    Initrd(usize, &'static [u8]),
-    /// A directory holding only initrd files (`/bin`) or device nodes.
-    Synthetic,
-    /// Anything else: the library file system.
-    Fs(String),
-}
-
-fn node(path: &str) -> Node {
-    let abs = absolute(path);
-    match abs.as_str() {
-        "/dev/null" => Node::Null,
-        "/dev/tty" | "/dev/console" | "/dev/stdin" | "/dev/stdout" | "/dev/stderr" => Node::Console,
-        "/bin" | "/dev" | "/proc" => Node::Synthetic,
-        a if crate::files::in_initrd(a) => {
-            let want = a.trim_start_matches('/');
-            match crate::initrd::files()
-                .enumerate()
-                .find(|(_, (n, _))| *n == want)
-            {
-                Some((i, (_, data))) => Node::Initrd(i, data),
-                None => Node::Fs(abs),
-            }
-        }
-        _ => Node::Fs(abs),
-    }
-}
-
-/// The bytes of the program file at `path` (initrd or file system).
-pub fn program_bytes(path: &str) -> Result<alloc::borrow::Cow<'static, [u8]>, i64> {
-    match node(path) {
-        Node::Initrd(_, data) => Ok(alloc::borrow::Cow::Borrowed(data)),
-        Node::Fs(p) => {
-            let i = crate::files::open(&p, o::READ).map_err(fs_errno)?;
-            let mut all = Vec::new();
-            let mut buf = [0u8; 4096];
-            let r = loop {
-                match crate::files::read(i, &mut buf) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => all.extend_from_slice(&buf[..n]),
-                    Err(e) => break Err(fs_errno(e)),
-                }
-            };
-            crate::files::close(i);
-            r.map(|()| alloc::borrow::Cow::Owned(all))
-        }
-        _ => Err(-EACCES),
-    }
-}
-
-const O_ACCMODE: u64 = 3;
-const O_WRONLY: u64 = 1;
-const O_RDWR: u64 = 2;
-const O_CREAT: u64 = 0o100;
-const O_EXCL: u64 = 0o200;
-const O_TRUNC: u64 = 0o1000;
-const O_APPEND: u64 = 0o2000;
-const O_DIRECTORY: u64 = 0o200000;
-
-pub fn open(path: u64, flags: u64) -> i64 {
-    let Some(name) = c_string(path) else {
-        return -EFAULT;
-    };
-    let write = flags & O_ACCMODE != 0;
-    let f = match node(name) {
-        Node::Null => Fd {
-            kind: kind::NULL,
-            idx: 0,
-            pos: 0,
-        },
-        Node::Console => Fd::CONSOLE,
-        Node::Initrd(..) | Node::Synthetic if write => return -EROFS,
-        Node::Initrd(i, _) if flags & O_DIRECTORY == 0 => Fd {
-            kind: kind::INITRD_FILE,
-            idx: i as u32,
-            pos: 0,
-        },
-        Node::Initrd(..) => return -ENOTDIR,
-        Node::Synthetic => return open_dir(name),
-        Node::Fs(p) if p == "/" || crate::files::stat(&p).is_ok_and(|s| s.kind == Kind::Dir) => {
-            if write {
-                return -EISDIR;
-            }
-            return open_dir(name);
-        }
-        Node::Fs(_) if flags & O_DIRECTORY != 0 && flags & O_CREAT == 0 => return -ENOTDIR,
-        Node::Fs(p) => {
-            if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL && crate::files::stat(&p).is_ok() {
-                return -EEXIST;
-            }
-            let mut of = match flags & O_ACCMODE {
-                O_WRONLY => o::WRITE,
-                O_RDWR => o::READ | o::WRITE,
-                _ => o::READ,
-            };
-            for (bit, f) in [
-                (O_CREAT, o::CREATE),
-                (O_TRUNC, o::TRUNC),
-                (O_APPEND, o::APPEND),
-            ] {
-                if flags & bit != 0 {
-                    of |= f;
-                }
-            }
-            match crate::files::open(&p, of) {
-                Ok(i) => Fd {
-                    kind: kind::FS_FILE,
-                    idx: i as u32,
-                    pos: 0,
-                },
-                Err(e) => return fs_errno(e),
-            }
-        }
-    };
-    match fd::install(f) {
-        Ok(n) => {
-            set_cloexec(n, flags & O_CLOEXEC != 0);
-            n as i64
-        }
-        Err(_) => {
-            if f.kind == kind::FS_FILE {
-                crate::files::close(f.idx as usize);
-            }
-            -EMFILE
-        }
     }
 }
 
@@ -527,7 +345,7 @@ pub fn lseek(fd: u64, off: i64, whence: u64) -> i64 {
     fd::seek(fd as usize, to as u64).map_or(-EBADF, |()| to)
 }
 
-fn size_of(f: &Fd) -> Result<u64, i64> {
+pub(super) fn size_of(f: &Fd) -> Result<u64, i64> {
     match f.kind {
         kind::INITRD_FILE => crate::initrd::files()
             .nth(f.idx as usize)
@@ -605,316 +423,6 @@ pub fn pipe(fds: u64, flags: u64) -> i64 {
     let words = [(a as u32).to_le_bytes(), (b as u32).to_le_bytes()].concat();
     super::user::put(fds, &words);
     0
-}
-
-pub fn getcwd(buf: u64, size: u64) -> i64 {
-    let c = cwd();
-    let len = c.len() as u64 + 1;
-    if size < len {
-        return -ERANGE;
-    }
-    match output(buf, len) {
-        Some(o) => {
-            o[..c.len()].copy_from_slice(c.as_bytes());
-            o[c.len()] = 0;
-            len as i64
-        }
-        None => -EFAULT,
-    }
-}
-
-pub fn chdir(path: u64) -> i64 {
-    let Some(name) = c_string(path) else {
-        return -EFAULT;
-    };
-    let abs = absolute(name);
-    let ok = match node(&abs) {
-        Node::Synthetic => Ok(()),
-        Node::Fs(p) if p == "/" => Ok(()),
-        Node::Fs(p) => match crate::files::stat(&p) {
-            Ok(s) if s.kind == Kind::Dir => Ok(()),
-            Ok(_) => Err(-ENOTDIR),
-            Err(e) => Err(fs_errno(e)),
-        },
-        _ => Err(-ENOTDIR),
-    };
-    match ok {
-        Ok(()) => {
-            let _ = CWD.try_with(|c| *c = abs);
-            0
-        }
-        Err(e) => e,
-    }
-}
-
-/// The path of each directory descriptor, by descriptor.
-static DIRS: crate::cell::Exclusive<[Option<String>; fd::MAX_FDS]> =
-    crate::cell::Exclusive::new([const { None }; fd::MAX_FDS]);
-
-fn open_dir(path: &str) -> i64 {
-    let abs = absolute(path);
-    let f = Fd {
-        kind: kind::DIR,
-        idx: 0,
-        pos: 0,
-    };
-    match fd::install(f) {
-        Ok(n) => {
-            let _ = DIRS.try_with(|d| d[n] = Some(abs));
-            set_cloexec(n, true);
-            n as i64
-        }
-        Err(_) => -EMFILE,
-    }
-}
-
-const DT_CHR: u8 = 2;
-const DT_DIR: u8 = 4;
-const DT_REG: u8 = 8;
-
-/// The entries of directory `path`: name, inode number, type.
-fn list(path: &str) -> Result<Vec<(String, u64, u8)>, i64> {
-    let mut v = alloc::vec![
-        (String::from("."), 2, DT_DIR),
-        (String::from(".."), 2, DT_DIR)
-    ];
-    match path {
-        "/bin" => {
-            for (i, (name, _)) in crate::initrd::files().enumerate() {
-                if let Some(n) = name.strip_prefix("bin/").filter(|n| !n.contains('/')) {
-                    v.push((String::from(n), 16 + i as u64, DT_REG));
-                }
-            }
-        }
-        "/dev" => {
-            for n in ["null", "tty", "console"] {
-                v.push((String::from(n), 1, DT_CHR));
-            }
-        }
-        "/proc" => {}
-        _ => {
-            if path == "/" {
-                for n in ["bin", "dev"] {
-                    v.push((String::from(n), 2, DT_DIR));
-                }
-            }
-            let entries = match crate::files::readdir(path) {
-                Ok(e) => e,
-                Err(_) if path == "/" => alloc::vec::Vec::new(), // no disk
-                Err(e) => return Err(fs_errno(e)),
-            };
-            for (i, e) in entries.into_iter().enumerate() {
-                let t = if e.kind == Kind::Dir { DT_DIR } else { DT_REG };
-                v.push((e.name, 4096 + i as u64, t));
-            }
-        }
-    }
-    Ok(v)
-}
-
-/// getdents64: the directory's entries from its position on, as many
-/// `struct linux_dirent64` as fit.
-pub fn getdents64(fd: u64, buf: u64, count: u64) -> i64 {
-    let Ok(f) = fd::get(fd as usize) else {
-        return -EBADF;
-    };
-    if f.kind != kind::DIR {
-        return -ENOTDIR;
-    }
-    let Some(path) = DIRS.try_with(|d| d[fd as usize].clone()).flatten() else {
-        return -EBADF;
-    };
-    let Some(out) = output(buf, count) else {
-        return -EFAULT;
-    };
-    let entries = match list(&path) {
-        Ok(e) => e,
-        Err(e) => return e,
-    };
-    let mut at = 0usize;
-    let mut next = f.pos as usize;
-    for (name, ino, t) in entries.iter().skip(next) {
-        let len = (19 + name.len() + 1).next_multiple_of(8);
-        if at + len > out.len() {
-            if at == 0 {
-                return -EINVAL;
-            }
-            break;
-        }
-        let e = &mut out[at..at + len];
-        e.fill(0);
-        e[..8].copy_from_slice(&ino.to_le_bytes());
-        e[8..16].copy_from_slice(&((next + 1) as u64).to_le_bytes());
-        e[16..18].copy_from_slice(&(len as u16).to_le_bytes());
-        e[18] = *t;
-        e[19..19 + name.len()].copy_from_slice(name.as_bytes());
-        at += len;
-        next += 1;
-    }
-    let _ = fd::seek(fd as usize, next as u64);
-    at as i64
-}
-
-const S_IFIFO: u32 = 0o010000;
-const S_IFCHR: u32 = 0o020000;
-const S_IFDIR: u32 = 0o040000;
-const S_IFREG: u32 = 0o100000;
-
-/// What `struct stat` says of something.
-struct Meta {
-    mode: u32,
-    size: u64,
-    ino: u64,
-}
-
-fn meta_of_node(n: Node) -> Result<Meta, i64> {
-    Ok(match n {
-        Node::Null | Node::Console => Meta {
-            mode: S_IFCHR | 0o666,
-            size: 0,
-            ino: 1,
-        },
-        Node::Synthetic => Meta {
-            mode: S_IFDIR | 0o755,
-            size: 0,
-            ino: 2,
-        },
-        Node::Initrd(i, d) => Meta {
-            mode: S_IFREG | 0o755,
-            size: d.len() as u64,
-            ino: 16 + i as u64,
-        },
-        Node::Fs(p) if p == "/" => Meta {
-            mode: S_IFDIR | 0o755,
-            size: 0,
-            ino: 3,
-        },
-        Node::Fs(p) => {
-            let s = crate::files::stat(&p).map_err(fs_errno)?;
-            fs_meta(&s)
-        }
-    })
-}
-
-fn fs_meta(s: &crate::fs::cffs::Stat) -> Meta {
-    let kind = if s.kind == Kind::Dir {
-        S_IFDIR
-    } else {
-        S_IFREG
-    };
-    let perm = if s.mode & 0o777 != 0 {
-        s.mode & 0o777
-    } else {
-        0o644
-    };
-    Meta {
-        mode: kind | perm,
-        size: s.size,
-        ino: 4096 + s.number,
-    }
-}
-
-fn fd_meta(fd: u64) -> Result<Meta, i64> {
-    let f = fd::get(fd as usize).map_err(|_| -EBADF)?;
-    Ok(match f.kind {
-        kind::PIPE_READ | kind::PIPE_WRITE => Meta {
-            mode: S_IFIFO | 0o600,
-            size: 0,
-            ino: 8 + f.idx as u64,
-        },
-        kind::INITRD_FILE => Meta {
-            mode: S_IFREG | 0o755,
-            size: size_of(&f)?,
-            ino: 16 + f.idx as u64,
-        },
-        kind::FS_FILE => fs_meta(&crate::files::fstat(f.idx as usize).map_err(fs_errno)?),
-        kind::DIR => {
-            let path = DIRS.try_with(|d| d[fd as usize].clone()).flatten();
-            meta_of_node(node(path.as_deref().unwrap_or("/")))?
-        }
-        _ => Meta {
-            mode: S_IFCHR | 0o620,
-            size: 0,
-            ino: 1,
-        },
-    })
-}
-
-/// Fills a `struct stat` (x86-64 layout, 144 bytes).
-fn put_stat(buf: u64, m: Result<Meta, i64>) -> i64 {
-    let m = match m {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
-    let Some(st) = output(buf, 144) else {
-        return -EFAULT;
-    };
-    st.fill(0);
-    st[8..16].copy_from_slice(&m.ino.to_le_bytes());
-    st[16..24].copy_from_slice(&1u64.to_le_bytes()); // st_nlink
-    st[24..28].copy_from_slice(&m.mode.to_le_bytes());
-    st[48..56].copy_from_slice(&m.size.to_le_bytes());
-    st[56..64].copy_from_slice(&4096u64.to_le_bytes()); // st_blksize
-    st[64..72].copy_from_slice(&m.size.div_ceil(512).to_le_bytes()); // st_blocks
-    0
-}
-
-pub fn fstat(fd: u64, buf: u64) -> i64 {
-    put_stat(buf, fd_meta(fd))
-}
-
-pub fn stat(path: u64, buf: u64) -> i64 {
-    match c_string(path) {
-        Some(p) => put_stat(buf, meta_of_node(node(p))),
-        None => -EFAULT,
-    }
-}
-
-/// (an int: it arrives as 0xffff_ff9c)
-const AT_FDCWD: i64 = -100;
-pub const AT_EMPTY_PATH: u64 = 0x1000;
-
-/// `*at` calls: paths relative to the working directory only.
-pub fn at_cwd(dirfd: u64, path: u64) -> bool {
-    dirfd as i32 as i64 == AT_FDCWD || c_string(path).is_some_and(|p| p.starts_with('/'))
-}
-
-pub fn newfstatat(dirfd: u64, path: u64, buf: u64, flags: u64) -> i64 {
-    if flags & AT_EMPTY_PATH != 0 && c_string(path) == Some("") {
-        return fstat(dirfd, buf);
-    }
-    if !at_cwd(dirfd, path) {
-        return -ENOSYS;
-    }
-    stat(path, buf)
-}
-
-pub fn access(path: u64) -> i64 {
-    match c_string(path) {
-        Some(p) => meta_of_node(node(p)).map_or_else(|e| e, |_| 0),
-        None => -EFAULT,
-    }
-}
-
-/// mkdir, rmdir, unlink: one path on the file system.
-pub fn path_op(path: u64, op: fn(&str) -> Result<(), FsError>) -> i64 {
-    let Some(p) = c_string(path) else {
-        return -EFAULT;
-    };
-    match node(p) {
-        Node::Fs(p) => op(&p).map_or_else(fs_errno, |()| 0),
-        _ => -EROFS,
-    }
-}
-
-pub fn rename(from: u64, to: u64) -> i64 {
-    let (Some(a), Some(b)) = (c_string(from), c_string(to)) else {
-        return -EFAULT;
-    };
-    match (node(a), node(b)) {
-        (Node::Fs(a), Node::Fs(b)) => crate::files::rename(&a, &b).map_or_else(fs_errno, |()| 0),
-        _ => -EROFS,
-    }
 }
 
 pub fn fsync(fd: u64) -> i64 {

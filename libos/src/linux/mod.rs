@@ -9,10 +9,12 @@
 //! A call not implemented returns -ENOSYS and is counted.
 
 mod calls;
+mod dirs;
 mod io;
 mod load;
 mod mem;
 mod nr;
+mod paths;
 mod proc;
 mod signal;
 mod stack;
@@ -81,7 +83,7 @@ pub fn first_process() {
         Ok(DiskState::Formatted | DiskState::Mounted) => {
             OWNS_DISK.store(1, Ordering::Relaxed);
             match crate::files::mkdir(HOME) {
-                Ok(()) | Err(crate::fs::FsError::Exists) => io::set_cwd(HOME),
+                Ok(()) | Err(crate::fs::FsError::Exists) => paths::set_cwd(HOME),
                 Err(e) => crate::println!("linux: cannot make {HOME}: {e}"),
             }
         }

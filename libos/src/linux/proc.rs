@@ -5,7 +5,7 @@
 
 use super::nr::*;
 use super::user::{c_string, output, strings};
-use super::{io, mem, signal};
+use super::{io, mem, paths, signal};
 use crate::process;
 use crate::sys;
 use alloc::string::String;
@@ -55,7 +55,7 @@ pub fn fork(flags: u64, ptid: u64, ctid: u64) -> i64 {
 static EXE: crate::cell::Exclusive<String> = crate::cell::Exclusive::new(String::new());
 
 pub fn set_exe(path: &str) {
-    let abs = io::absolute(path);
+    let abs = paths::absolute(path);
     let _ = EXE.try_with(|e| *e = abs);
 }
 
@@ -72,7 +72,7 @@ pub fn execve(f: &mut UTrapFrame, path: u64, argv: u64, envp: u64) -> i64 {
     } else {
         String::from(p)
     };
-    let image = match io::program_bytes(&path) {
+    let image = match paths::program_bytes(&path) {
         Ok(i) => i,
         Err(e) => return e,
     };
