@@ -163,7 +163,10 @@ pub fn interactive_case(engine: &'static str) -> Trial {
     Trial::test(
         format!("{engine}::busybox_is_an_interactive_shell_at_a_terminal"),
         move || {
-            busybox()?; // the default initrd carries it
+            let bb = busybox()?;
+            // Our own initrd: the default one carries busybox only if it
+            // was fetched before the build.
+            let rd = initrd(&bb, &format!("{engine}-tty"))?;
             let prompt = "/ # ";
             let none = Duration::ZERO;
             let o = super::common::pty::exo_on_terminal_steps(
@@ -174,6 +177,8 @@ pub fn interactive_case(engine: &'static str) -> Trial {
                     engine,
                     "--timeout",
                     "120",
+                    "--initrd",
+                    rd.to_str().unwrap(),
                     "--init",
                     "/bin/busybox sh",
                 ],
@@ -188,6 +193,7 @@ pub fn interactive_case(engine: &'static str) -> Trial {
                 ],
                 Duration::from_secs(130),
             );
+            let _ = std::fs::remove_file(&rd);
             let text = &o.stdout;
             if o.status != Some(5) || !text.contains("\n42\n") || !text.contains("\nback 2\n") {
                 return Err(format!("expected 42, back 2 and status 5\n{}", o.show()).into());
@@ -305,7 +311,8 @@ pub fn enosys_traced_case(engine: &'static str) -> Trial {
     Trial::test(
         format!("{engine}::unimplemented_linux_calls_are_traced"),
         move || {
-            busybox()?;
+            let bb = busybox()?;
+            let rd = initrd(&bb, &format!("{engine}-enosys"))?;
             let trace = std::env::temp_dir().join(format!(
                 "exo-test-enosys-{}-{engine}.trc",
                 std::process::id()
@@ -319,6 +326,8 @@ pub fn enosys_traced_case(engine: &'static str) -> Trial {
                     engine,
                     "--timeout",
                     "120",
+                    "--initrd",
+                    rd.to_str().unwrap(),
                     "--trace",
                     t,
                     "--trace-events",
@@ -330,6 +339,7 @@ pub fn enosys_traced_case(engine: &'static str) -> Trial {
             );
             let show = super::common::exo(&["trace", "show", t]);
             let _ = std::fs::remove_file(&trace);
+            let _ = std::fs::remove_file(&rd);
             if run.status != Some(0)
                 || !show.stdout.contains("linux_enosys")
                 || !show.stdout.contains("Linux call 204 not implemented")
@@ -349,6 +359,8 @@ pub fn disk_case(engine: &'static str) -> Trial {
         format!("{engine}::linux_programs_persist_on_the_disk"),
         move || {
             let bb = busybox()?;
+            let rd = initrd(&bb, &format!("{engine}-disk"))?;
+            let rd = rd.to_str().unwrap();
             let dir = std::env::temp_dir().join(format!(
                 "exo-test-linux-disk-{}-{engine}",
                 std::process::id()
@@ -367,6 +379,8 @@ pub fn disk_case(engine: &'static str) -> Trial {
                         engine,
                         "--timeout",
                         "120",
+                        "--initrd",
+                        rd,
                         "--disk",
                         disk,
                         "--init",
@@ -391,6 +405,8 @@ pub fn disk_case(engine: &'static str) -> Trial {
                     engine,
                     "--timeout",
                     "120",
+                    "--initrd",
+                    rd,
                     "--disk",
                     added,
                     "--init",
@@ -399,6 +415,7 @@ pub fn disk_case(engine: &'static str) -> Trial {
                 b"/busybox echo added offline\n",
             );
             let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_file(rd);
             let ok = first.status == Some(0)
                 && second.stdout == "made on exo\nrun from the disk\n"
                 && cat.stdout == "made on exo\n"
