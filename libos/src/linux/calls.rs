@@ -60,6 +60,14 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         WRITEV => io::vectored(a[0], a[1], a[2], io::write),
         POLL => io::poll(a[0], a[1], a[2] as i32 as i64),
         PPOLL => io::ppoll(a[0], a[1], a[2]),
+        SELECT => match io::timeout_ms(a[4], false) {
+            Ok(ms) => io::select(a[0], a[1], a[2], a[3], ms),
+            Err(e) => e,
+        },
+        PSELECT6 => match io::timeout_ms(a[4], true) {
+            Ok(ms) => io::select(a[0], a[1], a[2], a[3], ms),
+            Err(e) => e,
+        },
         SENDFILE => io::sendfile(a[0], a[1], a[2], a[3]),
         GETDENTS64 => dirs::getdents64(a[0], a[1], a[2]),
         CHMOD | FCHMOD | FCHMODAT | CHOWN | FCHOWN | LCHOWN | FCHOWNAT | UTIMENSAT => 0,

@@ -193,6 +193,78 @@ pub fn poll(fds: u64, n: u64, timeout_ms: i64) -> i64 {
     }
 }
 
+/// select and pselect6: the descriptors (below 64) set in `read` and
+/// `write` that are ready, waiting as poll does (`timeout_ms` negative:
+/// forever); exceptional conditions never happen here.
+pub fn select(n: u64, read: u64, write: u64, except: u64, timeout_ms: i64) -> i64 {
+    if n > 1024 {
+        return -EINVAL;
+    }
+    let word = |p: u64| {
+        if p == 0 {
+            Some(0)
+        } else {
+            super::user::word(p)
+        }
+    };
+    let (Some(want_r), Some(want_w)) = (word(read), word(write)) else {
+        return -EFAULT;
+    };
+    let limit = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    let (want_r, want_w) = (want_r & limit, want_w & limit);
+    let hz = crate::info::sysinfo().hz.max(1);
+    let until = (timeout_ms >= 0).then(|| sys::ticks() + (timeout_ms as u64 * hz).div_ceil(1000));
+    loop {
+        let (mut got_r, mut got_w) = (0u64, 0u64);
+        for fd in 0..64 {
+            let bit = 1u64 << fd;
+            if (want_r | want_w) & bit == 0 {
+                continue;
+            }
+            let events = if want_r & bit != 0 { POLLIN } else { 0 }
+                | if want_w & bit != 0 { POLLOUT } else { 0 };
+            let r = ready(fd, events);
+            if r & POLLNVAL != 0 {
+                return -EBADF;
+            }
+            if r & (POLLIN | POLLHUP) != 0 && want_r & bit != 0 {
+                got_r |= bit;
+            }
+            if r & POLLOUT != 0 && want_w & bit != 0 {
+                got_w |= bit;
+            }
+        }
+        let count = (got_r.count_ones() + got_w.count_ones()) as i64;
+        if count > 0 || until.is_some_and(|u| sys::ticks() >= u) {
+            for (p, v) in [(read, got_r), (write, got_w), (except, 0)] {
+                if p != 0 && !super::user::put(p, &v.to_le_bytes()) {
+                    return -EFAULT;
+                }
+            }
+            return count;
+        }
+        if super::signal::interrupted() {
+            return -EINTR;
+        }
+        crate::time::sleep_ticks(1);
+    }
+}
+
+/// A `struct timeval` (select) or `struct timespec` (pselect6) in ms;
+/// null: -1 (forever).
+pub fn timeout_ms(p: u64, nanos: bool) -> Result<i64, i64> {
+    if p == 0 {
+        return Ok(-1);
+    }
+    match (super::user::word(p), super::user::word(p + 8)) {
+        (Some(s), Some(f)) => {
+            let frac = if nanos { f / 1_000_000 } else { f / 1000 };
+            Ok((s.min(1 << 40) * 1000 + frac) as i64)
+        }
+        _ => Err(-EFAULT),
+    }
+}
+
 /// ppoll: poll with a `struct timespec` (null: forever); the mask is not
 /// swapped.
 pub fn ppoll(fds: u64, n: u64, ts: u64) -> i64 {

@@ -4,7 +4,7 @@
 use crate::scratch;
 use crate::sys::Error;
 use crate::vm::{self, map_op, PAGE_SIZE};
-use elf::abi::{ET_EXEC, PF_W, PF_X, PT_LOAD};
+use elf::abi::{ET_DYN, ET_EXEC, PF_W, PF_X, PT_INTERP, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
 use exo_abi::layout::pte;
@@ -27,15 +27,33 @@ pub struct Program {
 /// sits at 1 GiB, so a program must end below it.
 pub const LOAD_LIMIT: u64 = 0x4000_0000;
 
+/// Where a static position-independent executable is placed (it relocates
+/// itself from there).
+const PIE_BASE: u64 = 0x1000_0000;
+
+/// How far the image's addresses are moved: 0 for a fixed-address
+/// executable, `PIE_BASE` for a static-PIE one (ET_DYN without an
+/// interpreter); None for anything else (dynamically linked programs).
+fn bias(elf: &ElfBytes<LittleEndian>) -> Option<u64> {
+    let segments = elf.segments()?;
+    match elf.ehdr.e_type {
+        ET_EXEC => Some(0),
+        ET_DYN if !segments.iter().any(|p| p.p_type == PT_INTERP) => Some(PIE_BASE),
+        _ => None,
+    }
+}
+
 /// Whether `image` is a program `load` can run (ENOEXEC if not), checked
 /// before an exec lets the old program go.
 pub fn check(image: &[u8]) -> Result<(), i64> {
     use super::nr::ENOEXEC;
     let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| -ENOEXEC)?;
     let segments = elf.segments().ok_or(-ENOEXEC)?;
+    let bias = bias(&elf).ok_or(-ENOEXEC)?;
     let fits = |p: &elf::segment::ProgramHeader| {
         p.p_vaddr
-            .checked_add(p.p_memsz)
+            .checked_add(bias)
+            .and_then(|v| v.checked_add(p.p_memsz))
             .is_some_and(|e| e <= LOAD_LIMIT && p.p_filesz <= p.p_memsz)
             && p.p_offset
                 .checked_add(p.p_filesz)
@@ -45,7 +63,7 @@ pub fn check(image: &[u8]) -> Result<(), i64> {
         .iter()
         .filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0)
         .collect();
-    if elf.ehdr.e_type != ET_EXEC || loadable.is_empty() || !loadable.iter().all(fits) {
+    if loadable.is_empty() || !loadable.iter().all(fits) {
         return Err(-ENOEXEC);
     }
     Ok(())
@@ -53,17 +71,15 @@ pub fn check(image: &[u8]) -> Result<(), i64> {
 
 pub fn load(image: &[u8]) -> Result<Program, Error> {
     let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Error::Invalid)?;
-    if elf.ehdr.e_type != ET_EXEC {
-        return Err(Error::Invalid); // static, not position-independent, for now
-    }
+    let bias = bias(&elf).ok_or(Error::Invalid)?;
     let segments = elf.segments().ok_or(Error::Invalid)?;
     let (mut lo, mut hi, mut phdr) = (u64::MAX, 0, 0);
     for ph in segments
         .iter()
         .filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0)
     {
-        let end = ph
-            .p_vaddr
+        let va = ph.p_vaddr.checked_add(bias).ok_or(Error::Invalid)?;
+        let end = va
             .checked_add(ph.p_memsz)
             .filter(|&e| e <= LOAD_LIMIT && ph.p_filesz <= ph.p_memsz)
             .ok_or(Error::Invalid)?;
@@ -71,7 +87,7 @@ pub fn load(image: &[u8]) -> Result<Program, Error> {
             .get(ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize)
             .ok_or(Error::Invalid)?;
         map_segment(
-            ph.p_vaddr,
+            va,
             end,
             data,
             ph.p_flags & PF_W != 0,
@@ -80,16 +96,16 @@ pub fn load(image: &[u8]) -> Result<Program, Error> {
         // The headers are in the segment that holds file offset e_phoff.
         let phoff = elf.ehdr.e_phoff;
         if (ph.p_offset..ph.p_offset + ph.p_filesz).contains(&phoff) {
-            phdr = ph.p_vaddr + (phoff - ph.p_offset);
+            phdr = va + (phoff - ph.p_offset);
         }
-        lo = lo.min(ph.p_vaddr);
+        lo = lo.min(va);
         hi = hi.max(end);
     }
     if hi == 0 {
         return Err(Error::Invalid);
     }
     Ok(Program {
-        entry: elf.ehdr.e_entry,
+        entry: elf.ehdr.e_entry + bias,
         phdr,
         phent: elf.ehdr.e_phentsize as u64,
         phnum: elf.ehdr.e_phnum as u64,

@@ -207,12 +207,20 @@ pub fn interactive_case(engine: &'static str) -> Trial {
 /// musl-tools): each runs on exo (`--init /bin/NAME`, started under the
 /// Linux runner because it lacks exo's note) with a blank disk, and on this
 /// host in an empty directory; output and status must be the same.
-const C_PROGRAMS: &[(&str, &str)] = &[
-    ("files", include_str!("c/files.c")),
-    ("procs", include_str!("c/procs.c")),
-    ("signals", include_str!("c/signals.c")),
-    ("memory", include_str!("c/memory.c")),
+const C_PROGRAMS: &[(&str, &str, &[&str])] = &[
+    ("files", include_str!("c/files.c"), MUSL),
+    ("procs", include_str!("c/procs.c"), MUSL),
+    ("signals", include_str!("c/signals.c"), MUSL),
+    ("memory", include_str!("c/memory.c"), MUSL),
+    // A static position-independent executable (glibc's): it is placed at
+    // a base of the loader's choosing and relocates itself.
+    (
+        "memory-pie",
+        include_str!("c/memory.c"),
+        &["gcc", "-static-pie"],
+    ),
 ];
+const MUSL: &[&str] = &["musl-gcc", "-static"];
 
 /// Whether musl-gcc is installed (the C programs' test needs it).
 pub fn have_musl_gcc() -> bool {
@@ -237,20 +245,21 @@ pub fn c_programs_case(engine: &'static str) -> Trial {
                 .ok_or("the default initrd has no /bin/linux")?
                 .to_vec();
             let mut files = vec![("bin/linux".to_string(), runner)];
-            for (name, source) in C_PROGRAMS {
+            for (name, source, cc) in C_PROGRAMS {
                 let src = dir.join(format!("{name}.c"));
                 let bin = dir.join(name);
                 std::fs::write(&src, source).map_err(|e| e.to_string())?;
-                let cc = Command::new("musl-gcc")
-                    .args(["-static", "-O2", "-o"])
+                let cc = Command::new(cc[0])
+                    .args(&cc[1..])
+                    .args(["-O2", "-o"])
                     .arg(&bin)
                     .arg(&src)
                     .arg("-lm")
                     .output()
-                    .map_err(|e| format!("musl-gcc: {e}"))?;
+                    .map_err(|e| format!("{}: {e}", cc[0]))?;
                 if !cc.status.success() {
                     return Err(format!(
-                        "musl-gcc {name}.c: {}",
+                        "building {name}: {}",
                         String::from_utf8_lossy(&cc.stderr)
                     )
                     .into());
@@ -264,7 +273,7 @@ pub fn c_programs_case(engine: &'static str) -> Trial {
             std::fs::write(&rd, exo_images::cpio::archive(&files)).map_err(|e| e.to_string())?;
             let disk = dir.join("disk.img");
             let mut failed = Vec::new();
-            for (name, _) in C_PROGRAMS {
+            for (name, _, _) in C_PROGRAMS {
                 let bin = dir.join(name);
                 let (want, want_status) =
                     on_host(bin.to_str().unwrap(), &[], b"", &format!("{engine}-c"))?;

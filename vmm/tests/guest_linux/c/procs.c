@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,5 +61,19 @@ int main(int argc, char **argv) {
     while (fscanf(in, "%d", &v) == 1) { total += v; count++; }
     wait(&st);
     printf("read %d numbers summing to %d\n", count, total);
+    /* select: an empty pipe times out; one with data is ready. */
+    pipe(p);
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(p[0], &set);
+    struct timeval tv = {0, 100000};
+    printf("select on an empty pipe: %d\n", select(p[0] + 1, &set, 0, 0, &tv));
+    write(p[1], "x", 1);
+    FD_ZERO(&set);
+    FD_SET(p[0], &set);
+    tv.tv_sec = 1;
+    tv.tv_usec = 0;
+    int ready = select(p[0] + 1, &set, 0, 0, &tv);
+    printf("select with data: %d, the pipe ready: %d\n", ready, FD_ISSET(p[0], &set) != 0);
     return 0;
 }
