@@ -34,15 +34,7 @@ impl fmt::Display for ImageError {
     }
 }
 
-fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(off..off + 2)?.try_into().ok()?))
-}
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
-}
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off + 8)?.try_into().ok()?))
-}
+use exo_abi::program::{u16_at, u32_at, u64_at};
 
 /// Returns the PVH entry point of an ELF image in memory.
 pub fn pvh_entry(elf: &[u8]) -> Result<u32, ImageError> {

@@ -4,7 +4,7 @@
 //! (`exo run -q`: the console carries the program's output alone, its
 //! standard output and error as they interleave).
 
-use super::common::exo_piped;
+use super::common::{exo_piped, Outcome};
 use libtest_mimic::Trial;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -98,6 +98,24 @@ fn on_host(
     Ok((text, status))
 }
 
+/// `exo run -q` of `init` on `engine` with initrd `rd`, more options in
+/// `extra` (a disk, a trace), `input` on standard input.
+fn run_quiet(engine: &str, rd: &str, extra: &[&str], init: &str, input: &[u8]) -> Outcome {
+    let mut args = vec![
+        "run",
+        "-q",
+        "--engine",
+        engine,
+        "--timeout",
+        "120",
+        "--initrd",
+        rd,
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--init", init]);
+    exo_piped(&args, input)
+}
+
 pub fn busybox_case(engine: &'static str) -> Trial {
     Trial::test(
         format!("{engine}::busybox_runs_unmodified_and_matches_the_host"),
@@ -118,23 +136,8 @@ pub fn busybox_case(engine: &'static str) -> Trial {
                 // A blank disk for each run: the file system is made anew.
                 std::fs::write(&disk, vec![0u8; 16 << 20]).map_err(|e| e.to_string())?;
                 let init = format!("/bin/linux /bin/busybox {}", args.join(" "));
-                let got = exo_piped(
-                    &[
-                        "run",
-                        "-q",
-                        "--engine",
-                        engine,
-                        "--timeout",
-                        "120",
-                        "--initrd",
-                        rd.to_str().unwrap(),
-                        "--disk",
-                        disk.to_str().unwrap(),
-                        "--init",
-                        &init,
-                    ],
-                    input,
-                );
+                let disk_args = ["--disk", disk.to_str().unwrap()];
+                let got = run_quiet(engine, rd.to_str().unwrap(), &disk_args, &init, input);
                 if got.stdout != want || got.status != want_status {
                     failed.push(format!(
                         "{name} ({args:?}): on the host (status {want_status:?}):\n{want}\non exo (status {:?}):\n{}\n{}",
@@ -279,23 +282,8 @@ pub fn c_programs_case(engine: &'static str) -> Trial {
                     on_host(bin.to_str().unwrap(), &[], b"", &format!("{engine}-c"))?;
                 std::fs::write(&disk, vec![0u8; 16 << 20]).map_err(|e| e.to_string())?;
                 let init = format!("/bin/{name}");
-                let got = exo_piped(
-                    &[
-                        "run",
-                        "-q",
-                        "--engine",
-                        engine,
-                        "--timeout",
-                        "120",
-                        "--initrd",
-                        rd.to_str().unwrap(),
-                        "--disk",
-                        disk.to_str().unwrap(),
-                        "--init",
-                        &init,
-                    ],
-                    b"",
-                );
+                let disk_args = ["--disk", disk.to_str().unwrap()];
+                let got = run_quiet(engine, rd.to_str().unwrap(), &disk_args, &init, b"");
                 if got.stdout != want || got.status != want_status {
                     failed.push(format!(
                         "{name}: on the host (status {want_status:?}):\n{want}\non exo (status {:?}):\n{}\n{}",
@@ -327,23 +315,12 @@ pub fn enosys_traced_case(engine: &'static str) -> Trial {
                 std::process::id()
             ));
             let t = trace.to_str().unwrap();
-            let run = exo_piped(
-                &[
-                    "run",
-                    "-q",
-                    "--engine",
-                    engine,
-                    "--timeout",
-                    "120",
-                    "--initrd",
-                    rd.to_str().unwrap(),
-                    "--trace",
-                    t,
-                    "--trace-events",
-                    "libos",
-                    "--init",
-                    "/bin/busybox nproc",
-                ],
+            let trace_args = ["--trace", t, "--trace-events", "libos"];
+            let run = run_quiet(
+                engine,
+                rd.to_str().unwrap(),
+                &trace_args,
+                "/bin/busybox nproc",
                 b"",
             );
             let show = super::common::exo(&["trace", "show", t]);
@@ -380,21 +357,11 @@ pub fn disk_case(engine: &'static str) -> Trial {
             std::fs::write(&img, vec![0u8; 32 << 20]).map_err(|e| e.to_string())?;
             let disk = img.to_str().unwrap();
             let run = |script: &str| {
-                exo_piped(
-                    &[
-                        "run",
-                        "-q",
-                        "--engine",
-                        engine,
-                        "--timeout",
-                        "120",
-                        "--initrd",
-                        rd,
-                        "--disk",
-                        disk,
-                        "--init",
-                        "/bin/busybox sh",
-                    ],
+                run_quiet(
+                    engine,
+                    rd,
+                    &["--disk", disk],
+                    "/bin/busybox sh",
                     script.as_bytes(),
                 )
             };
@@ -406,21 +373,11 @@ pub fn disk_case(engine: &'static str) -> Trial {
             let mkfs = super::common::exo(&[
                 "xn", "mkfs", "--fs", "cffs", added, "--size", "16M", "--root", "fs", "--add", &bb,
             ]);
-            let third = exo_piped(
-                &[
-                    "run",
-                    "-q",
-                    "--engine",
-                    engine,
-                    "--timeout",
-                    "120",
-                    "--initrd",
-                    rd,
-                    "--disk",
-                    added,
-                    "--init",
-                    "/bin/busybox sh",
-                ],
+            let third = run_quiet(
+                engine,
+                rd,
+                &["--disk", added],
+                "/bin/busybox sh",
                 b"/busybox echo added offline\n",
             );
             let _ = std::fs::remove_dir_all(&dir);
