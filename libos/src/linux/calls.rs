@@ -42,6 +42,7 @@ pub fn handle(f: &mut UTrapFrame) {
     match f.rax {
         RT_SIGRETURN => signal::sigreturn(f),
         RT_SIGSUSPEND => signal::sigsuspend(f, a[0]),
+        PAUSE => signal::pause(f),
         EXECVE => match proc::execve(f, a[0], a[1], a[2]) {
             0 => {}
             e => f.rax = e as u64,

@@ -27,6 +27,7 @@ pub const SCHED_YIELD: u64 = 24;
 pub const MADVISE: u64 = 28;
 pub const DUP: u64 = 32;
 pub const DUP2: u64 = 33;
+pub const PAUSE: u64 = 34;
 pub const NANOSLEEP: u64 = 35;
 pub const SENDFILE: u64 = 40;
 pub const GETPID: u64 = 39;

@@ -216,6 +216,14 @@ fn children_ended() {
     }
 }
 
+/// pause: waits until a signal is delivered (then EINTR).
+pub fn pause(f: &mut UTrapFrame) {
+    while !interrupted() {
+        crate::time::sleep_ticks(1);
+    }
+    f.rax = -EINTR as u64;
+}
+
 /// rt_sigsuspend: waits with `mask` blocked until a signal is delivered;
 /// the old mask comes back when its handler returns.
 pub fn sigsuspend(f: &mut UTrapFrame, mask: u64) {
