@@ -22,7 +22,7 @@ pub enum Command {
     Run(RunArgs),
     /// Show which engines can run guests on this host, and why.
     Engines,
-    /// Benchmarks: the guest's figures against the Linux host doing the same jobs, in one run.
+    /// Benchmarks: exo's figures against Linux doing the same jobs as a guest on the same engine, in one run.
     Bench(BenchArgs),
     /// Read kernel traces written by `exo run --trace`.
     Trace(exo::trace::tool::TraceArgs),
@@ -79,6 +79,11 @@ pub struct RunArgs {
     /// Trace classes: sched, pct, fault, syscall, mem, dpf, xn, all (all but syscall).
     #[arg(long, value_name = "LIST", default_value = "all", requires = "trace")]
     pub trace_events: String,
+    /// Count guest instructions: QEMU with `-icount shift=0,sleep=off`,
+    /// where guest time advances one nanosecond per instruction, so timings
+    /// are instruction counts, identical from run to run (implies --engine qemu).
+    #[arg(long)]
+    pub icount: bool,
     /// Kill the guest after this many seconds (exit status 124).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
@@ -98,9 +103,21 @@ pub struct BenchArgs {
     /// Compare with a stored report (e.g. ci/baselines/qemu.json); exit 1 on a regression.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// Allowed growth of each exo/linux ratio over the baseline, in percent.
-    #[arg(long, value_name = "PCT", default_value_t = 25.0)]
-    pub tolerance: f64,
+    /// Allowed growth of each exo/linux ratio over the baseline, in percent
+    /// [default: 3 under --icount, where figures are exact; else 25].
+    #[arg(long, value_name = "PCT")]
+    pub tolerance: Option<f64>,
+    /// Count guest instructions (QEMU -icount) instead of timing: figures
+    /// identical from run to run (micro, ipc and vm suites).
+    #[arg(long)]
+    pub icount: bool,
+    /// Engine for both guests, exo and Linux.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
+    pub engine: EngineChoice,
+    /// The Linux guest's kernel, a bzImage [default: Debian's
+    /// linux-image-amd64, fetched with apt-get download into target/linux-guest/].
+    #[arg(long, value_name = "FILE")]
+    pub linux_kernel: Option<PathBuf>,
 }
 
 fn parse_disk_arg(s: &str) -> Result<Disk, String> {

@@ -30,6 +30,9 @@ pub struct RunConfig {
     pub gdb: Option<std::net::SocketAddr>,
     /// Where to write the kernel's trace records, if tracing.
     pub trace: Option<PathBuf>,
+    /// QEMU only: count instructions (`-icount shift=0,sleep=off`), so that
+    /// guest time advances one nanosecond per instruction, deterministically.
+    pub icount: bool,
 }
 
 /// A `--disk PATH[,readonly]`.

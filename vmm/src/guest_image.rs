@@ -1,5 +1,6 @@
-//! Checks that a kernel file is a bootable PVH ELF before any engine starts,
-//! so every engine rejects a bad image with the same clear message.
+//! Checks that a kernel file is bootable before any engine starts, so every
+//! engine rejects a bad image with the same clear message: a PVH ELF (the
+//! exokernel) or a Linux bzImage (a Linux guest, e.g. `exo bench`'s).
 
 use std::fmt;
 use std::path::Path;
@@ -16,19 +17,44 @@ pub enum ImageError {
     Not64BitX86,
     Truncated,
     NoPvhNote,
+    /// A bzImage whose boot protocol is too old for a 32-bit entry above 1 MiB.
+    OldBzImage(u16),
 }
+
+/// What kind of kernel an image is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelKind {
+    /// A PVH ELF, with its 32-bit entry point.
+    Pvh(u32),
+    /// A Linux bzImage (boot protocol 2.06 or later).
+    BzImage,
+}
+
+/// Linux's setup header: "HdrS" at 0x202, the protocol version after it.
+const BZ_MAGIC_AT: usize = 0x202;
+const BZ_VERSION_AT: usize = 0x206;
+/// Oldest boot protocol we boot: 2.06 (cmdline_size, 32-bit entry, loaded high).
+const BZ_MIN_VERSION: u16 = 0x206;
 
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ImageError::Unreadable(e) => write!(f, "cannot read it: {e}"),
-            ImageError::NotElf => f.write_str("not an ELF file (bad magic number)"),
+            ImageError::NotElf => {
+                f.write_str("neither an ELF file (bad magic number) nor a Linux bzImage")
+            }
             ImageError::Not64BitX86 => f.write_str("not a 64-bit little-endian x86-64 ELF"),
             ImageError::Truncated => {
                 f.write_str("truncated ELF (headers point past the end of the file)")
             }
             ImageError::NoPvhNote => f.write_str(
-                "no Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); exo boots PVH kernels",
+                "no Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); exo boots PVH kernels and Linux bzImages",
+            ),
+            ImageError::OldBzImage(v) => write!(
+                f,
+                "a Linux bzImage of boot protocol {}.{:02}; exo needs 2.06 or later",
+                v >> 8,
+                v & 0xff
             ),
         }
     }
@@ -84,10 +110,23 @@ fn find_pvh_note(mut notes: &[u8]) -> Option<u32> {
     None
 }
 
+/// What kind of kernel `image` is, or why it cannot be booted.
+pub fn kernel_kind(image: &[u8]) -> Result<KernelKind, ImageError> {
+    if image.get(BZ_MAGIC_AT..BZ_MAGIC_AT + 4) == Some(b"HdrS") {
+        let version = u16_at(image, BZ_VERSION_AT).ok_or(ImageError::Truncated)?;
+        return if version >= BZ_MIN_VERSION {
+            Ok(KernelKind::BzImage)
+        } else {
+            Err(ImageError::OldBzImage(version))
+        };
+    }
+    pvh_entry(image).map(KernelKind::Pvh)
+}
+
 /// Checks the kernel file at `path`.
-pub fn check_kernel(path: &Path) -> Result<u32, ImageError> {
+pub fn check_kernel(path: &Path) -> Result<KernelKind, ImageError> {
     let bytes = std::fs::read(path).map_err(|e| ImageError::Unreadable(e.to_string()))?;
-    pvh_entry(&bytes)
+    kernel_kind(&bytes)
 }
 
 #[cfg(test)]
@@ -149,6 +188,25 @@ mod tests {
         let mut bad = note(b"Xen\0", XEN_ELFNOTE_PHYS32_ENTRY, &[1, 0, 0, 0]);
         bad[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(pvh_entry(&elf_with_notes(&bad)), Err(ImageError::NoPvhNote));
+    }
+
+    #[test]
+    fn tells_bzimages_from_pvh_kernels() {
+        let mut bz = vec![0u8; 0x400];
+        bz[BZ_MAGIC_AT..BZ_MAGIC_AT + 4].copy_from_slice(b"HdrS");
+        bz[BZ_VERSION_AT..BZ_VERSION_AT + 2].copy_from_slice(&0x20fu16.to_le_bytes());
+        assert_eq!(kernel_kind(&bz), Ok(KernelKind::BzImage));
+        bz[BZ_VERSION_AT..BZ_VERSION_AT + 2].copy_from_slice(&0x204u16.to_le_bytes());
+        assert_eq!(kernel_kind(&bz), Err(ImageError::OldBzImage(0x204)));
+        assert!(ImageError::OldBzImage(0x204).to_string().contains("2.04"));
+        assert_eq!(kernel_kind(&bz[..0x207]), Err(ImageError::Truncated));
+        let pvh = elf_with_notes(&note(
+            b"Xen\0",
+            XEN_ELFNOTE_PHYS32_ENTRY,
+            &0x100000u32.to_le_bytes(),
+        ));
+        assert_eq!(kernel_kind(&pvh), Ok(KernelKind::Pvh(0x100000)));
+        assert_eq!(kernel_kind(b"text"), Err(ImageError::NotElf));
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod cli;
 use clap::Parser;
 use cli::{Cli, Command, RunArgs};
 use exo::config::RunConfig;
-use exo::engine::{self, Engine};
+use exo::engine::{self, Engine, EngineChoice};
 use exo::{guest_image, kvm, qemu};
 use exo_abi::boot::cmdline as keys;
 use std::path::{Path, PathBuf};
@@ -81,37 +81,40 @@ fn linux_program(rd: &Path, path: &str) -> bool {
     }) && find(exo_abi::program::LINUX_RUNNER).is_some()
 }
 
-fn run(args: RunArgs) -> Result<u8, (i32, String)> {
-    let err = |m: String| (EXIT_EXO_ERROR, m);
-    let kernel = match args.kernel {
-        Some(k) => k,
-        None => default_image(env!("EXO_DEFAULT_KERNEL"), "kernel")?,
-    };
-    let kernel_size = file_size(&kernel, "kernel")?;
-    guest_image::check_kernel(&kernel)
-        .map_err(|e| err(format!("kernel {}: {e}", kernel.display())))?;
-    let initrd = match (args.initrd, args.no_initrd) {
-        (_, true) => None,
-        (Some(i), _) => Some(i),
-        (None, _) => Some(default_image(env!("EXO_DEFAULT_INITRD"), "initrd")?),
-    };
-    if let Some(i) = &initrd {
-        let size = file_size(i, "initrd")?;
-        if size + kernel_size + KERNEL_HEADROOM > args.mem {
-            return Err(err(format!(
-                "initrd {} ({} KiB) and the kernel do not fit in {} MiB of guest memory; raise --mem",
-                i.display(),
-                size >> 10,
-                args.mem >> 20
-            )));
+/// The command line of a Linux guest: its console on the serial port (as
+/// exo's), `quiet` for `-q`, and `--init` as `rdinit=` with the program's
+/// arguments after `--`, which Linux hands to its first process.
+fn linux_cmdline(user: &str, quiet: bool, init: Option<&str>) -> String {
+    let mut words: Vec<String> = Vec::new();
+    if !user.split_whitespace().any(|w| w.starts_with("console=")) {
+        words.push("console=ttyS0".into());
+    }
+    words.extend(user.split_whitespace().map(String::from));
+    if quiet {
+        words.push("quiet".into());
+    }
+    if let Some(init) = init {
+        let mut it = init.split_whitespace();
+        if let Some(path) = it.next() {
+            words.push(format!("rdinit={path}"));
+            let rest: Vec<&str> = it.collect();
+            if !rest.is_empty() {
+                words.push("--".into());
+                words.extend(rest.into_iter().map(String::from));
+            }
         }
     }
+    words.join(" ")
+}
+
+/// The exokernel's command line: the user's, with exo's keys for `-q`,
+/// a terminal, `--init` and `--trace-events`.
+fn exo_cmdline(args: &RunArgs, initrd: Option<&Path>) -> Result<String, (i32, String)> {
+    let err = |m: String| (EXIT_EXO_ERROR, m);
     let mut cmdline = args.cmdline.trim().to_string();
     if args.quiet {
         cmdline = format!("{cmdline} {}=1", keys::QUIET).trim().to_string();
     }
-    // A user at a terminal: programs may treat the console as theirs
-    // (line editing, Ctrl-C interrupting the foreground).
     if exo::input::stdin_is_terminal() {
         cmdline = format!("{cmdline} {}=1", keys::TTY).trim().to_string();
     }
@@ -121,9 +124,7 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
             return Err(err(format!("--init '{init}': a program path is needed")));
         };
         let mut rest: Vec<&str> = words.collect();
-        // A program not built for exo (an unmodified Linux one) runs under
-        // the Linux personality's runner.
-        if let Some(rd) = &initrd {
+        if let Some(rd) = initrd {
             if linux_program(rd, path) {
                 rest.insert(0, path);
                 path = exo_abi::program::LINUX_RUNNER;
@@ -151,7 +152,48 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
             .trim()
             .to_string();
     }
-    // A billion seconds (about 31 years) keeps every deadline representable.
+    Ok(cmdline)
+}
+
+fn run(args: RunArgs) -> Result<u8, (i32, String)> {
+    let err = |m: String| (EXIT_EXO_ERROR, m);
+    let kernel = match args.kernel.clone() {
+        Some(k) => k,
+        None => default_image(env!("EXO_DEFAULT_KERNEL"), "kernel")?,
+    };
+    let kernel_size = file_size(&kernel, "kernel")?;
+    let kind = guest_image::check_kernel(&kernel)
+        .map_err(|e| err(format!("kernel {}: {e}", kernel.display())))?;
+    let linux = kind == guest_image::KernelKind::BzImage;
+    let initrd = match (args.initrd.clone(), args.no_initrd) {
+        (_, true) => None,
+        (Some(i), _) => Some(i),
+        // Our programs' initrd means nothing to another kernel.
+        (None, _) if linux => None,
+        (None, _) => Some(default_image(env!("EXO_DEFAULT_INITRD"), "initrd")?),
+    };
+    if let Some(i) = &initrd {
+        let size = file_size(i, "initrd")?;
+        if size + kernel_size + KERNEL_HEADROOM > args.mem {
+            return Err(err(format!(
+                "initrd {} ({} KiB) and the kernel do not fit in {} MiB of guest memory; raise --mem",
+                i.display(),
+                size >> 10,
+                args.mem >> 20
+            )));
+        }
+    }
+    let cmdline = if linux {
+        if args.trace.is_some() {
+            return Err(err(
+                "--trace reads the exokernel's trace buffer, which a Linux kernel does not have"
+                    .into(),
+            ));
+        }
+        linux_cmdline(&args.cmdline, args.quiet, args.init.as_deref())
+    } else {
+        exo_cmdline(&args, initrd.as_deref())?
+    };
     const MAX_TIMEOUT: f64 = 1e9;
     let timeout = match args.timeout {
         Some(t) if !(t > 0.0 && t <= MAX_TIMEOUT) => {
@@ -179,11 +221,22 @@ fn run(args: RunArgs) -> Result<u8, (i32, String)> {
         nets: args.net,
         gdb: args.gdb,
         trace: args.trace,
+        icount: args.icount,
     };
 
     let qemu_bin = engine::qemu_binary();
     let kvm_kind = engine::probe_kvm();
-    let sel = engine::select(args.engine, &kvm_kind, qemu_bin.as_deref()).map_err(err)?;
+    let choice = match (args.icount, args.engine) {
+        (true, EngineChoice::Kvm) => {
+            return Err(err(
+                "--icount counts instructions under QEMU; it cannot be used with --engine kvm"
+                    .into(),
+            ))
+        }
+        (true, _) => EngineChoice::Qemu,
+        (false, c) => c,
+    };
+    let sel = engine::select(choice, &kvm_kind, qemu_bin.as_deref()).map_err(err)?;
     for note in &sel.notes {
         eprintln!("exo: {note}");
     }
@@ -234,14 +287,41 @@ fn bench(args: cli::BenchArgs) -> i32 {
             }
         },
     };
-    if !(args.tolerance >= 0.0 && args.tolerance.is_finite()) {
-        eprintln!(
-            "exo: error: --tolerance {}: must be a non-negative percentage",
-            args.tolerance
-        );
+    // Instruction counts are exact: a few percent is already a real change.
+    let tolerance = args
+        .tolerance
+        .unwrap_or(if args.icount { 3.0 } else { 25.0 });
+    if !(tolerance >= 0.0 && tolerance.is_finite()) {
+        eprintln!("exo: error: --tolerance {tolerance}: must be a non-negative percentage");
         return EXIT_EXO_ERROR;
     }
-    let report = match exo::bench::run(args.suite) {
+    if args.icount && args.engine == EngineChoice::Kvm {
+        eprintln!("exo: error: --icount counts instructions under QEMU; it cannot be used with --engine kvm");
+        return EXIT_EXO_ERROR;
+    }
+    if let Some(k) = &args.linux_kernel {
+        match guest_image::check_kernel(k) {
+            Ok(guest_image::KernelKind::BzImage) => {}
+            Ok(_) => {
+                eprintln!(
+                    "exo: error: --linux-kernel {}: not a Linux bzImage",
+                    k.display()
+                );
+                return EXIT_EXO_ERROR;
+            }
+            Err(e) => {
+                eprintln!("exo: error: --linux-kernel {}: {e}", k.display());
+                return EXIT_EXO_ERROR;
+            }
+        }
+    }
+    let opts = exo::bench::Options {
+        suite: args.suite,
+        icount: args.icount,
+        engine: args.engine,
+        linux_kernel: args.linux_kernel.clone(),
+    };
+    let report = match exo::bench::run(&opts) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("exo: error: bench: {e}");
@@ -268,18 +348,20 @@ fn bench(args: cli::BenchArgs) -> i32 {
                 base.engine, report.engine
             );
         }
-        let regressions = report.regressions(&base, args.tolerance);
+        let compared = report.comparable(&base);
+        if compared == 0 {
+            println!("\nthe baseline has no figure measured alike (same name, unit and engines)");
+            return 1;
+        }
+        let regressions = report.regressions(&base, tolerance);
         if !regressions.is_empty() {
-            println!("\nregressions beyond {}%:", args.tolerance);
+            println!("\nregressions beyond {tolerance}%:");
             for r in &regressions {
                 println!("  {r}");
             }
             return 1;
         }
-        println!(
-            "\nno regression beyond {}% against the baseline",
-            args.tolerance
-        );
+        println!("\nno regression beyond {tolerance}% in {compared} figures against the baseline");
     }
     0
 }

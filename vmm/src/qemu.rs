@@ -62,6 +62,13 @@ pub fn command(qemu: &Path, cfg: &RunConfig, ram_file: Option<&Path>) -> Command
             ),
         ]);
     }
+    if cfg.icount {
+        // One instruction per nanosecond of guest time, and no skipping of
+        // idle time: every figure becomes a deterministic instruction count.
+        c.args(["-icount", "shift=0,sleep=off"]);
+        // A fixed wall clock at boot, so nothing seeds from the host's time.
+        c.args(["-rtc", "base=2000-01-01T00:00:00,clock=vm"]);
+    }
     if let Some(addr) = cfg.gdb {
         // QEMU's own gdb stub, the guest halted until gdb continues it.
         c.args(["-gdb", &format!("tcp:{addr}"), "-S"]);
@@ -231,6 +238,7 @@ mod tests {
             }],
             gdb: Some("127.0.0.1:1234".parse().unwrap()),
             trace: None,
+            icount: false,
         };
         let c = command(Path::new("qemu"), &cfg, None);
         let args: Vec<_> = c

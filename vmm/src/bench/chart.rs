@@ -33,8 +33,9 @@ pub fn svg(report: &Report) -> String {
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="10" y="18" font-size="14">exo / Linux, same job, same run (engine: {}; {})</text>"#,
+        r#"<text x="10" y="18" font-size="14">exo / Linux, same job, same run (engine: {}{}; {})</text>"#,
         esc(&report.engine),
+        if report.icount { ", instructions" } else { "" },
         esc(&report.machine)
     );
     for (i, tick) in [0.01, 0.1, 1.0, 10.0, 100.0].iter().enumerate() {
@@ -65,7 +66,11 @@ pub fn svg(report: &Report) -> String {
             r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             LABEL_W - 6.0,
             y + 13.0,
-            esc(&f.name)
+            esc(&if f.same_engine() {
+                f.name.clone()
+            } else {
+                format!("{} (vs {})", f.name, f.linux_engine)
+            })
         );
         let _ = writeln!(
             s,
@@ -97,14 +102,8 @@ mod tests {
         let r = Report {
             engine: "qemu".into(),
             machine: "m<1>".into(),
-            figures: vec![Figure {
-                name: "a".into(),
-                exo_ns: 1.0,
-                linux_ns: 2.0,
-                ratio: 0.5,
-                linux_job: "j".into(),
-                engine: String::new(),
-            }],
+            icount: false,
+            figures: vec![Figure::new("a", "ns", 1.0, 2.0, "j")],
         };
         let s = svg(&r);
         assert!(

@@ -1,14 +1,17 @@
-//! `exo bench`: runs the guest's benchmark programs and, in the same run, the
-//! Linux host doing the same jobs; reports each figure with the ratio, the
-//! engine and the machine: ratios, never absolute claims.
+//! `exo bench`: runs exo's benchmark programs and, in the same run and on the
+//! same engine, Linux as a guest doing the same jobs; reports each figure
+//! with the ratio, both engines and the machine: ratios, never absolute
+//! claims. Under QEMU `-icount` every figure is an instruction count.
 
 pub mod chart;
 mod dpf;
-pub mod linux;
+pub mod linux_guest;
 mod net;
 mod xnfs;
 
+use crate::engine::{Engine, EngineChoice};
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Which figures to measure.
@@ -29,20 +32,53 @@ pub enum Suite {
     All,
 }
 
-/// One figure: the guest's and Linux's cost of the same job, in ns.
+/// One figure: exo's and Linux's cost of the same job, in `unit`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Figure {
     pub name: String,
-    pub exo_ns: f64,
-    pub linux_ns: f64,
-    /// exo_ns / linux_ns.
+    /// "ns", or "instructions" under QEMU -icount.
+    #[serde(default = "ns")]
+    pub unit: String,
+    #[serde(alias = "exo_ns")]
+    pub exo: f64,
+    #[serde(alias = "linux_ns")]
+    pub linux: f64,
+    /// exo / linux.
     pub ratio: f64,
     /// What Linux did for this figure.
     pub linux_job: String,
-    /// Where exo's side ran: the guest's engine (kvm, qemu), or "host" for
+    /// Where exo's side ran: a guest engine (kvm, qemu), or "host" for
     /// engine code timed on the host CPU (DPF).
+    #[serde(alias = "engine", default)]
+    pub exo_engine: String,
+    /// Where Linux's side ran: the same guest engine, or "host" for a
+    /// figure whose Linux side is still the host's (not a fair ratio).
     #[serde(default)]
-    pub engine: String,
+    pub linux_engine: String,
+}
+
+fn ns() -> String {
+    "ns".into()
+}
+
+impl Figure {
+    pub fn new(name: &str, unit: &str, exo: f64, linux: f64, linux_job: &str) -> Figure {
+        Figure {
+            name: name.into(),
+            unit: unit.into(),
+            exo,
+            linux,
+            ratio: exo / linux,
+            linux_job: linux_job.into(),
+            exo_engine: String::new(),
+            linux_engine: String::new(),
+        }
+    }
+
+    /// Both sides on the same engine: a ratio that means something.
+    pub fn same_engine(&self) -> bool {
+        self.exo_engine == self.linux_engine
+    }
 }
 
 /// A whole run.
@@ -50,10 +86,25 @@ pub struct Figure {
 pub struct Report {
     pub engine: String,
     pub machine: String,
+    /// Figures are guest instruction counts (QEMU -icount).
+    #[serde(default)]
+    pub icount: bool,
     pub figures: Vec<Figure>,
 }
 
-/// Parses a flat `{"key":number,...}` object (what the guest prints).
+/// How to run the suite.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub suite: Suite,
+    /// Count instructions under QEMU -icount.
+    pub icount: bool,
+    /// The engine for both guests.
+    pub engine: EngineChoice,
+    /// The Linux guest's kernel [default: Debian's, fetched and cached].
+    pub linux_kernel: Option<PathBuf>,
+}
+
+/// Parses a flat `{"key":number,...}` object (what the guests print).
 pub fn parse_flat_json(s: &str) -> Vec<(String, f64)> {
     s.trim()
         .trim_start_matches('{')
@@ -82,11 +133,19 @@ pub(crate) fn engine_and_results<'a>(stdout: &'a str, stderr: &str) -> (String, 
     (engine, json)
 }
 
-/// Runs guest program `prog`; returns its figures in ns and the engine line.
-fn run_guest(prog: &str) -> Result<(Vec<(String, f64)>, String), String> {
+/// Runs exo's guest program `prog`; returns its figures in ns (guest
+/// instructions under icount, where the TSC counts one per instruction) and
+/// the engine it ran on.
+fn run_guest(prog: &str, opts: &Options) -> Result<(Vec<(String, f64)>, Engine), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let out = Command::new(exe)
-        .args(["run", "--init", prog, "--timeout", "600"])
+    let mut cmd = Command::new(exe);
+    cmd.args(["run", "--init", prog, "--timeout", "600"]);
+    if opts.icount {
+        cmd.arg("--icount");
+    } else {
+        cmd.args(["--engine", engine_arg(opts.engine)]);
+    }
+    let out = cmd
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot run the guest: {e}"))?;
@@ -99,6 +158,11 @@ fn run_guest(prog: &str) -> Result<(Vec<(String, f64)>, String), String> {
             out.status.code()
         )
     })?;
+    let engine = match engine.as_str() {
+        "kvm" => Engine::Kvm,
+        "qemu" => Engine::Qemu,
+        other => return Err(format!("{prog} ran on an unknown engine '{other}'")),
+    };
     let raw = parse_flat_json(json);
     let mhz = raw
         .iter()
@@ -106,12 +170,21 @@ fn run_guest(prog: &str) -> Result<(Vec<(String, f64)>, String), String> {
         .map(|(_, v)| *v)
         .filter(|&v| v > 0.0)
         .ok_or("the guest did not report its TSC frequency")?;
-    let ns = raw
+    let per_cycle = if opts.icount { 1.0 } else { 1000.0 / mhz };
+    let figures = raw
         .into_iter()
         .filter(|(k, _)| k != "tsc_mhz")
-        .map(|(k, cycles)| (k, cycles * 1000.0 / mhz))
+        .map(|(k, cycles)| (k, cycles * per_cycle))
         .collect();
-    Ok((ns, engine))
+    Ok((figures, engine))
+}
+
+fn engine_arg(c: EngineChoice) -> &'static str {
+    match c {
+        EngineChoice::Auto => "auto",
+        EngineChoice::Kvm => "kvm",
+        EngineChoice::Qemu => "qemu",
+    }
 }
 
 /// What this machine is.
@@ -131,90 +204,182 @@ fn machine() -> String {
     )
 }
 
-fn pair(guest: &[(String, f64)], name: &str, linux_ns: f64, linux_job: &str) -> Option<Figure> {
-    let exo_ns = guest.iter().find(|(k, _)| k == name)?.1;
-    Some(Figure {
-        name: name.into(),
-        exo_ns,
-        linux_ns,
-        ratio: exo_ns / linux_ns,
-        linux_job: linux_job.into(),
-        engine: String::new(),
-    })
+/// Keeps this process and its children (the engines) on one CPU, so that
+/// both guests run alike.
+fn pin_to_one_cpu() {
+    // SAFETY: cpu_set_t is plain data and all zeros is the empty set; CPU_SET
+    // writes inside it, and sched_setaffinity reads exactly its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
-/// Runs `suite`: the guest first, then Linux, on this machine.
-pub fn run(suite: Suite) -> Result<Report, String> {
+/// exo figure, Linux guest figure, what Linux did: the pairs of the
+/// micro, ipc and vm suites.
+const PAIRS: &[(&str, &str, &str, &str)] = &[
+    // (figure, exo key, Linux key, Linux's job)
+    ("null_syscall", "null_syscall", "getpid", "getpid()"),
+    (
+        "upcall_round_trip",
+        "upcall_round_trip",
+        "sigtrap_round_trip",
+        "int3 -> SIGTRAP handler -> resume",
+    ),
+    (
+        "reflected_syscall",
+        "reflected_syscall",
+        "getpid",
+        "getpid() natively (exo: a Linux call reflected to the libOS)",
+    ),
+    (
+        "fork_exit_wait",
+        "fork_exit_wait",
+        "fork_exit_wait",
+        "fork + _exit + waitpid",
+    ),
+    (
+        "pct_round_trip",
+        "pct_round_trip",
+        "pipe_round_trip",
+        "1-byte pipe ping-pong, one CPU",
+    ),
+    (
+        "pct_vs_futex",
+        "pct_round_trip",
+        "futex_round_trip",
+        "futex wait/wake ping-pong, one CPU",
+    ),
+    (
+        "yield_round_trip",
+        "yield_round_trip",
+        "yield_round_trip",
+        "sched_yield ping-pong",
+    ),
+    (
+        "pipe_round_trip",
+        "pipe_round_trip",
+        "pipe_round_trip",
+        "1-byte pipe ping-pong, one CPU",
+    ),
+    (
+        "appel_trap",
+        "appel_trap",
+        "appel_trap",
+        "write to a protected page -> SIGSEGV handler (mprotect) -> resume",
+    ),
+    (
+        "appel_prot1",
+        "appel_prot1",
+        "appel_prot1",
+        "mprotect of one page",
+    ),
+    (
+        "appel_prot100",
+        "appel_prot100",
+        "appel_prot100",
+        "mprotect of 100 pages read-only, per page",
+    ),
+    (
+        "appel_unprot100",
+        "appel_unprot100",
+        "appel_unprot100",
+        "mprotect of 100 pages writable, per page",
+    ),
+    (
+        "appel_dirty",
+        "appel_dirty",
+        "appel_dirty",
+        "pread of /proc/self/pagemap (soft-dirty bit)",
+    ),
+    (
+        "appel1",
+        "appel1",
+        "appel1",
+        "trap + unprotect + protect another, per page",
+    ),
+    (
+        "appel2",
+        "appel2",
+        "appel2",
+        "protect 100 + trap + unprotect, per page",
+    ),
+];
+
+fn value(set: &[(String, f64)], key: &str) -> Option<f64> {
+    set.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+}
+
+/// The guest suites: exo's programs and the Linux guest on the same engine.
+fn guest_pairs(opts: &Options, suites: &[&str]) -> Result<(Vec<Figure>, Engine), String> {
+    let mut exo = Vec::new();
+    let mut engine = None;
+    for prog in guest_programs(suites) {
+        let (f, e) = run_guest(prog, opts)?;
+        exo.extend(f);
+        engine = Some(e);
+    }
+    let engine = engine.ok_or("no guest suite to run")?;
+    let kernel = match &opts.linux_kernel {
+        Some(k) => k.clone(),
+        None => linux_guest::debian_kernel()?,
+    };
+    let linux = linux_guest::run(&kernel, engine, opts.icount, suites)?;
+    let unit = if opts.icount { "instructions" } else { "ns" };
+    let figures = PAIRS
+        .iter()
+        .filter_map(|(name, exo_key, linux_key, job)| {
+            let mut f = Figure::new(
+                name,
+                unit,
+                value(&exo, exo_key)?,
+                value(&linux, linux_key)?,
+                job,
+            );
+            f.exo_engine = engine.to_string();
+            f.linux_engine = engine.to_string();
+            Some(f)
+        })
+        .collect();
+    Ok((figures, engine))
+}
+
+/// exo's benchmark programs for the suites.
+fn guest_programs<'a>(suites: &[&str]) -> Vec<&'a str> {
+    let mut progs = Vec::new();
+    if suites.iter().any(|s| *s == "micro" || *s == "ipc") {
+        progs.push("/bin/bench_core");
+    }
+    if suites.contains(&"vm") {
+        progs.push("/bin/appel_li");
+    }
+    progs
+}
+
+/// Runs the suite: exo's guest, then Linux's guest on the same engine.
+pub fn run(opts: &Options) -> Result<Report, String> {
+    let suite = opts.suite;
     let mut figures = Vec::new();
     let mut engine = String::new();
     let machine = machine();
-    linux::pin_to_one_cpu();
-    if matches!(suite, Suite::Micro | Suite::Ipc | Suite::All) {
-        let (g, e) = run_guest("/bin/bench_core")?;
-        engine = e;
-        if matches!(suite, Suite::Micro | Suite::All) {
-            figures.extend(
-                [
-                    pair(
-                        &g,
-                        "null_syscall",
-                        linux::null_syscall(),
-                        "syscall(SYS_getpid)",
-                    ),
-                    pair(
-                        &g,
-                        "upcall_round_trip",
-                        linux::upcall_round_trip(),
-                        "int3 -> SIGTRAP handler -> resume",
-                    ),
-                    pair(
-                        &g,
-                        "reflected_syscall",
-                        linux::null_syscall(),
-                        "syscall(SYS_getpid)",
-                    ),
-                    pair(
-                        &g,
-                        "fork_exit_wait",
-                        linux::fork_exit_wait(),
-                        "fork + _exit + waitpid",
-                    ),
-                ]
-                .into_iter()
-                .flatten(),
-            );
-        }
-        if matches!(suite, Suite::Ipc | Suite::All) {
-            let pipe = linux::pipe_round_trip();
-            figures.extend(
-                [
-                    pair(&g, "pct_round_trip", pipe, "pipe RPC between two processes"),
-                    pair(
-                        &g,
-                        "yield_round_trip",
-                        linux::yield_round_trip(),
-                        "sched_yield ping-pong",
-                    ),
-                    pair(&g, "pipe_round_trip", pipe, "1-byte pipe ping-pong"),
-                ]
-                .into_iter()
-                .flatten(),
-            );
-        }
+    pin_to_one_cpu();
+    let suites: Vec<&str> = [
+        ("micro", Suite::Micro),
+        ("ipc", Suite::Ipc),
+        ("vm", Suite::Vm),
+    ]
+    .into_iter()
+    .filter(|(_, s)| suite == *s || suite == Suite::All)
+    .map(|(n, _)| n)
+    .collect();
+    if !suites.is_empty() {
+        let (f, e) = guest_pairs(opts, &suites)?;
+        figures.extend(f);
+        engine = e.to_string();
     }
-    if matches!(suite, Suite::Vm | Suite::All) {
-        let (g, e) = run_guest("/bin/appel_li")?;
-        engine = e;
-        for (name, ns) in linux::appel_li() {
-            let job = if name == "appel_dirty" {
-                "pread of /proc/self/pagemap"
-            } else {
-                "mprotect + SIGSEGV"
-            };
-            figures.extend(pair(&g, name, ns, job));
-        }
-    }
-    if matches!(suite, Suite::Dpf | Suite::All) {
+    let host_suites = !opts.icount;
+    if host_suites && matches!(suite, Suite::Dpf | Suite::All) {
         match dpf::figures() {
             Ok(f) => {
                 figures.extend(f);
@@ -226,7 +391,7 @@ pub fn run(suite: Suite) -> Result<Report, String> {
             Err(e) => return Err(format!("dpf: {e}")),
         }
     }
-    if matches!(suite, Suite::Xn | Suite::All) {
+    if host_suites && matches!(suite, Suite::Xn | Suite::All) {
         match xnfs::figures() {
             Ok((f, e)) => {
                 figures.extend(f);
@@ -238,7 +403,7 @@ pub fn run(suite: Suite) -> Result<Report, String> {
             Err(e) => return Err(format!("xn: {e}")),
         }
     }
-    if matches!(suite, Suite::Net | Suite::All) {
+    if host_suites && matches!(suite, Suite::Net | Suite::All) {
         let r = match net::unavailable() {
             Some(why) => Err(why),
             None => net::figures(),
@@ -254,14 +419,20 @@ pub fn run(suite: Suite) -> Result<Report, String> {
             Err(e) => return Err(format!("net: {e}")),
         }
     }
+    if opts.icount && matches!(suite, Suite::Dpf | Suite::Xn | Suite::Net) {
+        return Err(format!(
+            "--icount: the {suite:?} suite's Linux side is not a guest yet, so it has no instruction count"
+        ));
+    }
     for f in &mut figures {
-        if f.engine.is_empty() {
-            f.engine = engine.clone();
+        if f.exo_engine.is_empty() {
+            f.exo_engine = engine.clone();
         }
     }
     Ok(Report {
         engine,
         machine,
+        icount: opts.icount,
         figures,
     })
 }
@@ -270,26 +441,43 @@ impl Report {
     /// The table for a terminal.
     pub fn table(&self) -> String {
         let mut s = String::new();
-        let soft = if self.engine == "qemu" {
-            " (QEMU TCG: software emulation, not hardware speed)"
-        } else {
-            ""
+        let what = match (self.engine.as_str(), self.icount) {
+            (_, true) => " (QEMU -icount: guest instructions, identical from run to run)",
+            ("qemu", false) => " (QEMU TCG: emulated time, not hardware speed)",
+            ("kvm", false) => " (our VMM on KVM: real time)",
+            _ => "",
         };
         let _ = writeln!(
             s,
-            "engine: {}{soft}\nmachine: {}\n",
+            "engine: {}{what}\nmachine: {}\n",
             self.engine, self.machine
         );
         let _ = writeln!(
             s,
-            "{:<26} {:>12} {:>12} {:>10}  {:<6}  linux job",
-            "figure", "exo ns", "linux ns", "exo/linux", "engine"
+            "{:<22} {:>13} {:>13} {:<5} {:>9}  {:<11}  linux job",
+            "figure", "exo", "linux", "unit", "exo/linux", "engines"
         );
         for f in &self.figures {
+            let unit = if f.unit == "instructions" {
+                "insn"
+            } else {
+                &f.unit
+            };
+            let engines = if f.same_engine() {
+                f.exo_engine.clone()
+            } else {
+                format!("{}/{}*", f.exo_engine, f.linux_engine)
+            };
             let _ = writeln!(
                 s,
-                "{:<26} {:>12.1} {:>12.1} {:>10.2}  {:<6}  {}",
-                f.name, f.exo_ns, f.linux_ns, f.ratio, f.engine, f.linux_job
+                "{:<22} {:>13.1} {:>13.1} {:<5} {:>9.2}  {:<11}  {}",
+                f.name, f.exo, f.linux, unit, f.ratio, engines, f.linux_job
+            );
+        }
+        if self.figures.iter().any(|f| !f.same_engine()) {
+            let _ = writeln!(
+                s,
+                "\n* exo and Linux on different engines: that ratio compares unlike machines"
             );
         }
         s
@@ -307,11 +495,17 @@ impl Report {
 
     /// Figures whose exo/linux ratio grew by more than `tolerance_pct`
     /// percent over `baseline`'s (ratios, so a slower or faster machine as
-    /// a whole does not count as a regression).
+    /// a whole does not count as a regression). Only figures measured alike
+    /// (same unit, same engines) are compared.
     pub fn regressions(&self, baseline: &Report, tolerance_pct: f64) -> Vec<String> {
         let mut out = Vec::new();
         for f in &self.figures {
-            let Some(b) = baseline.figures.iter().find(|b| b.name == f.name) else {
+            let Some(b) = baseline.figures.iter().find(|b| {
+                b.name == f.name
+                    && b.unit == f.unit
+                    && b.exo_engine == f.exo_engine
+                    && b.linux_engine == f.linux_engine
+            }) else {
                 continue;
             };
             if !(f.ratio.is_finite() && b.ratio.is_finite()) {
@@ -320,12 +514,27 @@ impl Report {
             let limit = b.ratio * (1.0 + tolerance_pct / 100.0);
             if f.ratio > limit {
                 out.push(format!(
-                    "{}: exo/linux {:.2} > baseline {:.2} + {tolerance_pct}%",
+                    "{}: exo/linux {:.3} > baseline {:.3} + {tolerance_pct}%",
                     f.name, f.ratio, b.ratio
                 ));
             }
         }
         out
+    }
+
+    /// How many figures `regressions` can compare with `baseline`.
+    pub fn comparable(&self, baseline: &Report) -> usize {
+        self.figures
+            .iter()
+            .filter(|f| {
+                baseline.figures.iter().any(|b| {
+                    b.name == f.name
+                        && b.unit == f.unit
+                        && b.exo_engine == f.exo_engine
+                        && b.linux_engine == f.linux_engine
+                })
+            })
+            .count()
     }
 }
 
@@ -334,13 +543,18 @@ mod tests {
     use super::*;
 
     fn fig(name: &str, exo: f64, linux: f64) -> Figure {
-        Figure {
-            name: name.into(),
-            exo_ns: exo,
-            linux_ns: linux,
-            ratio: exo / linux,
-            linux_job: "j".into(),
-            engine: String::new(),
+        let mut f = Figure::new(name, "ns", exo, linux, "j");
+        f.exo_engine = "qemu".into();
+        f.linux_engine = "qemu".into();
+        f
+    }
+
+    fn report(figures: Vec<Figure>) -> Report {
+        Report {
+            engine: "qemu".into(),
+            machine: "m".into(),
+            icount: false,
+            figures,
         }
     }
 
@@ -360,12 +574,15 @@ mod tests {
 
     #[test]
     fn report_round_trips_and_formats() {
-        let r = Report {
-            engine: "qemu".into(),
-            machine: "m".into(),
-            figures: vec![fig("null_syscall", 100.0, 200.0)],
-        };
-        assert!(r.table().contains("0.50") && r.table().contains("software emulation"));
+        let mut host = fig("dpf_1_filters", 10.0, 20.0);
+        host.linux_engine = "host".into();
+        let r = report(vec![fig("null_syscall", 100.0, 200.0), host]);
+        let t = r.table();
+        assert!(t.contains("0.50") && t.contains("emulated time"), "{t}");
+        assert!(
+            t.contains("qemu/host*") && t.contains("different engines"),
+            "{t}"
+        );
         let back = Report::from_json(&r.json()).unwrap();
         assert_eq!(back.figures, r.figures);
         assert!(Report::from_json("{}")
@@ -374,26 +591,33 @@ mod tests {
     }
 
     #[test]
-    fn regressions_compare_ratios_with_tolerance() {
-        let base = Report {
-            engine: "qemu".into(),
-            machine: "m".into(),
-            figures: vec![fig("a", 100.0, 100.0), fig("b", 100.0, 100.0)],
-        };
-        let now = Report {
-            engine: "qemu".into(),
-            machine: "m".into(),
-            figures: vec![
-                fig("a", 109.0, 100.0),
-                fig("b", 130.0, 100.0),
-                fig("new", 1.0, 1.0),
-            ],
-        };
+    fn reads_reports_written_before_units_and_engines() {
+        let old = r#"{"engine":"qemu","machine":"m","figures":[{"name":"a","exo_ns":1.0,
+            "linux_ns":2.0,"ratio":0.5,"linux_job":"j","engine":"qemu"}]}"#;
+        let r = Report::from_json(old).unwrap();
+        let f = &r.figures[0];
+        assert_eq!((f.unit.as_str(), f.exo, f.linux), ("ns", 1.0, 2.0));
+        assert_eq!(f.exo_engine, "qemu");
+        assert!(!r.icount);
+    }
+
+    #[test]
+    fn regressions_compare_like_with_like_within_tolerance() {
+        let base = report(vec![fig("a", 100.0, 100.0), fig("b", 100.0, 100.0)]);
+        let mut other_unit = fig("a", 500.0, 100.0);
+        other_unit.unit = "instructions".into();
+        let now = report(vec![
+            fig("a", 109.0, 100.0),
+            fig("b", 130.0, 100.0),
+            fig("new", 1.0, 1.0),
+            other_unit,
+        ]);
         let r = now.regressions(&base, 10.0);
         assert_eq!(r.len(), 1);
         assert!(
-            r[0].starts_with("b: exo/linux 1.30 > baseline 1.00"),
+            r[0].starts_with("b: exo/linux 1.300 > baseline 1.000"),
             "{r:?}"
         );
+        assert_eq!(now.comparable(&base), 2);
     }
 }

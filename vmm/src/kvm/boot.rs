@@ -209,6 +209,7 @@ pub(crate) mod tests {
             nets: vec![],
             gdb: None,
             trace: None,
+            icount: false,
         }
     }
 

@@ -269,6 +269,7 @@ mod tests {
             nets: vec![],
             gdb: None,
             trace: None,
+            icount: false,
         };
         let sink = Sink::default();
         let status = run_with(&cfg, Box::new(sink.clone()), false).expect("tiny guest runs");

@@ -1,0 +1,423 @@
+/*
+ * The Linux side of `exo bench`: the same jobs as exo's guest benchmarks
+ * (bench_core, appel_li), done by Linux running as a guest on the same
+ * engine. It is the initramfs's /init: it runs the suites named on the
+ * kernel command line after "--" (micro, ipc, vm), prints one
+ * `bench-json: {...}` line of nanoseconds per operation (guest
+ * instructions under QEMU -icount), and ends the guest through the
+ * debug-exit port both of exo's engines provide.
+ *
+ * Run as `bench --exit` it exits at once: what fork+exec runs.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* exo_abi::boot::DEBUG_EXIT_PORT: a byte written there ends the VM. */
+#define DEBUG_EXIT_PORT 0xf4
+/* linux/futex.h (musl-gcc has no kernel headers). */
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
+#define PAGE 4096
+#define PAGES 100
+#define ROUNDS 9
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nanoseconds per operation: the median over rounds of `f(n, arg)`. */
+static double median_ns(long n, void (*f)(long, void *), void *arg) {
+    double r[ROUNDS];
+    for (int i = 0; i < ROUNDS; i++) {
+        uint64_t t = now_ns();
+        f(n, arg);
+        r[i] = (double)(now_ns() - t) / (double)n;
+    }
+    qsort(r, ROUNDS, sizeof r[0], cmp_double);
+    return r[ROUNDS / 2];
+}
+
+static int first_figure = 1;
+
+static void figure(const char *name, double ns) {
+    printf("%s\"%s\":%.1f", first_figure ? "" : ",", name, ns);
+    first_figure = 0;
+}
+
+static void die(const char *what) {
+    fprintf(stderr, "bench: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+/* ---- micro: calls, upcalls, fork ---- */
+
+static void getpid_loop(long n, void *arg) {
+    (void)arg;
+    for (long i = 0; i < n; i++)
+        syscall(SYS_getpid);
+}
+
+static void on_trap(int sig, siginfo_t *si, void *uc) { (void)sig, (void)si, (void)uc; }
+
+static void handle(int sig, void (*h)(int, siginfo_t *, void *)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = h;
+    sa.sa_flags = SA_SIGINFO;
+    if (sigaction(sig, &sa, NULL) != 0)
+        die("sigaction");
+}
+
+static void int3_loop(long n, void *arg) {
+    (void)arg;
+    for (long i = 0; i < n; i++)
+        __asm__ volatile("int3");
+}
+
+static void fork_wait_loop(long n, void *arg) {
+    (void)arg;
+    for (long i = 0; i < n; i++) {
+        pid_t p = fork();
+        if (p == 0)
+            _exit(0);
+        if (p < 0)
+            die("fork");
+        waitpid(p, NULL, 0);
+    }
+}
+
+static const char *self_path = "/init";
+
+static void fork_exec_loop(long n, void *arg) {
+    (void)arg;
+    for (long i = 0; i < n; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            char *argv[] = {(char *)self_path, "--exit", NULL};
+            execv(self_path, argv);
+            _exit(127);
+        }
+        if (p < 0)
+            die("fork");
+        int st;
+        waitpid(p, &st, 0);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "bench: exec of %s failed\n", self_path);
+            exit(1);
+        }
+    }
+}
+
+static void micro(void) {
+    figure("getpid", median_ns(20000, getpid_loop, NULL));
+    handle(SIGTRAP, on_trap);
+    figure("sigtrap_round_trip", median_ns(2000, int3_loop, NULL));
+    signal(SIGTRAP, SIG_DFL);
+    figure("fork_exit_wait", median_ns(20, fork_wait_loop, NULL));
+    figure("fork_exec_wait", median_ns(20, fork_exec_loop, NULL));
+}
+
+/* ---- ipc: pipes, yield, futex ---- */
+
+static int to_child[2], to_parent[2];
+
+static void pipe_loop(long n, void *arg) {
+    (void)arg;
+    char c = 0;
+    for (long i = 0; i < n; i++) {
+        if (write(to_child[1], &c, 1) != 1 || read(to_parent[0], &c, 1) != 1)
+            die("pipe ping-pong");
+    }
+}
+
+static double pipe_round_trip(void) {
+    if (pipe(to_child) || pipe(to_parent))
+        die("pipe");
+    pid_t p = fork();
+    if (p == 0) {
+        char c;
+        close(to_child[1]);
+        close(to_parent[0]);
+        while (read(to_child[0], &c, 1) == 1)
+            if (write(to_parent[1], &c, 1) != 1)
+                break;
+        _exit(0);
+    }
+    close(to_child[0]);
+    close(to_parent[1]);
+    double r = median_ns(2000, pipe_loop, NULL);
+    close(to_child[1]);
+    close(to_parent[0]);
+    waitpid(p, NULL, 0);
+    return r;
+}
+
+static void yield_loop(long n, void *arg) {
+    (void)arg;
+    for (long i = 0; i < n; i++)
+        sched_yield();
+}
+
+static double yield_round_trip(void) {
+    pid_t p = fork();
+    if (p == 0)
+        for (;;)
+            sched_yield();
+    double r = median_ns(2000, yield_loop, NULL);
+    kill(p, SIGKILL);
+    waitpid(p, NULL, 0);
+    return r;
+}
+
+/* A word each way in shared memory, handed over with futex wait/wake. */
+static volatile uint32_t *turn;
+
+static void futex_wait(volatile uint32_t *w, uint32_t v) {
+    syscall(SYS_futex, w, FUTEX_WAIT, v, NULL, NULL, 0);
+}
+
+static void futex_wake(volatile uint32_t *w) {
+    syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+static void futex_loop(long n, void *arg) {
+    (void)arg;
+    for (long i = 0; i < n; i++) {
+        *turn = 1;
+        futex_wake(turn);
+        while (*turn == 1)
+            futex_wait(turn, 1);
+    }
+}
+
+static double futex_round_trip(void) {
+    turn = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (turn == MAP_FAILED)
+        die("mmap shared");
+    *turn = 0;
+    pid_t p = fork();
+    if (p == 0) {
+        for (;;) {
+            while (*turn != 1)
+                futex_wait(turn, *turn);
+            *turn = 0;
+            futex_wake(turn);
+        }
+    }
+    double r = median_ns(2000, futex_loop, NULL);
+    kill(p, SIGKILL);
+    waitpid(p, NULL, 0);
+    return r;
+}
+
+static void ipc(void) {
+    figure("pipe_round_trip", pipe_round_trip());
+    figure("yield_round_trip", yield_round_trip());
+    figure("futex_round_trip", futex_round_trip());
+}
+
+/* ---- vm: Appel-Li with mprotect and SIGSEGV ---- */
+
+static char *region;
+static char *volatile next_to_protect;
+
+static void on_segv(int sig, siginfo_t *si, void *uc) {
+    (void)sig, (void)uc;
+    char *page = (char *)((uintptr_t)si->si_addr & ~(uintptr_t)(PAGE - 1));
+    mprotect(page, PAGE, PROT_READ | PROT_WRITE);
+    char *next = next_to_protect;
+    next_to_protect = NULL;
+    if (next)
+        mprotect(next, PAGE, PROT_READ);
+}
+
+static void touch(long i) { *(volatile char *)(region + i * PAGE) = 1; }
+
+static void protect(long first, long count, int writable) {
+    if (mprotect(region + first * PAGE, count * PAGE, writable ? PROT_READ | PROT_WRITE : PROT_READ))
+        die("mprotect");
+}
+
+static void prot1_loop(long n, void *arg) {
+    (void)arg;
+    for (long i = 0; i < n; i++) {
+        protect(0, 1, 0);
+        protect(0, 1, 1);
+    }
+}
+
+static void fault_loop(long n, void *arg) {
+    (void)arg;
+    for (long i = 0; i < n; i++) {
+        protect(0, 1, 0);
+        touch(0);
+    }
+}
+
+/* prot100 and unprot100 timed apart: `which` 0 times protecting, 1 unprotecting. */
+static uint64_t prot100_spent;
+
+static void prot100_timed(long n, void *arg) {
+    int which = *(int *)arg;
+    prot100_spent = 0;
+    for (long i = 0; i < n; i++) {
+        uint64_t t0 = now_ns();
+        protect(0, PAGES, 0);
+        uint64_t t1 = now_ns();
+        protect(0, PAGES, 1);
+        uint64_t t2 = now_ns();
+        prot100_spent += which == 0 ? t1 - t0 : t2 - t1;
+    }
+}
+
+/* Median over rounds of the time spent in one half of prot100_timed, per page. */
+static double prot100_half(int which) {
+    double r[ROUNDS];
+    for (int i = 0; i < ROUNDS; i++) {
+        prot100_timed(50, &which);
+        r[i] = (double)prot100_spent / (50.0 * PAGES);
+    }
+    qsort(r, ROUNDS, sizeof r[0], cmp_double);
+    return r[ROUNDS / 2];
+}
+
+static int pagemap = -1;
+
+static void dirty_loop(long n, void *arg) {
+    (void)arg;
+    uint64_t e;
+    for (long i = 0; i < n; i++) {
+        uintptr_t vpn = (uintptr_t)(region + (i % PAGES) * PAGE) / PAGE;
+        if (pread(pagemap, &e, 8, (off_t)(vpn * 8)) != 8)
+            die("pread /proc/self/pagemap");
+    }
+}
+
+static void appel1_loop(long n, void *arg) {
+    (void)arg;
+    for (long i = 0; i < n; i++) {
+        next_to_protect = region + ((i + 1) % PAGES) * PAGE;
+        touch(i);
+    }
+    protect(0, PAGES, 0);
+}
+
+static void appel2_loop(long n, void *arg) {
+    (void)arg;
+    protect(0, PAGES, 0);
+    for (long i = 0; i < n; i++)
+        touch(i);
+}
+
+static void vm(void) {
+    region = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED)
+        die("mmap");
+    for (long i = 0; i < PAGES; i++)
+        touch(i);
+    handle(SIGSEGV, on_segv);
+    double prot1 = median_ns(2000, prot1_loop, NULL) / 2;
+    double cycle = median_ns(500, fault_loop, NULL);
+    double trap = cycle - 2 * prot1;
+    figure("appel_trap", trap > 0 ? trap : 0);
+    figure("appel_prot1", prot1);
+    figure("appel_prot100", prot100_half(0));
+    figure("appel_unprot100", prot100_half(1));
+    /* Linux shows no dirty bit cheaply: the closest is the soft-dirty bit
+     * of /proc/self/pagemap, one pread per page. */
+    pagemap = open("/proc/self/pagemap", O_RDONLY);
+    if (pagemap < 0)
+        die("/proc/self/pagemap");
+    figure("appel_dirty", median_ns(2000, dirty_loop, NULL));
+    protect(0, PAGES, 0);
+    figure("appel1", median_ns(PAGES - 1, appel1_loop, NULL));
+    figure("appel2", median_ns(PAGES, appel2_loop, NULL));
+    protect(0, PAGES, 1);
+    signal(SIGSEGV, SIG_DFL);
+}
+
+/* Ends the VM with `status` through the debug-exit port. */
+static void end_vm(int status) {
+    fflush(stdout);
+    fflush(stderr);
+    if (ioperm(DEBUG_EXIT_PORT, 1, 1) == 0)
+        outb((unsigned char)status, DEBUG_EXIT_PORT);
+    reboot(RB_POWER_OFF);
+    exit(status);
+}
+
+/* Runs the suites named in argv; prints the JSON line. */
+static int run_suites(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+    printf("bench-json: {");
+    int ran = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "micro") == 0)
+            micro();
+        else if (strcmp(argv[i], "ipc") == 0)
+            ipc();
+        else if (strcmp(argv[i], "vm") == 0)
+            vm();
+        else {
+            printf("}\n");
+            fprintf(stderr, "bench: unknown suite '%s' (known: micro, ipc, vm)\n", argv[i]);
+            return 2;
+        }
+        ran++;
+    }
+    printf("}\n");
+    if (!ran) {
+        fprintf(stderr, "bench: no suite named (micro, ipc, vm)\n");
+        return 2;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--exit") == 0)
+        return 0;
+    self_path = argv[0];
+    if (getpid() != 1)
+        return run_suites(argc, argv);
+    mkdir("/proc", 0555);
+    if (mount("proc", "/proc", "proc", 0, NULL) != 0)
+        die("mount /proc");
+    /* The suites run in a child: Linux logs every SIGSEGV of init, handled
+     * or not, and the Appel-Li figures take thousands. */
+    pid_t p = fork();
+    if (p < 0)
+        die("fork");
+    if (p == 0) {
+        int status = run_suites(argc, argv);
+        fflush(stdout);
+        _exit(status);
+    }
+    int st = 0;
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+        ;
+    end_vm(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    return 0;
+}
