@@ -8,6 +8,7 @@ mod gdb_vmm;
 mod guest_console;
 mod guest_fs;
 mod guest_linux;
+mod guest_linux_kernel;
 mod guest_net;
 mod guest_xn;
 mod kvm_rig;
@@ -872,6 +873,7 @@ fn main() {
         }
         trials.push(gdb_case(name).with_ignored_flag(unavailable.is_some() || no_gdb));
         trials.push(trace_case(name).with_ignored_flag(unavailable.is_some()));
+        trials.push(guest_linux_kernel::boots_case(name).with_ignored_flag(unavailable.is_some()));
         // Our VMM's network path needs a user mode guest too; on this kind
         // of host kvm_pvm::vmm_virtio_net_send_at_boot checks it instead.
         trials.push(
@@ -893,40 +895,68 @@ fn main() {
                 .with_ignored_flag(unavailable.is_some() || no_net.is_some()),
         );
     }
-    // `exo bench` on whichever engine is chosen: every figure, with Linux's.
+    // `exo bench --icount`: every figure paired with the Linux guest's on
+    // the same engine, in instructions, and no regression beyond the
+    // default 3% against the stored baseline.
     trials.push(
-        Trial::test("bench::every_figure_has_a_linux_baseline", || {
-            let json = std::env::temp_dir().join(format!("exo-bench-{}.json", std::process::id()));
-            let o = exo(&["bench", "--json", json.to_str().unwrap()]);
-            let text = std::fs::read_to_string(&json).unwrap_or_default();
-            let _ = std::fs::remove_file(&json);
-            if o.status != Some(0) {
-                return Err(Failed::from(o.show()));
-            }
-            for name in [
-                "null_syscall",
-                "upcall_round_trip",
-                "reflected_syscall",
-                "pct_round_trip",
-                "pipe_round_trip",
-                "fork_exit_wait",
-                "appel_trap",
-                "appel_prot1",
-                "appel_prot100",
-                "appel_dirty",
-                "appel1",
-                "appel2",
-            ] {
-                if !o.stdout.contains(name) || !text.contains(&format!("\"{name}\"")) {
-                    return Err(format!("{name} missing\n{}\n{text}", o.show()).into());
+        Trial::test(
+            "bench::icount_figures_pair_with_linux_and_match_the_baseline",
+            || {
+                let json =
+                    std::env::temp_dir().join(format!("exo-bench-{}.json", std::process::id()));
+                let baseline = concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../ci/baselines/qemu-icount.json"
+                );
+                let o = exo(&[
+                    "bench",
+                    "--icount",
+                    "--json",
+                    json.to_str().unwrap(),
+                    "--baseline",
+                    baseline,
+                ]);
+                let text = std::fs::read_to_string(&json).unwrap_or_default();
+                let _ = std::fs::remove_file(&json);
+                if o.status != Some(0) {
+                    return Err(Failed::from(o.show()));
                 }
-            }
-            if !o.stdout.contains("exo/linux") || !text.contains("\"ratio\"") {
-                return Err(o.show().into());
-            }
-            Ok(())
-        })
-        .with_ignored_flag(!any_engine),
+                let report = exo::bench::Report::from_json(&text).map_err(Failed::from)?;
+                for name in [
+                    "null_syscall",
+                    "upcall_round_trip",
+                    "reflected_syscall",
+                    "fork_exit_wait",
+                    "pct_round_trip",
+                    "pct_vs_futex",
+                    "yield_round_trip",
+                    "pipe_round_trip",
+                    "appel_trap",
+                    "appel_prot1",
+                    "appel_prot100",
+                    "appel_unprot100",
+                    "appel_dirty",
+                    "appel1",
+                    "appel2",
+                ] {
+                    let Some(f) = report.figures.iter().find(|f| f.name == name) else {
+                        return Err(format!("{name} missing\n{}\n{text}", o.show()).into());
+                    };
+                    if f.unit != "instructions"
+                        || f.exo_engine != "qemu"
+                        || f.linux_engine != "qemu"
+                        || !(f.exo > 0.0 && f.linux > 0.0)
+                    {
+                        return Err(format!("{name}: {f:?}").into());
+                    }
+                }
+                if !o.stdout.contains("no regression beyond 3%") {
+                    return Err(o.show().into());
+                }
+                Ok(())
+            },
+        )
+        .with_ignored_flag(qemu_missing),
     );
     // On a PVM host our VMM still runs the kernel's ring-0 boot (emulated):
     // check that path for real, since the full suite cannot use it here.

@@ -52,11 +52,13 @@ fn find_vmlinuz(dir: &Path) -> Option<PathBuf> {
 }
 
 /// Debian's kernel: `apt-get download linux-image-amd64` and the image
-/// package it depends on, unpacked once into the cache.
+/// package it depends on, unpacked once into the cache (or the copy the
+/// nested-KVM rig already unpacked).
 pub fn debian_kernel() -> Result<PathBuf, String> {
     let dir = cache_dir();
     let unpacked = dir.join("linux");
-    if let Some(k) = find_vmlinuz(&unpacked) {
+    let rig = dir.with_file_name("kvm-rig").join("linux");
+    if let Some(k) = find_vmlinuz(&unpacked).or_else(|| find_vmlinuz(&rig)) {
         return Ok(k);
     }
     let debs = dir.join("debs");

@@ -17,13 +17,23 @@ use linux_loader::loader::{load_cmdline, Error as LoaderError, KernelLoader};
 use std::fs::File;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
+/// Which boot protocol a kernel is entered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Xen PVH: the start info's address in %ebx.
+    Pvh,
+    /// Linux's 32-bit boot protocol: the zero page's address in %esi.
+    Linux,
+}
+
 /// Where the vCPU starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
-    /// The PVH entry point (32-bit protected mode).
+    /// The entry point (32-bit protected mode, paging off).
     pub rip: u64,
-    /// The start info's address, handed over in %ebx.
+    /// The boot information's address (PVH start info or Linux zero page).
     pub start_info: u64,
+    pub protocol: Protocol,
 }
 
 /// The initial PVH GDT: null, null, 32-bit code (0x10), data (0x18), TSS (0x20).
@@ -56,8 +66,23 @@ fn kernel_error(cfg: &RunConfig, e: LoaderError) -> Error {
     Error::Kernel(cfg.kernel.clone(), msg)
 }
 
-/// Loads everything `cfg` names into `mem` (sized `cfg.mem_bytes`).
+/// Writes the boot GDT both protocols' initial segments come from.
+pub fn write_gdt(mem: &GuestMemoryMmap) -> Result<(), Error> {
+    for (i, d) in GDT.iter().enumerate() {
+        mem.write_obj(*d, GuestAddress(BOOT_GDT + 8 * i as u64))
+            .map_err(|e| Error::Memory(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Loads everything `cfg` names into `mem` (sized `cfg.mem_bytes`): a Linux
+/// bzImage by Linux's boot protocol, anything else as a PVH ELF.
 pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
+    if let Ok(crate::guest_image::KernelKind::BzImage) =
+        crate::guest_image::check_kernel(&cfg.kernel)
+    {
+        return super::linux_boot::load(mem, cfg);
+    }
     let mut file = File::open(&cfg.kernel).map_err(|e| Error::File(cfg.kernel.clone(), e))?;
     let loaded = Elf::load(mem, None, &mut file, Some(GuestAddress(HIGHMEM)))
         .map_err(|e| kernel_error(cfg, e))?;
@@ -118,13 +143,11 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
     }
     PvhBootConfigurator::write_bootparams::<GuestMemoryMmap>(&params, mem)
         .map_err(|e| Error::Memory(e.to_string()))?;
-    for (i, d) in GDT.iter().enumerate() {
-        mem.write_obj(*d, GuestAddress(BOOT_GDT + 8 * i as u64))
-            .map_err(|e| Error::Memory(e.to_string()))?;
-    }
+    write_gdt(mem)?;
     Ok(Entry {
         rip,
         start_info: START_INFO,
+        protocol: Protocol::Pvh,
     })
 }
 
@@ -231,7 +254,8 @@ pub(crate) mod tests {
             entry,
             Entry {
                 rip: 0x10_0000,
-                start_info: START_INFO
+                start_info: START_INFO,
+                protocol: Protocol::Pvh,
             }
         );
         assert_eq!(mem.read_obj::<u8>(GuestAddress(0x10_0000)).unwrap(), 0xf4);

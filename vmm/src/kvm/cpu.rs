@@ -1,8 +1,8 @@
-//! The vCPU at the PVH entry: 32-bit protected mode, paging off, flat
-//! segments from the boot GDT, EBX = start info; CPUID as KVM supports it;
+//! The vCPU at the kernel's entry: 32-bit protected mode, paging off, flat
+//! segments from the boot GDT, EBX = PVH start info or ESI = Linux zero page; CPUID as KVM supports it;
 //! the LAPIC's LINT0/LINT1 wired as on a PC.
 
-use super::boot::{Entry, GDT};
+use super::boot::{Entry, Protocol, GDT};
 use super::layout::BOOT_GDT;
 use super::Error;
 use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment, KVM_MAX_CPUID_ENTRIES};
@@ -97,9 +97,14 @@ pub fn setup(kvm: &Kvm, vcpu: &VcpuFd, entry: Entry) -> Result<(), Error> {
     s.efer = 0;
     vcpu.set_sregs(&s).map_err(|e| Error::Kvm("SET_SREGS", e))?;
 
+    let (rbx, rsi) = match entry.protocol {
+        Protocol::Pvh => (entry.start_info, 0),
+        Protocol::Linux => (0, entry.start_info),
+    };
     let regs = kvm_regs {
         rip: entry.rip,
-        rbx: entry.start_info,
+        rbx,
+        rsi,
         rflags: 0x2,
         ..Default::default()
     };

@@ -1,4 +1,4 @@
-//! Guest-physical layout for PVH boot: boot structures below 1 MiB, the
+//! Guest-physical layout for PVH and Linux boot: boot structures below 1 MiB, the
 //! kernel from 1 MiB, the initrd at the top of RAM.
 
 use linux_loader::loader::elf::start_info::{
@@ -11,6 +11,8 @@ pub const BOOT_GDT: u64 = 0x500;
 pub const START_INFO: u64 = 0x6000;
 pub const MODLIST: u64 = 0x6040;
 pub const MEMMAP: u64 = 0x7000;
+/// A Linux guest's zero page (struct boot_params, 4 KiB).
+pub const ZERO_PAGE: u64 = 0x8000;
 /// The kernel command line, and its longest length.
 pub const CMDLINE: u64 = 0x20000;
 pub const CMDLINE_MAX: usize = 4096;

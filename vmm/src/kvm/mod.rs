@@ -10,6 +10,7 @@ mod device_thread;
 mod error;
 mod gdb;
 mod layout;
+mod linux_boot;
 mod virtio;
 
 pub use console::restore as restore_terminal;

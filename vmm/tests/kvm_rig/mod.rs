@@ -69,6 +69,11 @@ fn run(names: &[String]) -> HashMap<String, Verdict> {
         "guest tests: {} kvm:: tests running one by one in the nested-KVM rig (a few minutes)",
         names.len()
     );
+    // The rig sees this machine's root read-only: fetch and build here what
+    // the tests inside need (a failure shows in the test that needs it).
+    if let Err(e) = crate::guest_linux_kernel::prepare() {
+        eprintln!("guest tests: the Linux guest for the rig: {e}");
+    }
     for boot in 1..=BOOTS {
         let todo: Vec<&String> = names
             .iter()
