@@ -72,7 +72,8 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
     if let Some(path) = &cfg.initrd {
         let data = std::fs::read(path).map_err(|e| Error::File(path.clone(), e))?;
         let size = data.len() as u64;
-        let max = match { hdr.initrd_addr_max } {
+        let addr_max = hdr.initrd_addr_max;
+        let max = match addr_max {
             0 => INITRD_ADDR_MAX_DEFAULT,
             m => m as u64,
         };
