@@ -827,7 +827,6 @@ fn main() {
             qemu_missing.then(|| "qemu-system-x86_64 not found".to_string()),
         ),
     ];
-    let any_engine = engines.iter().any(|(_, unavailable)| unavailable.is_none());
     let mut trials = Vec::new();
     let no_net = guest_net::unavailable();
     if let Some(why) = &no_net {
