@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -363,6 +364,9 @@ static void vm(void) {
 static void end_vm(int status) {
     fflush(stdout);
     fflush(stderr);
+    /* The console's bytes may still wait in the kernel's tty buffer. */
+    tcdrain(1);
+    tcdrain(2);
     if (ioperm(DEBUG_EXIT_PORT, 1, 1) == 0)
         outb((unsigned char)status, DEBUG_EXIT_PORT);
     reboot(RB_POWER_OFF);

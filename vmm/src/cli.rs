@@ -100,7 +100,7 @@ pub struct BenchArgs {
     /// Also draw the ratios as an SVG chart in this file.
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
-    /// Compare with a stored report (e.g. ci/baselines/qemu.json); exit 1 on a regression.
+    /// Compare with a stored report (e.g. ci/baselines/qemu-icount.json); exit 1 on a regression.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Allowed growth of each exo/linux ratio over the baseline, in percent

@@ -35,21 +35,20 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
         )
     })?;
 
-    let mut cmdline = Cmdline::new(CMDLINE_MAX).map_err(|e| Error::Cmdline(e.to_string()))?;
-    if !cfg.cmdline.trim().is_empty() {
-        cmdline
-            .insert_str(&cfg.cmdline)
-            .map_err(|e| Error::Cmdline(e.to_string()))?;
-    }
     // We write no MP table or ACPI MADT, and without one Linux's
     // virtual-wire local APIC setup receives no interrupt from KVM's
     // in-kernel PIC: the serial port and timer go silent after boot. With
-    // `nolapic` Linux takes them from the PIC directly.
-    if !cfg.cmdline.contains("lapic") {
-        cmdline
-            .insert_str("nolapic")
-            .map_err(|e| Error::Cmdline(e.to_string()))?;
-    }
+    // `nolapic` Linux takes them from the PIC directly. (First: what follows
+    // a `--` belongs to the first process.)
+    let text = if cfg.cmdline.contains("lapic") {
+        cfg.cmdline.trim().to_string()
+    } else {
+        format!("nolapic {}", cfg.cmdline.trim())
+    };
+    let mut cmdline = Cmdline::new(CMDLINE_MAX).map_err(|e| Error::Cmdline(e.to_string()))?;
+    cmdline
+        .insert_str(text.trim())
+        .map_err(|e| Error::Cmdline(e.to_string()))?;
     let cstring = cmdline
         .as_cstring()
         .map_err(|e| Error::Cmdline(e.to_string()))?;
@@ -142,7 +141,7 @@ mod tests {
             kernel,
             initrd,
             mem_bytes: 64 << 20,
-            cmdline: "console=ttyS0 rdinit=/init".into(),
+            cmdline: "console=ttyS0 rdinit=/init -- micro".into(),
             disks: vec![],
             nets: vec![],
             gdb: None,
@@ -184,7 +183,7 @@ mod tests {
         assert_eq!({ top.addr } + { top.size }, 64 << 20);
         let mut cl = vec![0u8; { hdr.cmdline_size } as usize];
         mem.read_slice(&mut cl, GuestAddress(CMDLINE)).unwrap();
-        assert_eq!(&cl, b"console=ttyS0 rdinit=/init nolapic\0");
+        assert_eq!(&cl, b"nolapic console=ttyS0 rdinit=/init -- micro\0");
     }
 
     #[test]
