@@ -240,6 +240,12 @@ const PAIRS: &[(&str, &str, &str, &str)] = &[
         "fork + _exit + waitpid",
     ),
     (
+        "spawn_wait",
+        "spawn_wait",
+        "fork_exec_wait",
+        "fork + execve of a static program + waitpid (exo: spawn from the initrd + wait)",
+    ),
+    (
         "pct_round_trip",
         "pct_round_trip",
         "pipe_round_trip",

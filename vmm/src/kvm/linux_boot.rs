@@ -1,7 +1,7 @@
 //! Puts a Linux bzImage in memory for the 32-bit boot protocol
 //! (Documentation/arch/x86/boot.rst), as Firecracker does: the protected-mode
 //! kernel at 1 MiB (linux-loader), the zero page with the setup header, the
-//! command line, the initrd and the e820 map. The vCPU then starts in the
+//! command line, the initrd, the e820 map and an MP table. The vCPU then starts in the
 //! same flat 32-bit state as for PVH, with %esi pointing at the zero page.
 
 use super::boot::{Entry, Protocol};
@@ -35,20 +35,12 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
         )
     })?;
 
-    // We write no MP table or ACPI MADT, and without one Linux's
-    // virtual-wire local APIC setup receives no interrupt from KVM's
-    // in-kernel PIC: the serial port and timer go silent after boot. With
-    // `nolapic` Linux takes them from the PIC directly. (First: what follows
-    // a `--` belongs to the first process.)
-    let text = if cfg.cmdline.contains("lapic") {
-        cfg.cmdline.trim().to_string()
-    } else {
-        format!("nolapic {}", cfg.cmdline.trim())
-    };
     let mut cmdline = Cmdline::new(CMDLINE_MAX).map_err(|e| Error::Cmdline(e.to_string()))?;
-    cmdline
-        .insert_str(text.trim())
-        .map_err(|e| Error::Cmdline(e.to_string()))?;
+    if !cfg.cmdline.trim().is_empty() {
+        cmdline
+            .insert_str(cfg.cmdline.trim())
+            .map_err(|e| Error::Cmdline(e.to_string()))?;
+    }
     let cstring = cmdline
         .as_cstring()
         .map_err(|e| Error::Cmdline(e.to_string()))?;
@@ -107,6 +99,8 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
     )
     .map_err(|e| Error::Memory(e.to_string()))?;
     super::boot::write_gdt(mem)?;
+    // The interrupt controllers, so that Linux routes through the IOAPIC.
+    super::mptable::write(mem)?;
     Ok(Entry {
         rip: loaded.kernel_load.0,
         start_info: ZERO_PAGE,
@@ -183,7 +177,11 @@ mod tests {
         assert_eq!({ top.addr } + { top.size }, 64 << 20);
         let mut cl = vec![0u8; { hdr.cmdline_size } as usize];
         mem.read_slice(&mut cl, GuestAddress(CMDLINE)).unwrap();
-        assert_eq!(&cl, b"nolapic console=ttyS0 rdinit=/init -- micro\0");
+        assert_eq!(&cl, b"console=ttyS0 rdinit=/init -- micro\0");
+        let mut mp = [0u8; 4];
+        mem.read_slice(&mut mp, GuestAddress(crate::kvm::mptable::MPTABLE_START))
+            .unwrap();
+        assert_eq!(&mp, b"_MP_");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod error;
 mod gdb;
 mod layout;
 mod linux_boot;
+mod mptable;
 mod virtio;
 
 pub use console::restore as restore_terminal;

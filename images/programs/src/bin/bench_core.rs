@@ -3,7 +3,7 @@
 //! the libOS handler and back, no kernel on the way back), a synchronous PCT
 //! round trip (call + reply), and a directed-yield round trip between two
 //! environments; and the library OS's pipe round trip (one byte each way
-//! between two processes) and fork+exit+wait. Prints one `bench:` line per
+//! between two processes), fork+exit+wait, and spawn+wait of a program. Prints one `bench:` line per
 //! figure and a JSON line.
 #![no_std]
 #![no_main]
@@ -84,6 +84,10 @@ extern "C" fn server() -> u8 {
 }
 
 fn main() -> u8 {
+    // What spawn_wait starts: this program, ending at once.
+    if process::args().nth(1) == Some("--exit") {
+        return 0;
+    }
     upcall::register(Handlers {
         exception: Some(on_trap),
         pct_sync: Some(echo),
@@ -111,6 +115,7 @@ fn main() -> u8 {
     let _ = sys::env_destroy(p.id, p.slot);
     let pipe_rt = pipe_round_trip();
     let fork_wait = fork_exit_wait();
+    let spawn_wait = spawn_wait();
     let tsc_mhz = libos::info::sysinfo().tsc_per_ms / 1000;
     println!("bench: null_syscall {null} cycles");
     println!("bench: upcall_round_trip {upcall} cycles");
@@ -119,8 +124,9 @@ fn main() -> u8 {
     println!("bench: yield_round_trip {yield_rt} cycles");
     println!("bench: pipe_round_trip {pipe_rt} cycles");
     println!("bench: fork_exit_wait {fork_wait} cycles");
+    println!("bench: spawn_wait {spawn_wait} cycles");
     println!(
-        "bench-json: {{\"null_syscall\":{null},\"upcall_round_trip\":{upcall},\"reflected_syscall\":{reflected},\"pct_round_trip\":{pct},\"yield_round_trip\":{yield_rt},\"pipe_round_trip\":{pipe_rt},\"fork_exit_wait\":{fork_wait},\"tsc_mhz\":{tsc_mhz}}}"
+        "bench-json: {{\"null_syscall\":{null},\"upcall_round_trip\":{upcall},\"reflected_syscall\":{reflected},\"pct_round_trip\":{pct},\"yield_round_trip\":{yield_rt},\"pipe_round_trip\":{pipe_rt},\"fork_exit_wait\":{fork_wait},\"spawn_wait\":{spawn_wait},\"tsc_mhz\":{tsc_mhz}}}"
     );
     0
 }
@@ -155,6 +161,25 @@ fn pipe_round_trip() -> u64 {
         fd::close(f);
     }
     cycles
+}
+
+/// This program started afresh from the initrd (a new environment, its ELF
+/// loaded), ending at once, and waited for: what fork+exec+wait is on Linux.
+fn spawn_wait() -> u64 {
+    let mut per = [0u64; 5];
+    for p in per.iter_mut() {
+        // SAFETY: rdtsc has no side effects.
+        let t0 = unsafe { _rdtsc() };
+        for _ in 0..4 {
+            if process::run("/bin/bench_core", &["bench_core", "--exit"]) != Ok(0) {
+                return 0;
+            }
+        }
+        // SAFETY: as above.
+        *p = (unsafe { _rdtsc() } - t0) / 4;
+    }
+    per.sort_unstable();
+    per[2]
 }
 
 /// fork, the child exits at once, the parent waits for it.
