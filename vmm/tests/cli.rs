@@ -38,7 +38,44 @@ fn missing_kernel_file() {
 #[test]
 fn kernel_that_is_not_an_elf() {
     let k = temp_file("text-kernel", b"just some text\n");
-    rejects(&["run", "--kernel", &k], "not an ELF file");
+    rejects(
+        &["run", "--kernel", &k],
+        "neither an ELF file (bad magic number) nor a Linux bzImage",
+    );
+    rejects(
+        &["bench", "--linux-kernel", &k, "--suite", "micro"],
+        "--linux-kernel",
+    );
+    let _ = std::fs::remove_file(k);
+}
+
+#[test]
+fn instruction_counting_is_for_qemu_only() {
+    for cmd in ["run", "bench"] {
+        rejects(
+            &[cmd, "--icount", "--engine", "kvm"],
+            "--icount counts instructions under QEMU",
+        );
+    }
+}
+
+#[test]
+fn linux_kernels_refuse_what_only_exo_has() {
+    // A bzImage's setup header: "HdrS", boot protocol 2.15.
+    let mut bz = vec![0u8; 0x400];
+    bz[0x202..0x206].copy_from_slice(b"HdrS");
+    bz[0x206..0x208].copy_from_slice(&0x20fu16.to_le_bytes());
+    let k = temp_file("bz-kernel", &bz);
+    rejects(
+        &["run", "--kernel", &k, "--trace", "/tmp/t.trc"],
+        "a Linux kernel does not have",
+    );
+    bz[0x206..0x208].copy_from_slice(&0x204u16.to_le_bytes());
+    std::fs::write(&k, &bz).unwrap();
+    rejects(
+        &["run", "--kernel", &k],
+        "boot protocol 2.04; exo needs 2.06",
+    );
     let _ = std::fs::remove_file(k);
 }
 
