@@ -13,6 +13,9 @@ const BENCH_C: &str = include_str!("../../../images/linux-bench/bench.c");
 /// Guest RAM of the Linux guest (exo's default is smaller; Linux needs more
 /// to boot, and none of the figures depends on it).
 const LINUX_MEM: &str = "256M";
+/// Guest RAM of both guests for the busybox suite (sort holds 10 MB of
+/// lines, as separate allocations).
+pub const BUSYBOX_MEM: &str = "512M";
 
 /// Where fetched and built files are kept: `target/linux-guest/`.
 pub fn cache_dir() -> PathBuf {
@@ -51,6 +54,18 @@ fn find_vmlinuz(dir: &Path) -> Option<PathBuf> {
         })
 }
 
+/// Downloads Debian package `pkg` into `debs` (apt-get download).
+fn download(debs: &Path, pkg: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(debs).map_err(|e| format!("{}: {e}", debs.display()))?;
+    run_tool(
+        Command::new("apt-get")
+            .args(["download", pkg])
+            .current_dir(debs),
+        &format!("apt-get download {pkg}"),
+    )?;
+    deb_named(debs, &format!("{pkg}_"))
+}
+
 /// Debian's kernel: `apt-get download linux-image-amd64` and the image
 /// package it depends on, unpacked once into the cache (or the copy the
 /// nested-KVM rig already unpacked).
@@ -62,17 +77,8 @@ pub fn debian_kernel() -> Result<PathBuf, String> {
         return Ok(k);
     }
     let debs = dir.join("debs");
-    std::fs::create_dir_all(&debs).map_err(|e| format!("{}: {e}", debs.display()))?;
-    let download = |pkg: &str| {
-        run_tool(
-            Command::new("apt-get")
-                .args(["download", pkg])
-                .current_dir(&debs),
-            &format!("apt-get download {pkg} (or give --linux-kernel FILE)"),
-        )
-    };
-    download("linux-image-amd64")?;
-    let meta = deb_named(&debs, "linux-image-amd64_")?;
+    let meta = download(&debs, "linux-image-amd64")
+        .map_err(|e| format!("{e} (or give --linux-kernel FILE)"))?;
     let depends = run_tool(
         Command::new("dpkg-deb")
             .args(["-f"])
@@ -85,13 +91,40 @@ pub fn debian_kernel() -> Result<PathBuf, String> {
         .find(|w| w.starts_with("linux-image-") && w.len() > "linux-image-".len())
         .ok_or_else(|| format!("{}: no linux-image-* in Depends: {depends}", meta.display()))?
         .to_string();
-    download(&image)?;
-    let deb = deb_named(&debs, &format!("{image}_"))?;
+    let deb = download(&debs, &image)?;
     run_tool(
         Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked),
         "dpkg-deb -x",
     )?;
     find_vmlinuz(&unpacked).ok_or_else(|| format!("{}: no boot/vmlinuz-*", deb.display()))
+}
+
+/// Debian's busybox-static: the copy the tests or the rig fetched, else
+/// fetched into the cache.
+pub fn busybox() -> Result<PathBuf, String> {
+    let workspace = cache_dir()
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let ours = cache_dir().join("busybox/bin/busybox");
+    if let Some(found) = exo_images::BUSYBOX
+        .iter()
+        .map(|p| workspace.join(p))
+        .chain([ours.clone()])
+        .find(|p| p.is_file())
+    {
+        return Ok(found);
+    }
+    let deb = download(&cache_dir().join("debs"), "busybox-static")?;
+    run_tool(
+        Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(cache_dir().join("busybox")),
+        "dpkg-deb -x",
+    )?;
+    Ok(ours)
 }
 
 fn deb_named(dir: &Path, prefix: &str) -> Result<PathBuf, String> {
@@ -112,47 +145,98 @@ fn deb_named(dir: &Path, prefix: &str) -> Result<PathBuf, String> {
         })
 }
 
-/// Compiles bench.c statically (musl-gcc, else cc -static) and packs it as
-/// the initramfs's /init; rebuilt when the source changes.
-pub fn initramfs() -> Result<PathBuf, String> {
+/// bench.c compiled statically (musl-gcc, else cc -static), rebuilt when
+/// the source changes.
+fn bench_program() -> Result<PathBuf, String> {
     let dir = cache_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let src = dir.join("bench.c");
     let exe = dir.join("bench");
-    let cpio = dir.join("initramfs.cpio");
-    if std::fs::read_to_string(&src).ok().as_deref() == Some(BENCH_C) && cpio.is_file() {
-        return Ok(cpio);
+    if std::fs::read_to_string(&src).ok().as_deref() == Some(BENCH_C) && exe.is_file() {
+        return Ok(exe);
     }
     std::fs::write(&src, BENCH_C).map_err(|e| format!("{}: {e}", src.display()))?;
-    let compilers = [("musl-gcc", &["-static"][..]), ("cc", &["-static"][..])];
     let mut errors = Vec::new();
-    let built = compilers.iter().any(|(cc, flags)| {
-        match run_tool(
+    for cc in ["musl-gcc", "cc"] {
+        let built = run_tool(
             Command::new(cc)
-                .args(*flags)
-                .args(["-O2", "-o"])
+                .args(["-static", "-O2", "-o"])
                 .arg(&exe)
                 .arg(&src),
             cc,
-        ) {
-            Ok(_) => true,
-            Err(e) => {
-                errors.push(e);
-                false
-            }
+        );
+        match built {
+            Ok(_) => return Ok(exe),
+            Err(e) => errors.push(e),
         }
-    });
-    if !built {
-        let _ = std::fs::remove_file(&src);
-        return Err(format!(
-            "cannot build the Linux guest's benchmark program statically (install musl-tools): {}",
-            errors.join("; ")
-        ));
     }
-    let init = std::fs::read(&exe).map_err(|e| format!("{}: {e}", exe.display()))?;
-    std::fs::write(&cpio, exo_images::cpio::archive(&[("init".into(), init)]))
+    let _ = std::fs::remove_file(&src);
+    Err(format!(
+        "cannot build the benchmark program statically (install musl-tools): {}",
+        errors.join("; ")
+    ))
+}
+
+/// Writes `files` as the cpio archive `name` in the cache, unless it is
+/// newer than every source file.
+fn archive(name: &str, files: &[(&str, &Path)]) -> Result<PathBuf, String> {
+    let cpio = cache_dir().join(name);
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let Some(made) = modified(&cpio) {
+        if files
+            .iter()
+            .all(|(_, src)| modified(src).is_some_and(|m| m <= made))
+        {
+            return Ok(cpio);
+        }
+    }
+    let mut contents = Vec::new();
+    for (path, src) in files {
+        let data = std::fs::read(src).map_err(|e| format!("{}: {e}", src.display()))?;
+        contents.push((path.to_string(), data));
+    }
+    std::fs::write(&cpio, exo_images::cpio::archive(&contents))
         .map_err(|e| format!("{}: {e}", cpio.display()))?;
     Ok(cpio)
+}
+
+/// The Linux guest's initramfs: the benchmark program as /init, and
+/// busybox as /bin/busybox when `with_busybox`.
+pub fn initramfs(with_busybox: bool) -> Result<PathBuf, String> {
+    let bench = bench_program()?;
+    if !with_busybox {
+        return archive("initramfs.cpio", &[("init", &bench)]);
+    }
+    let busybox = busybox()?;
+    archive(
+        "initramfs-busybox.cpio",
+        &[("init", &bench), ("bin/busybox", &busybox)],
+    )
+}
+
+/// exo's initrd for the same jobs: the library OS's Linux runner (from the
+/// default initrd), the benchmark program as /bin/bench and busybox.
+pub fn exo_initrd() -> Result<PathBuf, String> {
+    let bench = bench_program()?;
+    let busybox = busybox()?;
+    let default = Path::new(env!("EXO_DEFAULT_INITRD"));
+    let all = std::fs::read(default).map_err(|e| format!("{}: {e}", default.display()))?;
+    let runner_path = exo_abi::program::LINUX_RUNNER;
+    let runner = exo_abi::initrd::find(&all, runner_path)
+        .ok_or_else(|| format!("{}: no {runner_path}", default.display()))?;
+    let runner_file = cache_dir().join("linux-runner");
+    if std::fs::read(&runner_file).ok().as_deref() != Some(runner) {
+        std::fs::write(&runner_file, runner)
+            .map_err(|e| format!("{}: {e}", runner_file.display()))?;
+    }
+    archive(
+        "exo-busybox.cpio",
+        &[
+            (runner_path.trim_start_matches('/'), &runner_file),
+            ("bin/bench", &bench),
+            ("bin/busybox", &busybox),
+        ],
+    )
 }
 
 /// The host's TSC rate in kHz, which QEMU's TCG passes through to guests.
@@ -188,7 +272,9 @@ pub fn run(
     icount: bool,
     suites: &[&str],
 ) -> Result<Vec<(String, f64)>, String> {
-    let initramfs = initramfs()?;
+    let busybox = suites.contains(&"busybox");
+    let initramfs = initramfs(busybox)?;
+    let mem = if busybox { BUSYBOX_MEM } else { LINUX_MEM };
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(exe);
     cmd.arg("run")
@@ -196,7 +282,7 @@ pub fn run(
         .arg(kernel)
         .arg("--initrd")
         .arg(&initramfs)
-        .args(["--mem", LINUX_MEM, "-q", "--timeout", "1800"])
+        .args(["--mem", mem, "-q", "--timeout", "3600"])
         .args(["--engine", &engine.to_string()])
         .args(["--cmdline", &clock_args(engine, icount)])
         .args(["--init", &format!("/init {}", suites.join(" "))]);

@@ -23,6 +23,9 @@ pub enum Suite {
     Ipc,
     /// The Appel-Li virtual-memory benchmarks.
     Vm,
+    /// The same unmodified busybox on exo (Linux personality) and Linux: a
+    /// fork+exec loop and sort of 10 MB (minutes under emulation; not in all).
+    Busybox,
     /// DPF packet classification against Linux eBPF, 1 to 1000 filters.
     Dpf,
     /// HTTP requests/s of httpd in the guest against nginx (root, wrk, nginx).
@@ -137,9 +140,20 @@ pub(crate) fn engine_and_results<'a>(stdout: &'a str, stderr: &str) -> (String, 
 /// instructions under icount, where the TSC counts one per instruction) and
 /// the engine it ran on.
 fn run_guest(prog: &str, opts: &Options) -> Result<(Vec<(String, f64)>, Engine), String> {
+    run_exo(prog, &[], opts)
+}
+
+/// Runs `prog` on exo with `extra` arguments to `exo run`; a program that
+/// reports `tsc_mhz` gives cycles, converted here, any other gives ns.
+fn run_exo(
+    prog: &str,
+    extra: &[&str],
+    opts: &Options,
+) -> Result<(Vec<(String, f64)>, Engine), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(exe);
-    cmd.args(["run", "--init", prog, "--timeout", "600"]);
+    cmd.args(["run", "--init", prog, "--timeout", "3600"])
+        .args(extra);
     if opts.icount {
         cmd.arg("--icount");
     } else {
@@ -164,13 +178,12 @@ fn run_guest(prog: &str, opts: &Options) -> Result<(Vec<(String, f64)>, Engine),
         other => return Err(format!("{prog} ran on an unknown engine '{other}'")),
     };
     let raw = parse_flat_json(json);
-    let mhz = raw
-        .iter()
-        .find(|(k, _)| k == "tsc_mhz")
-        .map(|(_, v)| *v)
-        .filter(|&v| v > 0.0)
-        .ok_or("the guest did not report its TSC frequency")?;
-    let per_cycle = if opts.icount { 1.0 } else { 1000.0 / mhz };
+    let per_cycle = match raw.iter().find(|(k, _)| k == "tsc_mhz").map(|(_, v)| *v) {
+        None => 1.0,
+        Some(_) if opts.icount => 1.0,
+        Some(mhz) if mhz > 0.0 => 1000.0 / mhz,
+        Some(_) => return Err(format!("{prog} reported a TSC of 0 MHz")),
+    };
     let figures = raw
         .into_iter()
         .filter(|(k, _)| k != "tsc_mhz")
@@ -311,6 +324,18 @@ const PAIRS: &[(&str, &str, &str, &str)] = &[
         "appel2",
         "protect 100 + trap + unprotect, per page",
     ),
+    (
+        "busybox_fork_exec",
+        "bb_fork_exec",
+        "bb_fork_exec",
+        "busybox sh: a loop of busybox true, per iteration (same binary both sides)",
+    ),
+    (
+        "busybox_sort_10mb",
+        "bb_sort_10mb",
+        "bb_sort_10mb",
+        "busybox seq 1300000 | sort -r | tail -n 1 (same binary both sides)",
+    ),
 ];
 
 fn value(set: &[(String, f64)], key: &str) -> Option<f64> {
@@ -323,6 +348,16 @@ fn guest_pairs(opts: &Options, suites: &[&str]) -> Result<(Vec<Figure>, Engine),
     let mut engine = None;
     for prog in guest_programs(suites) {
         let (f, e) = run_guest(prog, opts)?;
+        exo.extend(f);
+        engine = Some(e);
+    }
+    if suites.contains(&"busybox") {
+        // The same static program as the Linux guest's /init runs the same
+        // busybox under exo's Linux personality.
+        let initrd = linux_guest::exo_initrd()?;
+        let initrd = initrd.to_str().ok_or("the cache path is not UTF-8")?;
+        let extra = ["--initrd", initrd, "--mem", linux_guest::BUSYBOX_MEM, "-q"];
+        let (f, e) = run_exo("/bin/bench busybox", &extra, opts)?;
         exo.extend(f);
         engine = Some(e);
     }
@@ -374,9 +409,10 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         ("micro", Suite::Micro),
         ("ipc", Suite::Ipc),
         ("vm", Suite::Vm),
+        ("busybox", Suite::Busybox),
     ]
     .into_iter()
-    .filter(|(_, s)| suite == *s || suite == Suite::All)
+    .filter(|(_, s)| suite == *s || (suite == Suite::All && *s != Suite::Busybox))
     .map(|(n, _)| n)
     .collect();
     if !suites.is_empty() {

@@ -81,7 +81,28 @@ fn on_host(
         dir.join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut host = Command::new(busybox)
+    let mut host = Command::new(busybox);
+    // The guest starts every program with default signal actions; so must
+    // the host, whatever this test inherited (nohup ignores SIGHUP, a
+    // background job SIGINT, and a shell cannot trap a signal ignored at
+    // its start).
+    // SAFETY: between fork and exec only async-signal-safe calls: signal
+    // and sigprocmask, on no memory but a local empty set.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        host.pre_exec(|| {
+            for sig in 1..32 {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut host = host
         .args(args)
         .current_dir(dir.join("work"))
         .env("PATH", path)

@@ -9,7 +9,7 @@ use libtest_mimic::{Failed, Trial};
 /// The kernel and initramfs, fetched and built as `exo bench` does.
 pub fn prepare() -> Result<(String, String), String> {
     let kernel = exo::bench::linux_guest::debian_kernel()?;
-    let initramfs = exo::bench::linux_guest::initramfs()?;
+    let initramfs = exo::bench::linux_guest::initramfs(false)?;
     Ok((
         kernel.display().to_string(),
         initramfs.display().to_string(),
