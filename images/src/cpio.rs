@@ -1,7 +1,7 @@
 //! Writer of cpio "newc" archives, the initrd format (the kernel reads them
 //! with `exo_abi::initrd`).
 
-/// Appends one regular file (mode 0755) to `out`.
+/// Appends one entry of `mode` (a regular file or a directory) to `out`.
 fn push_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
     let namesize = name.len() + 1;
     let fields = [
@@ -34,6 +34,30 @@ fn pad4(out: &mut Vec<u8>) {
     while !out.len().is_multiple_of(4) {
         out.push(0);
     }
+}
+
+/// Like `archive`, with an entry for every parent directory before its
+/// files: Linux's initramfs unpacker creates no directory by itself.
+pub fn archive_with_dirs(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut dirs: Vec<&str> = Vec::new();
+    for (name, _) in files {
+        let name = name.trim_start_matches('/');
+        for (i, _) in name.match_indices('/') {
+            if !dirs.contains(&&name[..i]) {
+                dirs.push(&name[..i]);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        push_entry(&mut out, i as u32 + 1, d, 0o040755, &[]);
+    }
+    for (i, (name, data)) in files.iter().enumerate() {
+        let ino = (dirs.len() + i) as u32 + 1;
+        push_entry(&mut out, ino, name.trim_start_matches('/'), 0o100755, data);
+    }
+    push_entry(&mut out, 0, "TRAILER!!!", 0, &[]);
+    out
 }
 
 /// Builds an archive of `(path, contents)` files, paths without leading '/'.
@@ -70,6 +94,24 @@ mod tests {
         assert_eq!(initrd::find(&a, "etc/motd"), Some(&b"odd length!"[..]));
         assert_eq!(initrd::find(&a, "bin/none"), None);
         assert_eq!(initrd::entries(&a).count(), 3);
+    }
+
+    #[test]
+    fn directories_come_before_their_files() {
+        let files = vec![
+            ("init".to_string(), b"i".to_vec()),
+            ("bin/busybox".to_string(), b"bb".to_vec()),
+            ("usr/lib/x".to_string(), b"x".to_vec()),
+        ];
+        let a = archive_with_dirs(&files);
+        let text = String::from_utf8_lossy(&a);
+        let at = |n: &str| text.find(&format!("{n}\0")).unwrap();
+        assert!(at("bin") < at("bin/busybox"));
+        assert!(at("usr") < at("usr/lib") && at("usr/lib") < at("usr/lib/x"));
+        // Directory entries carry mode 040755.
+        let dir_header = &a[..110];
+        assert_eq!(&dir_header[14..22], b"000041ed");
+        assert_eq!(initrd::find(&a, "bin/busybox"), Some(&b"bb"[..]));
     }
 
     #[test]

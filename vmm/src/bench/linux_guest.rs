@@ -178,15 +178,14 @@ fn bench_program() -> Result<PathBuf, String> {
 }
 
 /// Writes `files` as the cpio archive `name` in the cache, unless it is
-/// newer than every source file.
+/// newer than every source file and than this exo (which writes it).
 fn archive(name: &str, files: &[(&str, &Path)]) -> Result<PathBuf, String> {
     let cpio = cache_dir().join(name);
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
     if let Some(made) = modified(&cpio) {
-        if files
-            .iter()
-            .all(|(_, src)| modified(src).is_some_and(|m| m <= made))
-        {
+        let mut sources = files.iter().map(|(_, src)| *src).chain([me.as_path()]);
+        if sources.all(|src| modified(src).is_some_and(|m| m <= made)) {
             return Ok(cpio);
         }
     }
@@ -195,7 +194,7 @@ fn archive(name: &str, files: &[(&str, &Path)]) -> Result<PathBuf, String> {
         let data = std::fs::read(src).map_err(|e| format!("{}: {e}", src.display()))?;
         contents.push((path.to_string(), data));
     }
-    std::fs::write(&cpio, exo_images::cpio::archive(&contents))
+    std::fs::write(&cpio, exo_images::cpio::archive_with_dirs(&contents))
         .map_err(|e| format!("{}: {e}", cpio.display()))?;
     Ok(cpio)
 }
@@ -294,6 +293,14 @@ pub fn run(
         .output()
         .map_err(|e| format!("cannot run the Linux guest: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.code() != Some(0) {
+        return Err(format!(
+            "the Linux guest failed (status {:?}):\n{}{}",
+            out.status.code(),
+            tail(&stdout),
+            tail(&String::from_utf8_lossy(&out.stderr))
+        ));
+    }
     let json = stdout
         .lines()
         .find_map(|l| l.trim_end_matches('\r').strip_prefix("bench-json: "))

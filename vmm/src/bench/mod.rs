@@ -166,6 +166,12 @@ fn run_exo(
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let (engine, json) = engine_and_results(&stdout, &stderr);
+    if out.status.code() != Some(0) {
+        return Err(format!(
+            "{prog} failed (status {:?}):\n{stdout}{stderr}",
+            out.status.code()
+        ));
+    }
     let json = json.ok_or_else(|| {
         format!(
             "{prog} printed no results (status {:?}):\n{stdout}{stderr}",
