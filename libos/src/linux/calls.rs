@@ -110,6 +110,7 @@ fn call(n: u64, a: [u64; 6]) -> i64 {
         IOCTL => -ENOTTY,
         MMAP => mem::mmap(a[0], a[1], a[2], a[3], a[4] as i32 as i64, a[5]),
         MUNMAP => mem::munmap(a[0], a[1]),
+        MREMAP => mem::mremap(a[0], a[1], a[2], a[3]),
         MPROTECT | SET_ROBUST_LIST | MADVISE => 0,
         BRK => mem::brk(a[0]),
         FORK | VFORK => proc::fork(0, 0, 0),

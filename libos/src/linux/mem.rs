@@ -6,7 +6,7 @@ use super::stack::{STACK_SIZE, STACK_TOP};
 use crate::sys;
 use crate::vm::{self, PAGE_SIZE};
 use core::sync::atomic::{AtomicU64, Ordering};
-use exo_abi::layout::USER_TOP;
+use exo_abi::layout::{pte, USER_TOP};
 
 /// Where anonymous mappings go (upward).
 const MMAP_BASE: u64 = 0x2000_0000_0000;
@@ -150,6 +150,114 @@ pub fn munmap(addr: u64, len: u64) -> i64 {
         va += PAGE_SIZE;
     }
     0
+}
+
+const MREMAP_MAYMOVE: u64 = 1;
+/// Page-table operations sent to the kernel in one call.
+const BATCH: usize = 64;
+
+/// Maps zeroed writable pages over `[at, at + len)`.
+fn map_zeroed(at: u64, len: u64) -> Result<(), i64> {
+    let mut va = at;
+    while va < at + len {
+        vm::map_fresh(va, true).map_err(|_| -ENOMEM)?;
+        va += PAGE_SIZE;
+    }
+    Ok(())
+}
+
+/// Grows or shrinks an anonymous mapping. One that must move takes its
+/// pages along: they are mapped at the new place and unmapped at the old,
+/// in batched calls, never copied (musl's realloc of a large block lands
+/// here, and with a copy each growth cost the whole block again). Pages
+/// still shared copy-on-write with a parent or child are copied.
+pub fn mremap(old: u64, old_len: u64, new_len: u64, flags: u64) -> i64 {
+    let round = |l: u64| {
+        l.checked_next_multiple_of(PAGE_SIZE)
+            .filter(|&l| l > 0 && l < 1 << 40)
+    };
+    let (Some(old_len), Some(new_len)) = (round(old_len), round(new_len)) else {
+        return -EINVAL;
+    };
+    // MREMAP_FIXED and MREMAP_DONTUNMAP are not offered.
+    if !old.is_multiple_of(PAGE_SIZE)
+        || flags & !MREMAP_MAYMOVE != 0
+        || old.checked_add(old_len).is_none_or(|e| e > USER_TOP)
+        || old < MMAP_BASE
+    {
+        return -EINVAL;
+    }
+    if new_len <= old_len {
+        munmap(old + new_len, old_len - new_len);
+        return old as i64;
+    }
+    let end = old + old_len;
+    // The newest mapping grows in place.
+    if MMAP_NEXT
+        .compare_exchange(end, old + new_len, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+    {
+        return match map_zeroed(end, new_len - old_len) {
+            Ok(()) => old as i64,
+            Err(e) => e,
+        };
+    }
+    if flags & MREMAP_MAYMOVE == 0 {
+        return -ENOMEM;
+    }
+    let at = MMAP_NEXT.fetch_add(new_len, Ordering::Relaxed);
+    if at.checked_add(new_len).is_none_or(|e| e > USER_TOP) {
+        return -ENOMEM;
+    }
+    let me = sys::env_id();
+    let mut ops = alloc::vec::Vec::with_capacity(BATCH);
+    let flush = |ops: &mut alloc::vec::Vec<exo_abi::vm::VmOp>| -> Result<(), i64> {
+        let r = vm::apply(ops).map_err(|_| -ENOMEM);
+        ops.clear();
+        r
+    };
+    let mut off = 0;
+    while off < old_len {
+        let (from, to) = (old + off, at + off);
+        let entry = crate::info::pte(from);
+        let ours =
+            vm::ppn_of(from).filter(|&ppn| crate::info::page(ppn).is_some_and(|p| p.owner == me));
+        match ours {
+            Some(ppn) if entry & pte::WRITABLE != 0 => {
+                let exec = entry & pte::NO_EXECUTE == 0;
+                ops.push(vm::map_op(to, ppn, true, exec, 0));
+                ops.push(vm::unmap_op(from));
+                if ops.len() >= BATCH {
+                    if let Err(e) = flush(&mut ops) {
+                        return e;
+                    }
+                }
+            }
+            _ => {
+                if let Err(e) = flush(&mut ops).and_then(|()| map_zeroed(to, PAGE_SIZE)) {
+                    return e;
+                }
+                if entry & pte::PRESENT != 0 {
+                    // SAFETY: `from` is mapped readable and `to` was just
+                    // mapped writable; both are whole pages of this space
+                    // that no Rust reference points into.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            from as *const u8,
+                            to as *mut u8,
+                            PAGE_SIZE as usize,
+                        )
+                    };
+                    free_page(from);
+                }
+            }
+        }
+        off += PAGE_SIZE;
+    }
+    if let Err(e) = flush(&mut ops).and_then(|()| map_zeroed(at + old_len, new_len - old_len)) {
+        return e;
+    }
+    at as i64
 }
 
 /// The heap after the program's data: grows by mapping zeroed pages.

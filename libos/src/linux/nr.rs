@@ -24,6 +24,7 @@ pub const ACCESS: u64 = 21;
 pub const SELECT: u64 = 23;
 pub const PIPE: u64 = 22;
 pub const SCHED_YIELD: u64 = 24;
+pub const MREMAP: u64 = 25;
 pub const MADVISE: u64 = 28;
 pub const DUP: u64 = 32;
 pub const DUP2: u64 = 33;

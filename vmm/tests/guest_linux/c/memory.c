@@ -1,5 +1,6 @@
-/* Memory: malloc (brk), large allocations (mmap), munmap, file mapping,
- * floating point in printf. */
+/* Memory: malloc (brk), large allocations (mmap), munmap, mremap and
+ * realloc of large blocks, file mapping, floating point in printf. */
+#define _GNU_SOURCE
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +27,31 @@ int main(void) {
     strcpy(m + 4096, "written");
     printf("reads back: %s\n", m + 4096);
     munmap(m, 1 << 20);
+    /* mremap: a mapping with another after it must move to grow. */
+    char *r = mmap(0, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *after = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    for (int i = 0; i < 3; i++) r[i * 4096 + 7] = 'a' + i;
+    char *r2 = mremap(r, 3 * 4096, 40 * 4096, MREMAP_MAYMOVE);
+    printf("mremap grew: %d, kept %c%c%c, new part zeroed: %d\n", r2 != MAP_FAILED, r2[7],
+           r2[4096 + 7], r2[2 * 4096 + 7], r2[39 * 4096] == 0);
+    r2[39 * 4096] = 'z';
+    char *r3 = mremap(r2, 40 * 4096, 2 * 4096, 0);
+    printf("mremap shrank in place: %d, kept %c%c\n", r3 == r2, r3[7], r3[4096 + 7]);
+    printf("grow without MREMAP_MAYMOVE past a neighbour refused: %d\n",
+           mremap(after, 4096, 1 << 30, 0) == MAP_FAILED);
+    munmap(r3, 2 * 4096);
+    munmap(after, 4096);
+    /* realloc of a growing large block, as sort's line table does. */
+    size_t n = 0, cap = 1024;
+    long *v = malloc(cap * sizeof *v);
+    for (long i = 0; i < 400000; i++) {
+        if (n == cap) v = realloc(v, (cap *= 2) * sizeof *v);
+        v[n++] = i * 3;
+    }
+    long vs = 0;
+    for (size_t i = 0; i < n; i++) vs += v[i];
+    printf("realloc'd table of %zu: sum %ld\n", n, vs);
+    free(v);
     int fd = open("mapped.txt", O_CREAT | O_RDWR | O_TRUNC, 0644);
     for (int i = 0; i < 1000; i++) dprintf(fd, "%d,", i);
     char *f = mmap(0, 3890, PROT_READ, MAP_PRIVATE, fd, 0);
