@@ -2,7 +2,7 @@
  * The Linux side of `exo bench`: the same jobs as exo's guest benchmarks
  * (bench_core, appel_li), done by Linux running as a guest on the same
  * engine. It is the initramfs's /init: it runs the suites named on the
- * kernel command line after "--" (micro, ipc, vm, busybox), prints one
+ * kernel command line after "--" (micro, ipc, vm, busybox, files), prints one
  * `bench-json: {...}` line of nanoseconds per operation (guest
  * instructions under QEMU -icount), and ends the guest through the
  * debug-exit port both of exo's engines provide.
@@ -400,6 +400,125 @@ static void busybox_suite(void) {
     figure("bb_sort_10mb", median_of(3, 1, sh_loop, sort));
 }
 
+/* ---- files: ext4 on the virtio-blk disk, as exo's fs_bench on XN ---- */
+
+#define SMALL 32
+#define MIB (1 << 20)
+
+/* Loads the initramfs's /modules/ *.ko in name order (the host numbers them
+ * in dependency order): virtio-mmio, virtio-blk and ext4 are modules in
+ * Debian's kernel. */
+static void load_modules(void) {
+    for (int i = 0; i < 100; i++) {
+        char path[64];
+        int flags = 0;
+        snprintf(path, sizeof path, "/modules/%02d.ko", i);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            /* MODULE_INIT_COMPRESSED_FILE: the kernel decompresses it. */
+            snprintf(path, sizeof path, "/modules/%02d.ko.xz", i);
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+            flags = 4;
+        }
+        if (fd < 0)
+            break;
+        if (syscall(SYS_finit_module, fd, "", flags) != 0 && errno != EEXIST) {
+            fprintf(stderr, "bench: loading %s: %s\n", path, strerror(errno));
+            exit(1);
+        }
+        close(fd);
+    }
+}
+
+/* Mounts the first virtio disk (ext4, made by the host) on /mnt. */
+static void mount_disk(void) {
+    load_modules();
+    mkdir("/dev", 0755);
+    mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+    mkdir("/mnt", 0755);
+    for (int tries = 0; tries < 500; tries++) {
+        if (mount("/dev/vda", "/mnt", "ext4", 0, NULL) == 0)
+            return;
+        if (errno != ENOENT && errno != ENXIO)
+            break;
+        usleep(10000); /* the disk is probed asynchronously */
+    }
+    die("mount /dev/vda on /mnt");
+}
+
+static void small_name(char *buf, size_t n, long i) { snprintf(buf, n, "/mnt/s%ld", i); }
+
+static void create_loop(long n, void *arg) {
+    (void)arg;
+    char data[1024], name[32];
+    memset(data, 0x5a, sizeof data);
+    for (long i = 0; i < n; i++) {
+        small_name(name, sizeof name, i);
+        int fd = open(name, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        if (fd < 0 || write(fd, data, sizeof data) != (ssize_t)sizeof data || fsync(fd) != 0)
+            die("create+write+fsync");
+        close(fd);
+    }
+}
+
+static void read_loop(long n, void *arg) {
+    (void)arg;
+    char data[1024], name[32];
+    for (long i = 0; i < n; i++) {
+        small_name(name, sizeof name, i);
+        int fd = open(name, O_RDONLY);
+        if (fd < 0 || read(fd, data, sizeof data) != (ssize_t)sizeof data)
+            die("open+read");
+        close(fd);
+    }
+}
+
+static void unlink_loop(long n, void *arg) {
+    (void)arg;
+    char name[32];
+    for (long i = 0; i < n; i++) {
+        small_name(name, sizeof name, i);
+        if (unlink(name) != 0)
+            die("unlink");
+    }
+}
+
+/* One round each (files must exist for the next step), as exo's fs_bench. */
+static void files_suite(void) {
+    mount_disk();
+    uint64_t t = now_ns();
+    create_loop(SMALL, NULL);
+    figure("fs_create_fsync", (double)(now_ns() - t) / SMALL);
+    figure("fs_read_cached", median_ns(SMALL, read_loop, NULL));
+    t = now_ns();
+    unlink_loop(SMALL, NULL);
+    figure("fs_unlink", (double)(now_ns() - t) / SMALL);
+    /* Cold sequential read: write 1 MiB, sync, drop the page cache, read. */
+    static char buf[64 << 10];
+    memset(buf, 0xa5, sizeof buf);
+    int fd = open("/mnt/big", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    for (int i = 0; i < MIB / (int)sizeof buf; i++)
+        if (fd < 0 || write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+            die("write /mnt/big");
+    if (fsync(fd) != 0)
+        die("fsync /mnt/big");
+    close(fd);
+    sync();
+    int drop = open("/proc/sys/vm/drop_caches", O_WRONLY);
+    if (drop < 0 || write(drop, "3", 1) != 1)
+        die("drop_caches");
+    close(drop);
+    fd = open("/mnt/big", O_RDONLY);
+    t = now_ns();
+    long got = 0;
+    for (ssize_t r; (r = read(fd, buf, sizeof buf)) > 0;)
+        got += r;
+    figure("fs_seq_read_mib", (double)(now_ns() - t) * MIB / (double)(got ? got : 1));
+    close(fd);
+    unlink("/mnt/big");
+    umount("/mnt");
+}
+
 /* Ends the VM with `status` through the debug-exit port. */
 static void end_vm(int status) {
     fflush(stdout);
@@ -427,16 +546,18 @@ static int run_suites(int argc, char **argv) {
             vm();
         else if (strcmp(argv[i], "busybox") == 0)
             busybox_suite();
+        else if (strcmp(argv[i], "files") == 0)
+            files_suite();
         else {
             printf("}\n");
-            fprintf(stderr, "bench: unknown suite '%s' (known: micro, ipc, vm, busybox)\n", argv[i]);
+            fprintf(stderr, "bench: unknown suite '%s' (known: micro, ipc, vm, busybox, files)\n", argv[i]);
             return 2;
         }
         ran++;
     }
     printf("}\n");
     if (!ran) {
-        fprintf(stderr, "bench: no suite named (micro, ipc, vm, busybox)\n");
+        fprintf(stderr, "bench: no suite named (micro, ipc, vm, busybox, files)\n");
         return 2;
     }
     return 0;

@@ -81,7 +81,7 @@ pub struct RunArgs {
     pub trace_events: String,
     /// Count guest instructions: QEMU with `-icount shift=0,sleep=off`,
     /// where guest time advances one nanosecond per instruction, so timings
-    /// are instruction counts, identical from run to run (implies --engine qemu).
+    /// are instruction counts, nearly the same from run to run (implies --engine qemu).
     #[arg(long)]
     pub icount: bool,
     /// Kill the guest after this many seconds (exit status 124).
@@ -104,11 +104,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Allowed growth of each exo/linux ratio over the baseline, in percent
-    /// [default: 3 under --icount, where figures are exact; else 25].
+    /// [default: 5 under --icount, where figures barely move; else 25].
     #[arg(long, value_name = "PCT")]
     pub tolerance: Option<f64>,
     /// Count guest instructions (QEMU -icount) instead of timing: figures
-    /// identical from run to run (micro, ipc and vm suites).
+    /// within a percent or two from run to run (micro, ipc and vm suites).
     #[arg(long)]
     pub icount: bool,
     /// Engine for both guests, exo and Linux.

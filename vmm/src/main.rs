@@ -287,10 +287,12 @@ fn bench(args: cli::BenchArgs) -> i32 {
             }
         },
     };
-    // Instruction counts are exact: a few percent is already a real change.
+    // Instruction counts move by a percent or two at most from run to run
+    // (QEMU's I/O thread still meets the guest at host-timed moments):
+    // beyond a few percent is a real change.
     let tolerance = args
         .tolerance
-        .unwrap_or(if args.icount { 3.0 } else { 25.0 });
+        .unwrap_or(if args.icount { 5.0 } else { 25.0 });
     if !(tolerance >= 0.0 && tolerance.is_finite()) {
         eprintln!("exo: error: --tolerance {tolerance}: must be a non-negative percentage");
         return EXIT_EXO_ERROR;

@@ -14,15 +14,22 @@ use std::time::{Duration, Instant};
 /// `ram_file`: guest RAM in a shared file the VMM reads (for tracing).
 pub fn command(qemu: &Path, cfg: &RunConfig, ram_file: Option<&Path>) -> Command {
     let mut c = Command::new(qemu);
-    // No ACPI: devices are announced on the command line (virtio_mmio.device=),
-    // and virtio-mmio in its modern (1.x) form, as our VMM does.
+    // exo reads its devices from the command line (virtio_mmio.device=),
+    // which QEMU writes only without ACPI; a Linux kernel such as Debian's
+    // finds virtio-mmio devices only through ACPI, so a bzImage gets it.
+    // The devices are the same either way.
+    let linux = matches!(
+        crate::guest_image::check_kernel(&cfg.kernel),
+        Ok(crate::guest_image::KernelKind::BzImage)
+    );
+    let acpi = if linux { "on" } else { "off" };
     c.args(["-global", "virtio-mmio.force-legacy=false"]);
     c.args([
         "-M",
-        if ram_file.is_some() {
-            "microvm,acpi=off,memory-backend=ram0"
+        &if ram_file.is_some() {
+            format!("microvm,acpi={acpi},memory-backend=ram0")
         } else {
-            "microvm,acpi=off"
+            format!("microvm,acpi={acpi}")
         },
         "-accel",
         "tcg",

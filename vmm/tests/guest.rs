@@ -896,7 +896,7 @@ fn main() {
     }
     // `exo bench --icount`: every figure paired with the Linux guest's on
     // the same engine, in instructions, and no regression beyond the
-    // default 3% against the stored baseline.
+    // default 5% against the stored baseline.
     trials.push(
         Trial::test(
             "bench::icount_figures_pair_with_linux_and_match_the_baseline",
@@ -949,8 +949,54 @@ fn main() {
                         return Err(format!("{name}: {f:?}").into());
                     }
                 }
-                if !o.stdout.contains("no regression beyond 3%") {
+                if !o.stdout.contains("no regression beyond 5%") {
                     return Err(o.show().into());
+                }
+                Ok(())
+            },
+        )
+        .with_ignored_flag(qemu_missing),
+    );
+    // `exo bench --suite xn` under QEMU: XN's figures against ext4 in the
+    // Linux guest, both on the same engine.
+    trials.push(
+        Trial::test(
+            "bench::xn_figures_pair_with_ext4_in_the_linux_guest",
+            || {
+                let json =
+                    std::env::temp_dir().join(format!("exo-bench-xn-{}.json", std::process::id()));
+                let o = exo(&[
+                    "bench",
+                    "--suite",
+                    "xn",
+                    "--engine",
+                    "qemu",
+                    "--json",
+                    json.to_str().unwrap(),
+                ]);
+                let text = std::fs::read_to_string(&json).unwrap_or_default();
+                let _ = std::fs::remove_file(&json);
+                if o.status != Some(0) {
+                    return Err(Failed::from(o.show()));
+                }
+                let report = exo::bench::Report::from_json(&text).map_err(Failed::from)?;
+                for name in [
+                    "xn_create_fsync",
+                    "xn_read_cached",
+                    "xn_unlink",
+                    "xn_seq_read_mib",
+                ] {
+                    for name in [name.to_string(), format!("{name}_unchecked")] {
+                        let Some(f) = report.figures.iter().find(|f| f.name == name) else {
+                            return Err(format!("{name} missing\n{}\n{text}", o.show()).into());
+                        };
+                        if f.exo_engine != "qemu"
+                            || f.linux_engine != "qemu"
+                            || !(f.exo > 0.0 && f.linux > 0.0)
+                        {
+                            return Err(format!("{name}: {f:?}").into());
+                        }
+                    }
                 }
                 Ok(())
             },

@@ -66,9 +66,9 @@ fn download(debs: &Path, pkg: &str) -> Result<PathBuf, String> {
     deb_named(debs, &format!("{pkg}_"))
 }
 
-/// Debian's kernel: `apt-get download linux-image-amd64` and the image
-/// package it depends on, unpacked once into the cache (or the copy the
-/// nested-KVM rig already unpacked).
+/// Debian's kernel: `apt-get download linux-image-amd64` (on Ubuntu,
+/// `linux-image-generic`) and the image package it depends on, unpacked
+/// once into the cache (or the copy the nested-KVM rig already unpacked).
 pub fn debian_kernel() -> Result<PathBuf, String> {
     let dir = cache_dir();
     let unpacked = dir.join("linux");
@@ -77,7 +77,11 @@ pub fn debian_kernel() -> Result<PathBuf, String> {
         return Ok(k);
     }
     let debs = dir.join("debs");
+    // Debian's meta-package, else Ubuntu's (CI runners).
     let meta = download(&debs, "linux-image-amd64")
+        .or_else(|debian| {
+            download(&debs, "linux-image-generic").map_err(|ubuntu| format!("{debian}; {ubuntu}"))
+        })
         .map_err(|e| format!("{e} (or give --linux-kernel FILE)"))?;
     let depends = run_tool(
         Command::new("dpkg-deb")
@@ -213,6 +217,60 @@ pub fn initramfs(with_busybox: bool) -> Result<PathBuf, String> {
     )
 }
 
+/// The modules the files suite loads, in dependency order (paths under the
+/// kernel's `lib/modules/VERSION/kernel/`): in Debian's kernel virtio-mmio,
+/// virtio-blk and ext4 are modules.
+const FILE_MODULES: [&str; 9] = [
+    "lib/crc16.ko",
+    "fs/mbcache.ko",
+    "fs/jbd2/jbd2.ko",
+    "crypto/crc32c_generic.ko",
+    "fs/ext4/ext4.ko",
+    "drivers/virtio/virtio_ring.ko",
+    "drivers/virtio/virtio.ko",
+    "drivers/virtio/virtio_mmio.ko",
+    "drivers/block/virtio_blk.ko",
+];
+
+/// The initramfs with the kernel's modules for a disk with ext4, as
+/// /modules/NN.ko[.xz] in load order; `kernel` is boot/vmlinuz-VERSION of
+/// an unpacked kernel package.
+fn initramfs_with_modules(kernel: &Path) -> Result<PathBuf, String> {
+    let bench = bench_program()?;
+    let version = kernel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .ok_or_else(|| format!("{}: not named vmlinuz-VERSION", kernel.display()))?;
+    let root = kernel.parent().and_then(Path::parent).ok_or_else(|| {
+        format!(
+            "{}: not inside an unpacked kernel package",
+            kernel.display()
+        )
+    })?;
+    let dir = root.join("lib/modules").join(version).join("kernel");
+    let mut found = Vec::new();
+    for m in FILE_MODULES {
+        // Built into this kernel, or compressed (newer Debian kernels).
+        let plain = dir.join(m);
+        let xz = dir.join(format!("{m}.xz"));
+        if plain.is_file() {
+            found.push((format!("modules/{:02}.ko", found.len()), plain));
+        } else if xz.is_file() {
+            found.push((format!("modules/{:02}.ko.xz", found.len()), xz));
+        }
+    }
+    if found.is_empty() {
+        return Err(format!(
+            "the files suite loads virtio and ext4 modules from {}, which has none",
+            dir.display()
+        ));
+    }
+    let mut files: Vec<(&str, &Path)> = vec![("init", &bench)];
+    files.extend(found.iter().map(|(n, p)| (n.as_str(), p.as_path())));
+    archive(&format!("initramfs-files-{version}.cpio"), &files)
+}
+
 /// exo's initrd for the same jobs: the library OS's Linux runner (from the
 /// default initrd), the benchmark program as /bin/bench and busybox.
 pub fn exo_initrd() -> Result<PathBuf, String> {
@@ -256,10 +314,15 @@ fn host_tsc_khz() -> u64 {
 fn clock_args(engine: Engine, icount: bool) -> String {
     match engine {
         Engine::Kvm => String::new(),
-        Engine::Qemu => {
-            let khz = if icount { 1_000_000 } else { host_tsc_khz() };
-            format!("tsc_early_khz={khz} tsc=reliable clocksource=tsc")
+        // Under -icount nothing random either: the layout of the kernel and
+        // of each process's mappings changes what page-table walks cost.
+        Engine::Qemu if icount => {
+            "tsc_early_khz=1000000 tsc=reliable clocksource=tsc nokaslr norandmaps".into()
         }
+        Engine::Qemu => format!(
+            "tsc_early_khz={} tsc=reliable clocksource=tsc",
+            host_tsc_khz()
+        ),
     }
 }
 
@@ -271,8 +334,23 @@ pub fn run(
     icount: bool,
     suites: &[&str],
 ) -> Result<Vec<(String, f64)>, String> {
+    run_with_disk(kernel, engine, icount, suites, None)
+}
+
+/// `run`, with `disk` as the guest's virtio-blk disk (/dev/vda).
+pub fn run_with_disk(
+    kernel: &Path,
+    engine: Engine,
+    icount: bool,
+    suites: &[&str],
+    disk: Option<&Path>,
+) -> Result<Vec<(String, f64)>, String> {
     let busybox = suites.contains(&"busybox");
-    let initramfs = initramfs(busybox)?;
+    let initramfs = if suites.contains(&"files") {
+        initramfs_with_modules(kernel)?
+    } else {
+        initramfs(busybox)?
+    };
     let mem = if busybox { BUSYBOX_MEM } else { LINUX_MEM };
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(exe);
@@ -287,6 +365,9 @@ pub fn run(
         .args(["--init", &format!("/init {}", suites.join(" "))]);
     if icount {
         cmd.arg("--icount");
+    }
+    if let Some(d) = disk {
+        cmd.arg("--disk").arg(d);
     }
     let out = cmd
         .stdin(Stdio::null())

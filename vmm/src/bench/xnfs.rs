@@ -1,26 +1,34 @@
 //! `exo bench --suite xn`: file-system operations on the library file system
-//! over XN in the guest, with XN's UDF checks on and off (`exo.xn=unchecked`),
-//! against the Linux host doing the same on its own file system, and a cold
-//! sequential read in the guest against the host reading the same disk
-//! image with O_DIRECT; all in one run.
+//! over XN in exo, with XN's UDF checks on and off (`exo.xn=unchecked`),
+//! against the Linux guest doing the same on ext4 on a virtio-blk disk of
+//! the same size, on the same engine; all in one run.
 
-use super::{parse_flat_json, Figure};
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
+use super::{parse_flat_json, Figure, Options};
+use crate::engine::Engine;
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 const MIB: usize = 1;
-const SMALL: usize = 32;
+/// Both disks' size.
+const DISK_BYTES: u64 = 64 << 20;
 
 /// Boots `exo run --disk img --init "/bin/fs_bench ARGS"` (plus `cmdline`);
 /// returns the figures it printed and the engine.
-fn guest(img: &str, args: &str, cmdline: &str) -> Result<(Vec<(String, f64)>, String), String> {
+fn guest(
+    img: &str,
+    args: &str,
+    cmdline: &str,
+    opts: &Options,
+) -> Result<(Vec<(String, f64)>, String), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let init = format!("/bin/fs_bench {args}");
-    let out = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    cmd.arg("run");
+    if opts.icount {
+        cmd.arg("--icount");
+    }
+    let out = cmd
+        .args(["--engine", super::engine_arg(opts.engine)])
         .args([
-            "run",
             "--disk",
             img,
             "--init",
@@ -43,131 +51,100 @@ fn guest(img: &str, args: &str, cmdline: &str) -> Result<(Vec<(String, f64)>, St
     Ok((json, engine))
 }
 
-/// Linux: (create+write 1 KiB+fsync, cached read, unlink) in ns per file.
-fn linux_small(dir: &std::path::Path) -> Result<(f64, f64, f64), String> {
-    use std::io::Write;
-    let data = [0x5au8; 1024];
-    let name = |i: usize| dir.join(format!("s{i}"));
-    let t = Instant::now();
-    for i in 0..SMALL {
-        let mut f = std::fs::File::create(name(i)).map_err(|e| e.to_string())?;
-        f.write_all(&data).map_err(|e| e.to_string())?;
-        f.sync_all().map_err(|e| e.to_string())?;
-    }
-    let create = t.elapsed().as_nanos() as f64 / SMALL as f64;
-    let mut buf = [0u8; 1024];
-    let t = Instant::now();
-    for i in 0..SMALL {
-        let mut f = std::fs::File::open(name(i)).map_err(|e| e.to_string())?;
-        f.read_exact(&mut buf).map_err(|e| e.to_string())?;
-    }
-    let read = t.elapsed().as_nanos() as f64 / SMALL as f64;
-    let t = Instant::now();
-    for i in 0..SMALL {
-        std::fs::remove_file(name(i)).map_err(|e| e.to_string())?;
-    }
-    let unlink = t.elapsed().as_nanos() as f64 / SMALL as f64;
-    Ok((create, read, unlink))
-}
-
-/// Linux: ns per MiB reading `bytes` of `img` sequentially with O_DIRECT.
-fn linux_direct_read(img: &std::path::Path, bytes: usize) -> Result<f64, String> {
-    const CHUNK: usize = 64 * 1024;
-    let layout = std::alloc::Layout::from_size_align(CHUNK, 4096).map_err(|e| e.to_string())?;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(img)
-        .map_err(|e| format!("{}: O_DIRECT: {e}", img.display()))?;
-    // SAFETY: the layout has a non-zero size; freed below with it.
-    let p = unsafe { std::alloc::alloc_zeroed(layout) };
-    if p.is_null() {
-        return Err("out of memory".into());
-    }
-    // SAFETY: `p` is CHUNK zeroed bytes (aligned for O_DIRECT) that only
-    // this slice uses until the dealloc below.
-    let buf = unsafe { std::slice::from_raw_parts_mut(p, CHUNK) };
-    let t = Instant::now();
-    let mut done = 0;
-    let mut r = Ok(());
-    while done < bytes {
-        match f.read(buf) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) => {
-                r = Err(format!("O_DIRECT read: {e}"));
-                break;
-            }
-        }
-    }
-    let elapsed = t.elapsed().as_nanos() as f64;
-    // SAFETY: allocated above with `layout`; `buf` is not used after this.
-    unsafe { std::alloc::dealloc(p, layout) };
-    r?;
-    Ok(elapsed * (1 << 20) as f64 / done.max(1) as f64)
-}
-
-pub fn figures() -> Result<(Vec<Figure>, String), String> {
+pub fn figures(opts: &Options) -> Result<(Vec<Figure>, String), String> {
     let dir = crate::scratch::Scratch::new("bench-xn")?;
-    measure(dir.path())
+    measure(dir.path(), opts)
 }
 
-fn measure(dir: &std::path::Path) -> Result<(Vec<Figure>, String), String> {
+/// A blank disk image of `DISK_BYTES`.
+fn blank(path: &std::path::Path) -> Result<(), String> {
+    std::fs::File::create(path)
+        .and_then(|f| f.set_len(DISK_BYTES))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn measure(dir: &std::path::Path, opts: &Options) -> Result<(Vec<Figure>, String), String> {
     let img = dir.join("xn.img");
-    std::fs::File::create(&img)
-        .and_then(|f| f.set_len(64 << 20))
-        .map_err(|e| e.to_string())?;
+    blank(&img)?;
     let img_s = img.to_str().ok_or("temporary path is not UTF-8")?;
-    guest(img_s, &format!("write {MIB}"), "")?;
-    let (checked, engine) = guest(img_s, "run", "")?;
+    guest(img_s, &format!("write {MIB}"), "", opts)?;
+    let (checked, engine) = guest(img_s, "run", "", opts)?;
     let unchecked_key = format!("{}=unchecked", exo_abi::boot::cmdline::XN);
-    let (unchecked, _) = guest(img_s, "run", &unchecked_key)?;
-    let work = dir.join("linux");
-    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-    let (l_create, l_read, l_unlink) = linux_small(&work)?;
-    let l_seq = linux_direct_read(&img, MIB << 20)?;
-    let get = |set: &[(String, f64)], k: &str| {
+    let (unchecked, _) = guest(img_s, "run", &unchecked_key, opts)?;
+    let engine_kind = match engine.as_str() {
+        "kvm" => Engine::Kvm,
+        "qemu" => Engine::Qemu,
+        other => return Err(format!("fs_bench ran on an unknown engine '{other}'")),
+    };
+    // The Linux guest's disk: ext4, made here, initialised in full so that
+    // no lazy initialisation writes behind the figures.
+    let ext4 = dir.join("ext4.img");
+    blank(&ext4)?;
+    let mkfs = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"])
+        .arg(&ext4)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("mkfs.ext4 (e2fsprogs): {e}"))?;
+    if !mkfs.status.success() {
+        return Err(format!(
+            "mkfs.ext4 failed: {}",
+            String::from_utf8_lossy(&mkfs.stderr)
+        ));
+    }
+    let kernel = match &opts.linux_kernel {
+        Some(k) => k.clone(),
+        None => super::linux_guest::debian_kernel()?,
+    };
+    let linux = super::linux_guest::run_with_disk(
+        &kernel,
+        engine_kind,
+        opts.icount,
+        &["files"],
+        Some(&ext4),
+    )?;
+    let get = |set: &[(String, f64)], k: &str, who: &str| {
         set.iter()
             .find(|(n, _)| n == k)
             .map(|(_, v)| *v)
-            .ok_or_else(|| format!("fs_bench did not report {k}"))
+            .ok_or_else(|| format!("{who} did not report {k}"))
     };
+    // Waiting for the disk under -icount advances guest time to the next
+    // timer, not by instructions.
+    let unit = if opts.icount { "virtual ns" } else { "ns" };
     let mut out = Vec::new();
-    for (name, key, linux, job) in [
+    for (name, linux_key, job) in [
         (
             "xn_create_fsync",
-            "xn_create_fsync",
-            l_create,
-            "create + write 1 KiB + fsync",
+            "fs_create_fsync",
+            "ext4: create + write 1 KiB + fsync",
         ),
         (
             "xn_read_cached",
-            "xn_read_cached",
-            l_read,
-            "open + read 1 KiB (page cache)",
+            "fs_read_cached",
+            "ext4: open + read 1 KiB (page cache)",
         ),
-        ("xn_unlink", "xn_unlink", l_unlink, "unlink"),
+        ("xn_unlink", "fs_unlink", "ext4: unlink"),
         (
             "xn_seq_read_mib",
-            "xn_seq_read_mib",
-            l_seq,
-            "pread O_DIRECT of the same image, per MiB",
+            "fs_seq_read_mib",
+            "ext4: cold sequential read (caches dropped), per MiB",
         ),
     ] {
+        let linux_value = get(&linux, linux_key, "the Linux guest")?;
         for (suffix, set, what) in [
             ("", &checked, "checks on"),
             ("_unchecked", &unchecked, "XN checks off"),
         ] {
-            let exo_ns = get(set, key)?;
             let mut f = Figure::new(
                 &format!("{name}{suffix}"),
-                "ns",
-                exo_ns,
-                linux,
+                unit,
+                get(set, name, "fs_bench")?,
+                linux_value,
                 &format!("{job} ({what} in exo)"),
             );
-            // The Linux side is still this host's own file system.
-            f.linux_engine = "host".into();
+            f.exo_engine = engine.clone();
+            f.linux_engine = engine.clone();
             out.push(f);
         }
     }
