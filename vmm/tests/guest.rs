@@ -809,6 +809,27 @@ fn run_case(engine: &'static str, case: &'static Case) -> Result<(), Failed> {
     (case.check)(&o).map_err(Failed::from)
 }
 
+/// Runs `exo bench ARGS --json FILE` and reads the report back.
+fn bench_report(args: &[&str]) -> Result<(Outcome, exo::bench::Report), Failed> {
+    let json = std::env::temp_dir().join(format!(
+        "exo-bench-{}-{}.json",
+        std::process::id(),
+        args.join("-").replace('/', "_")
+    ));
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.extend(["--json", json.to_str().unwrap()]);
+    let o = exo(&all);
+    let text = std::fs::read_to_string(&json).unwrap_or_default();
+    let _ = std::fs::remove_file(&json);
+    if o.status != Some(0) {
+        return Err(Failed::from(o.show()));
+    }
+    let report = exo::bench::Report::from_json(&text)
+        .map_err(|e| Failed::from(format!("{e}\n{}", o.show())))?;
+    Ok((o, report))
+}
+
 fn main() {
     let args = Arguments::from_args();
     let kvm = engine::probe_kvm();
@@ -901,26 +922,11 @@ fn main() {
         Trial::test(
             "bench::icount_figures_pair_with_linux_and_match_the_baseline",
             || {
-                let json =
-                    std::env::temp_dir().join(format!("exo-bench-{}.json", std::process::id()));
                 let baseline = concat!(
                     env!("CARGO_MANIFEST_DIR"),
                     "/../ci/baselines/qemu-icount.json"
                 );
-                let o = exo(&[
-                    "bench",
-                    "--icount",
-                    "--json",
-                    json.to_str().unwrap(),
-                    "--baseline",
-                    baseline,
-                ]);
-                let text = std::fs::read_to_string(&json).unwrap_or_default();
-                let _ = std::fs::remove_file(&json);
-                if o.status != Some(0) {
-                    return Err(Failed::from(o.show()));
-                }
-                let report = exo::bench::Report::from_json(&text).map_err(Failed::from)?;
+                let (o, report) = bench_report(&["--icount", "--baseline", baseline])?;
                 for name in [
                     "null_syscall",
                     "upcall_round_trip",
@@ -939,7 +945,7 @@ fn main() {
                     "appel2",
                 ] {
                     let Some(f) = report.figures.iter().find(|f| f.name == name) else {
-                        return Err(format!("{name} missing\n{}\n{text}", o.show()).into());
+                        return Err(format!("{name} missing\n{}", o.show()).into());
                     };
                     if f.unit != "instructions"
                         || f.exo_engine != "qemu"
@@ -963,23 +969,7 @@ fn main() {
         Trial::test(
             "bench::xn_figures_pair_with_ext4_in_the_linux_guest",
             || {
-                let json =
-                    std::env::temp_dir().join(format!("exo-bench-xn-{}.json", std::process::id()));
-                let o = exo(&[
-                    "bench",
-                    "--suite",
-                    "xn",
-                    "--engine",
-                    "qemu",
-                    "--json",
-                    json.to_str().unwrap(),
-                ]);
-                let text = std::fs::read_to_string(&json).unwrap_or_default();
-                let _ = std::fs::remove_file(&json);
-                if o.status != Some(0) {
-                    return Err(Failed::from(o.show()));
-                }
-                let report = exo::bench::Report::from_json(&text).map_err(Failed::from)?;
+                let (o, report) = bench_report(&["--suite", "xn", "--engine", "qemu"])?;
                 for name in [
                     "xn_create_fsync",
                     "xn_read_cached",
@@ -988,7 +978,7 @@ fn main() {
                 ] {
                     for name in [name.to_string(), format!("{name}_unchecked")] {
                         let Some(f) = report.figures.iter().find(|f| f.name == name) else {
-                            return Err(format!("{name} missing\n{}\n{text}", o.show()).into());
+                            return Err(format!("{name} missing\n{}", o.show()).into());
                         };
                         if f.exo_engine != "qemu"
                             || f.linux_engine != "qemu"

@@ -26,7 +26,8 @@ pub fn cache_dir() -> PathBuf {
         .join("linux-guest")
 }
 
-fn run_tool(cmd: &mut Command, what: &str) -> Result<String, String> {
+/// Runs a host tool; its stdout, or an error naming it with its stderr.
+pub(crate) fn run_tool(cmd: &mut Command, what: &str) -> Result<String, String> {
     let out = cmd
         .stderr(Stdio::piped())
         .stdout(Stdio::piped())

@@ -80,18 +80,13 @@ fn measure(dir: &std::path::Path, opts: &Options) -> Result<(Vec<Figure>, String
     // no lazy initialisation writes behind the figures.
     let ext4 = dir.join("ext4.img");
     blank(&ext4)?;
-    let mkfs = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"])
-        .arg(&ext4)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("mkfs.ext4 (e2fsprogs): {e}"))?;
-    if !mkfs.status.success() {
-        return Err(format!(
-            "mkfs.ext4 failed: {}",
-            String::from_utf8_lossy(&mkfs.stderr)
-        ));
-    }
+    super::linux_guest::run_tool(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"])
+            .arg(&ext4)
+            .stdin(Stdio::null()),
+        "mkfs.ext4 (e2fsprogs)",
+    )?;
     let kernel = match &opts.linux_kernel {
         Some(k) => k.clone(),
         None => super::linux_guest::debian_kernel()?,
