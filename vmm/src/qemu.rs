@@ -55,7 +55,7 @@ pub fn command(qemu: &Path, cfg: &RunConfig, ram_file: Option<&Path>) -> Command
     ])
     .arg("-kernel")
     .arg(&cfg.kernel)
-    .args(["-append", &cfg.cmdline]);
+    .args(["-append", &linux_clock(&cfg.cmdline, linux, cfg.icount)]);
     if let Some(initrd) = &cfg.initrd {
         c.arg("-initrd").arg(initrd);
     }
@@ -102,6 +102,37 @@ pub fn command(qemu: &Path, cfg: &RunConfig, ram_file: Option<&Path>) -> Command
         ]);
     }
     c
+}
+
+/// A Linux guest's command line with its clock: microvm has neither HPET
+/// nor a PM timer, so Linux cannot calibrate the TSC and would run on 4 ms
+/// jiffies (or stall, with ACPI). The rate is known: the host's TSC under
+/// TCG, which passes it through, and 1 GHz under -icount (one tick per
+/// instruction). A command line that sets `tsc_early_khz` keeps its own.
+fn linux_clock(cmdline: &str, linux: bool, icount: bool) -> String {
+    if !linux || cmdline.contains("tsc_early_khz=") {
+        return cmdline.to_string();
+    }
+    let khz = if icount { 1_000_000 } else { host_tsc_khz() };
+    let clock = format!("tsc_early_khz={khz} tsc=reliable clocksource=tsc");
+    // Before any `--`: what follows it is the first process's arguments.
+    let words: Vec<&str> = cmdline.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "--").unwrap_or(words.len());
+    let mut out: Vec<&str> = words[..at].to_vec();
+    out.push(&clock);
+    out.extend_from_slice(&words[at..]);
+    out.join(" ")
+}
+
+/// The host's TSC rate in kHz, measured against the monotonic clock.
+fn host_tsc_khz() -> u64 {
+    let t = Instant::now();
+    // SAFETY: rdtsc reads a counter and has no other effect.
+    let c0 = unsafe { core::arch::x86_64::_rdtsc() };
+    while t.elapsed() < Duration::from_millis(50) {}
+    // SAFETY: as above.
+    let c1 = unsafe { core::arch::x86_64::_rdtsc() };
+    (c1 - c0) * 1_000_000 / t.elapsed().as_nanos().max(1) as u64
 }
 
 /// Maps QEMU's exit code to the guest's status: isa-debug-exit makes QEMU exit
@@ -215,6 +246,27 @@ pub fn run(qemu: &Path, cfg: &RunConfig, timeout: Option<Duration>) -> Result<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn linux_gets_its_tsc_rate() {
+        assert_eq!(
+            linux_clock("console=ttyS0", true, true),
+            "console=ttyS0 tsc_early_khz=1000000 tsc=reliable clocksource=tsc"
+        );
+        assert!(linux_clock("", true, false).starts_with("tsc_early_khz="));
+        assert_eq!(
+            linux_clock("tsc_early_khz=5", true, true),
+            "tsc_early_khz=5"
+        );
+        assert_eq!(
+            linux_clock("rdinit=/init -- micro", true, true),
+            "rdinit=/init tsc_early_khz=1000000 tsc=reliable clocksource=tsc -- micro"
+        );
+        assert_eq!(
+            linux_clock("exo.init=/bin/x", false, true),
+            "exo.init=/bin/x"
+        );
+    }
 
     #[test]
     fn decodes_debug_exit_codes() {

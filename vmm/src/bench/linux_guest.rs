@@ -297,33 +297,14 @@ pub fn exo_initrd() -> Result<PathBuf, String> {
     )
 }
 
-/// The host's TSC rate in kHz, which QEMU's TCG passes through to guests.
-fn host_tsc_khz() -> u64 {
-    let t = std::time::Instant::now();
-    // SAFETY: rdtsc reads a counter and has no other effect.
-    let c0 = unsafe { core::arch::x86_64::_rdtsc() };
-    while t.elapsed() < std::time::Duration::from_millis(50) {}
-    // SAFETY: as above.
-    let c1 = unsafe { core::arch::x86_64::_rdtsc() };
-    (c1 - c0) * 1_000_000 / t.elapsed().as_nanos().max(1) as u64
-}
-
-/// Linux's clock under QEMU: microvm has neither HPET nor ACPI PM timer to
-/// calibrate the TSC against, so Linux would fall back to 4 ms jiffies.
-/// Its rate is known: the host's under TCG, 1 GHz (one tick per
-/// instruction) under -icount. On KVM, Linux uses kvmclock.
-fn clock_args(engine: Engine, icount: bool) -> String {
-    match engine {
-        Engine::Kvm => String::new(),
-        // Under -icount nothing random either: the layout of the kernel and
-        // of each process's mappings changes what page-table walks cost.
-        Engine::Qemu if icount => {
-            "tsc_early_khz=1000000 tsc=reliable clocksource=tsc nokaslr norandmaps".into()
-        }
-        Engine::Qemu => format!(
-            "tsc_early_khz={} tsc=reliable clocksource=tsc",
-            host_tsc_khz()
-        ),
+/// Linux's command line: under -icount nothing random either, since the
+/// layout of the kernel and of each process's mappings changes what
+/// page-table walks cost. (exo's QEMU engine gives Linux its TSC rate.)
+fn layout_args(icount: bool) -> &'static str {
+    if icount {
+        "nokaslr norandmaps"
+    } else {
+        ""
     }
 }
 
@@ -362,7 +343,7 @@ pub fn run_with_disk(
         .arg(&initramfs)
         .args(["--mem", mem, "-q", "--timeout", "3600"])
         .args(["--engine", &engine.to_string()])
-        .args(["--cmdline", &clock_args(engine, icount)])
+        .args(["--cmdline", layout_args(icount)])
         .args(["--init", &format!("/init {}", suites.join(" "))]);
     if icount {
         cmd.arg("--icount");
