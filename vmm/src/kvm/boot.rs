@@ -66,6 +66,27 @@ fn kernel_error(cfg: &RunConfig, e: LoaderError) -> Error {
     Error::Kernel(cfg.kernel.clone(), msg)
 }
 
+/// Puts the initrd at `path` page-aligned at the top of RAM below `top`,
+/// above `kernel_end`; returns its address and size.
+pub fn load_initrd(
+    mem: &GuestMemoryMmap,
+    cfg: &RunConfig,
+    path: &std::path::Path,
+    top: u64,
+    kernel_end: u64,
+) -> Result<(u64, u64), Error> {
+    let data = std::fs::read(path).map_err(|e| Error::File(path.to_path_buf(), e))?;
+    let size = data.len() as u64;
+    let addr = initrd_addr(top, kernel_end, size).ok_or(Error::InitrdTooBig {
+        path: path.to_path_buf(),
+        size,
+        mem: cfg.mem_bytes,
+    })?;
+    mem.write_slice(&data, GuestAddress(addr))
+        .map_err(|e| Error::Memory(e.to_string()))?;
+    Ok((addr, size))
+}
+
 /// Writes the boot GDT both protocols' initial segments come from.
 pub fn write_gdt(mem: &GuestMemoryMmap) -> Result<(), Error> {
     for (i, d) in GDT.iter().enumerate() {
@@ -98,16 +119,7 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
 
     let mut modules = Vec::new();
     if let Some(path) = &cfg.initrd {
-        let data = std::fs::read(path).map_err(|e| Error::File(path.clone(), e))?;
-        let size = data.len() as u64;
-        let addr =
-            initrd_addr(cfg.mem_bytes, loaded.kernel_end, size).ok_or(Error::InitrdTooBig {
-                path: path.clone(),
-                size,
-                mem: cfg.mem_bytes,
-            })?;
-        mem.write_slice(&data, GuestAddress(addr))
-            .map_err(|e| Error::Memory(e.to_string()))?;
+        let (addr, size) = load_initrd(mem, cfg, path, cfg.mem_bytes, loaded.kernel_end)?;
         modules.push(hvm_modlist_entry {
             paddr: addr,
             size,

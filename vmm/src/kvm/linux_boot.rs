@@ -61,21 +61,13 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
     hdr.cmd_line_ptr = CMDLINE as u32;
     hdr.cmdline_size = cmd_bytes.len() as u32;
     if let Some(path) = &cfg.initrd {
-        let data = std::fs::read(path).map_err(|e| Error::File(path.clone(), e))?;
-        let size = data.len() as u64;
         let addr_max = hdr.initrd_addr_max;
         let max = match addr_max {
             0 => INITRD_ADDR_MAX_DEFAULT,
             m => m as u64,
         };
         let top = cfg.mem_bytes.min(max + 1);
-        let addr = initrd_addr(top, loaded.kernel_end, size).ok_or(Error::InitrdTooBig {
-            path: path.clone(),
-            size,
-            mem: cfg.mem_bytes,
-        })?;
-        mem.write_slice(&data, GuestAddress(addr))
-            .map_err(|e| Error::Memory(e.to_string()))?;
+        let (addr, size) = super::boot::load_initrd(mem, cfg, path, top, loaded.kernel_end)?;
         hdr.ramdisk_image = addr as u32;
         hdr.ramdisk_size = size as u32;
     }
