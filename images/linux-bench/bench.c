@@ -2,7 +2,8 @@
  * The Linux side of `exo bench`: the same jobs as exo's guest benchmarks
  * (bench_core, appel_li), done by Linux running as a guest on the same
  * engine. It is the initramfs's /init: it runs the suites named on the
- * kernel command line after "--" (micro, ipc, vm, busybox, files), prints one
+ * kernel command line after "--" (micro, ipc, vm, busybox, files, dpf in
+ * dpf.c), prints one
  * `bench-json: {...}` line of nanoseconds per operation (guest
  * instructions under QEMU -icount), and ends the guest through the
  * debug-exit port both of exo's engines provide.
@@ -12,6 +13,7 @@
  * busybox`: the same binaries on both systems.
  */
 #define _GNU_SOURCE
+#include "bench.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -40,7 +42,7 @@
 #define PAGES 100
 #define ROUNDS 9
 
-static uint64_t now_ns(void) {
+uint64_t now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
@@ -69,12 +71,12 @@ static double median_ns(long n, void (*f)(long, void *), void *arg) {
 
 static int first_figure = 1;
 
-static void figure(const char *name, double ns) {
+void figure(const char *name, double ns) {
     printf("%s\"%s\":%.1f", first_figure ? "" : ",", name, ns);
     first_figure = 0;
 }
 
-static void die(const char *what) {
+void die(const char *what) {
     fprintf(stderr, "bench: %s: %s\n", what, strerror(errno));
     exit(1);
 }
@@ -548,16 +550,18 @@ static int run_suites(int argc, char **argv) {
             busybox_suite();
         else if (strcmp(argv[i], "files") == 0)
             files_suite();
+        else if (strcmp(argv[i], "dpf") == 0)
+            dpf_suite();
         else {
             printf("}\n");
-            fprintf(stderr, "bench: unknown suite '%s' (known: micro, ipc, vm, busybox, files)\n", argv[i]);
+            fprintf(stderr, "bench: unknown suite '%s' (known: micro, ipc, vm, busybox, files, dpf)\n", argv[i]);
             return 2;
         }
         ran++;
     }
     printf("}\n");
     if (!ran) {
-        fprintf(stderr, "bench: no suite named (micro, ipc, vm, busybox, files)\n");
+        fprintf(stderr, "bench: no suite named (micro, ipc, vm, busybox, files, dpf)\n");
         return 2;
     }
     return 0;

@@ -378,6 +378,18 @@ pub fn dpf_remove(id: u32) -> Result<(), Error> {
     invoke(&args::DpfRemove { id })
 }
 
+/// Classifies `frame` as a received packet `repeat` times in the kernel:
+/// Some(id) of the caller's filter that claims it, None if none does
+/// (Err(Taken): another environment's does).
+pub fn dpf_classify(frame: &[u8], repeat: u64) -> Result<Option<u32>, Error> {
+    let repeat = exo_abi::syscall::ClassifyRepeat::new(repeat).ok_or(Error::Invalid)?;
+    let id: u32 = invoke(&args::DpfClassify {
+        frame: UserBytes::of(frame),
+        repeat,
+    })?;
+    Ok((id != u32::MAX).then_some(id))
+}
+
 /// Lets `env` (None: anyone) install filters overlapping filter `id`.
 pub fn dpf_permit(id: u32, env: Option<u32>) -> Result<(), Error> {
     invoke(&args::DpfPermit {

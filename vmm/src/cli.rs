@@ -91,7 +91,8 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Which figures: micro (calls, upcalls, fork), ipc (PCT, yield, pipes), vm (Appel-Li) or all.
+    /// Which figures: micro (calls, upcalls, fork), ipc (PCT, yield, pipes), vm (Appel-Li),
+    /// dpf (packet demultiplexing), busybox, net, xn, or all.
     #[arg(long, value_enum, default_value_t = exo::bench::Suite::All)]
     pub suite: exo::bench::Suite,
     /// Also write the results as JSON to this file.
@@ -108,7 +109,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PCT")]
     pub tolerance: Option<f64>,
     /// Count guest instructions (QEMU -icount) instead of timing: figures
-    /// within a percent or two from run to run (micro, ipc and vm suites).
+    /// within a percent or two from run to run (micro, ipc, vm, dpf and busybox suites).
     #[arg(long)]
     pub icount: bool,
     /// Engine for both guests, exo and Linux.

@@ -121,6 +121,22 @@ const CASES: &[Case] = &[
         check: |o| expect(o, 0, &["syscall_check: all bad calls refused"]),
     },
     Case {
+        name: "dpf_classify_names_only_the_callers_filters",
+        args: &["--init", "/bin/dpf_bench check"],
+        input: &[],
+        check: |o| {
+            expect(
+                o,
+                0,
+                &[
+                    "dpf_bench: another process's filter is not named: ok",
+                    "dpf_bench: a frame in kernel memory refused: ok",
+                    "dpf_bench: check passed",
+                ],
+            )
+        },
+    },
+    Case {
         name: "null_read_is_a_reported_page_fault",
         args: &["--init", "/bin/fault_null"],
         input: &[],
@@ -943,6 +959,8 @@ fn main() {
                     "appel_dirty",
                     "appel1",
                     "appel2",
+                    "dpf_1_filters",
+                    "dpf_250_filters",
                 ] {
                     let Some(f) = report.figures.iter().find(|f| f.name == name) else {
                         return Err(format!("{name} missing\n{}", o.show()).into());

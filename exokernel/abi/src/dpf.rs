@@ -13,6 +13,9 @@ pub const MAX_FILTER_TEXT: usize = 512;
 /// A filter's text (at least one atom).
 pub type FilterText = crate::syscall::arg::UserBytes<1, { MAX_FILTER_TEXT as u64 }>;
 
+/// Most repetitions of one `dpf_classify` call.
+pub const MAX_CLASSIFY_REPEAT: u64 = 10_000;
+
 /// Bytes of one slot: a [`SlotHeader`], then the frame.
 pub const SLOT_SIZE: usize = 2048;
 /// Where slot 0 starts: the header has the first page to itself.

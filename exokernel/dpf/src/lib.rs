@@ -29,6 +29,7 @@ pub mod pcap;
 pub mod text;
 pub mod trie;
 pub mod verify;
+pub mod workload;
 
 #[cfg(test)]
 mod tests;

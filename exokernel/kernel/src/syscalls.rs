@@ -83,6 +83,7 @@ fn dispatch(cx: &mut Cx<'_>, nr: Sysnum) -> SysResult {
         S::NetRing => run(cx, nr, dpf::calls::sys_ring),
         S::NetPoll => run(cx, nr, dpf::calls::sys_poll),
         S::DpfTxFilter => run(cx, nr, dpf::calls::sys_tx_filter),
+        S::DpfClassify => run(cx, nr, dpf::calls::sys_classify),
         S::NetSendGather => run(cx, nr, drivers::net_calls::sys_send_gather),
         S::QuotaSet => run(cx, nr, env::quota::sys_quota_set),
         S::PShare => run(cx, nr, mem::calls::sys_p_share),

@@ -1,7 +1,8 @@
-//! `exo bench --suite dpf`: ns per packet of DPF's JIT-compiled merged trie
-//! (the code the kernel runs, measured on this host's CPU) against the
-//! Linux kernel's eBPF JIT running equivalent socket filters through
-//! BPF_PROG_TEST_RUN, for 1 to 1000 installed filters.
+//! The host rows of `exo bench --suite dpf`: ns per packet of DPF's
+//! JIT-compiled merged trie (the code the kernel runs, measured on this
+//! host's CPU) against the host kernel's eBPF JIT running equivalent socket
+//! filters through BPF_PROG_TEST_RUN, for 1 to 1000 installed filters. The
+//! guest pair (both kernels as guests on one engine) is in `mod.rs`.
 
 use super::Figure;
 use exo_dpf::bench::{measure, COUNTS};
@@ -17,7 +18,7 @@ pub fn figures() -> Result<Vec<Figure>, String> {
             (Err(e), Err(_)) => return Err(format!("eBPF unavailable ({e}); run as root")),
         };
         let mut f = Figure::new(
-            &format!("dpf_{n}_filters"),
+            &format!("dpf_host_{n}_filters"),
             "ns",
             row.jit,
             best,

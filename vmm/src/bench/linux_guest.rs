@@ -8,8 +8,18 @@ use crate::engine::Engine;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The benchmark program, built into the initramfs as /init.
-const BENCH_C: &str = include_str!("../../../images/linux-bench/bench.c");
+/// The benchmark program's sources, built into the initramfs as /init.
+const SOURCES: [(&str, &str); 3] = [
+    (
+        "bench.h",
+        include_str!("../../../images/linux-bench/bench.h"),
+    ),
+    (
+        "bench.c",
+        include_str!("../../../images/linux-bench/bench.c"),
+    ),
+    ("dpf.c", include_str!("../../../images/linux-bench/dpf.c")),
+];
 /// Guest RAM of the Linux guest (exo's default is smaller; Linux needs more
 /// to boot, and none of the figures depends on it).
 const LINUX_MEM: &str = "256M";
@@ -150,24 +160,34 @@ fn deb_named(dir: &Path, prefix: &str) -> Result<PathBuf, String> {
         })
 }
 
-/// bench.c compiled statically (musl-gcc, else cc -static), rebuilt when
-/// the source changes.
+/// The benchmark program compiled statically (musl-gcc, else cc -static),
+/// rebuilt when a source changes.
 fn bench_program() -> Result<PathBuf, String> {
-    let dir = cache_dir();
+    let dir = cache_dir().join("bench-src");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let src = dir.join("bench.c");
-    let exe = dir.join("bench");
-    if std::fs::read_to_string(&src).ok().as_deref() == Some(BENCH_C) && exe.is_file() {
+    let exe = cache_dir().join("bench");
+    let current = SOURCES
+        .iter()
+        .all(|(name, text)| std::fs::read_to_string(dir.join(name)).ok().as_deref() == Some(*text));
+    if current && exe.is_file() {
         return Ok(exe);
     }
-    std::fs::write(&src, BENCH_C).map_err(|e| format!("{}: {e}", src.display()))?;
+    for (name, text) in SOURCES {
+        let src = dir.join(name);
+        std::fs::write(&src, text).map_err(|e| format!("{}: {e}", src.display()))?;
+    }
+    let units: Vec<PathBuf> = SOURCES
+        .iter()
+        .filter(|(name, _)| name.ends_with(".c"))
+        .map(|(name, _)| dir.join(name))
+        .collect();
     let mut errors = Vec::new();
     for cc in ["musl-gcc", "cc"] {
         let built = run_tool(
             Command::new(cc)
                 .args(["-static", "-O2", "-o"])
                 .arg(&exe)
-                .arg(&src),
+                .args(&units),
             cc,
         );
         match built {
@@ -175,7 +195,7 @@ fn bench_program() -> Result<PathBuf, String> {
             Err(e) => errors.push(e),
         }
     }
-    let _ = std::fs::remove_file(&src);
+    let _ = std::fs::remove_file(dir.join("bench.c"));
     Err(format!(
         "cannot build the benchmark program statically (install musl-tools): {}",
         errors.join("; ")

@@ -28,6 +28,9 @@ pub type FrameHead = UserBytes<14, { super::NET_MAX_GATHER_HEAD as u64 }>;
 pub type FrameData = UserBytes<0, { super::NET_MAX_FRAME as u64 - 14 }>;
 /// A position in the slice vector.
 pub type SlicePos = Bounded<0, { NSLICES as u64 - 1 }>;
+/// Times one `dpf_classify` may run the classifier: a few milliseconds at
+/// most, since the kernel does nothing else meanwhile.
+pub type ClassifyRepeat = Bounded<1, { crate::dpf::MAX_CLASSIFY_REPEAT }>;
 /// Pages a revocation may ask for.
 pub type RevokePages = Bounded<1, { MAX_TAKEN as u64 }>;
 
@@ -157,4 +160,9 @@ syscall_table! {
     /// Record a library-OS event in the trace (class `libos`): `event` must
     /// be one of the library OS's ([`crate::trace::is_libos_event`]).
     42 TraceNote "trace_note" { event: u64, a0: u64, a1: u64 } -> ();
+    /// Classify `frame` as a received packet, `repeat` times, without a
+    /// device (Linux's BPF_PROG_TEST_RUN): the id of the caller's filter
+    /// that claims it, or u32::MAX if none does; Taken: another
+    /// environment's filter claims it (what `dpf_insert` tells anyway).
+    43 DpfClassify "dpf_classify" { frame: Frame, repeat: ClassifyRepeat } -> u32;
 }

@@ -8,43 +8,20 @@
 pub mod ebpf;
 
 use crate::exec::Exec;
+use crate::workload::{order, port, udp};
 use crate::{Atom, Dpf, Filter, Shift};
 use std::format;
 use std::hint::black_box;
 use std::string::{String, ToString};
 use std::time::Instant;
-use std::vec;
 use std::vec::Vec;
 
 /// Installed-filter counts measured.
 pub const COUNTS: [usize; 4] = [1, 10, 100, 1000];
-const PACKETS: usize = 64;
 
-fn port(i: usize) -> u16 {
-    1000 + 7 * i as u16
-}
-
-fn udp(port: u16) -> Vec<u8> {
-    let mut p = vec![0u8; 60];
-    p[12..14].copy_from_slice(&[0x08, 0x00]);
-    p[14] = 0x45;
-    p[23] = 17;
-    p[36..38].copy_from_slice(&port.to_be_bytes());
-    p
-}
-
-/// Packets to installed ports spread evenly (deterministic pseudo-random order).
+/// Packets to installed ports (the shared workload), each with its filter.
 fn packets(n: usize) -> Vec<(usize, Vec<u8>)> {
-    let mut x = 0x2545_f491u32;
-    (0..PACKETS)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            let i = x as usize % n;
-            (i, udp(port(i)))
-        })
-        .collect()
+    order(n).map(|i| (i, udp(port(i)).to_vec())).collect()
 }
 
 /// Mean ns per packet of `f` over `pkts`: the best of 5 runs of at least 20 ms each (the

@@ -1,5 +1,6 @@
 //! The DPF calls: install, remove and share filters, register the packet
-//! ring, demultiplex now, and set the transmit filter.
+//! ring, demultiplex now, set the transmit filter, and classify a frame
+//! without a device (to measure the classifier where it runs).
 
 use super::{with, Ring};
 use crate::mem::user;
@@ -134,4 +135,25 @@ pub fn sys_tx_filter(cx: &mut Cx<'_>, a: args::DpfTxFilter) -> SysResult {
         Ok(())
     })?;
     done()
+}
+
+/// Runs the classifier on a copy of `frame` `repeat` times, as `poll` does
+/// for a received packet; says whose filter claims it only to its owner.
+pub fn sys_classify(cx: &mut Cx<'_>, a: args::DpfClassify) -> SysResult {
+    let mut buf = [0u8; exo_abi::syscall::NET_MAX_FRAME];
+    let frame = &mut buf[..a.frame.len()];
+    user::copy_in(a.frame.ptr, frame).map_err(|_| Error::Fault)?;
+    let me = cx.k.current_id();
+    let verdict = with(|s| {
+        let mut v = None;
+        for _ in 0..a.repeat.get() {
+            v = core::hint::black_box(super::classify(s, core::hint::black_box(frame)));
+        }
+        Ok(v.map(|f| (f, s.engine.owner(f))))
+    })?;
+    match verdict {
+        None => val(u32::MAX as u64),
+        Some((f, Some(owner))) if owner == me => val(f as u64),
+        Some(_) => Err(Error::Taken),
+    }
 }

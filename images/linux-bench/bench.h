@@ -1,0 +1,15 @@
+/* What the suites of the Linux guest's benchmark program share. */
+#ifndef BENCH_H
+#define BENCH_H
+#include <stdint.h>
+
+/* CLOCK_MONOTONIC in nanoseconds (guest instructions under -icount). */
+uint64_t now_ns(void);
+/* Adds `"name":ns` to the JSON line. */
+void figure(const char *name, double ns);
+/* Reports `what` with errno and exits 1. */
+void die(const char *what);
+
+/* dpf.c: received-packet demultiplexing by eBPF socket filters. */
+void dpf_suite(void);
+#endif
