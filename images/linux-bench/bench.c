@@ -3,7 +3,7 @@
  * (bench_core, appel_li), done by Linux running as a guest on the same
  * engine. It is the initramfs's /init: it runs the suites named on the
  * kernel command line after "--" (micro, ipc, vm, busybox, files, dpf in
- * dpf.c), prints one
+ * dpf.c; `serve IP` in serve.c runs nginx instead), prints one
  * `bench-json: {...}` line of nanoseconds per operation (guest
  * instructions under QEMU -icount), and ends the guest through the
  * debug-exit port both of exo's engines provide.
@@ -410,7 +410,7 @@ static void busybox_suite(void) {
 /* Loads the initramfs's /modules/ *.ko in name order (the host numbers them
  * in dependency order): virtio-mmio, virtio-blk and ext4 are modules in
  * Debian's kernel. */
-static void load_modules(void) {
+void load_modules(void) {
     for (int i = 0; i < 100; i++) {
         char path[64];
         int flags = 0;
@@ -552,16 +552,21 @@ static int run_suites(int argc, char **argv) {
             files_suite();
         else if (strcmp(argv[i], "dpf") == 0)
             dpf_suite();
+        else if (strcmp(argv[i], "serve") == 0) {
+            printf("}\n");
+            fflush(stdout);
+            serve_suite(argv[i + 1]);
+        }
         else {
             printf("}\n");
-            fprintf(stderr, "bench: unknown suite '%s' (known: micro, ipc, vm, busybox, files, dpf)\n", argv[i]);
+            fprintf(stderr, "bench: unknown suite '%s' (known: micro, ipc, vm, busybox, files, dpf, serve IP)\n", argv[i]);
             return 2;
         }
         ran++;
     }
     printf("}\n");
     if (!ran) {
-        fprintf(stderr, "bench: no suite named (micro, ipc, vm, busybox, files, dpf)\n");
+        fprintf(stderr, "bench: no suite named (micro, ipc, vm, busybox, files, dpf, serve IP)\n");
         return 2;
     }
     return 0;

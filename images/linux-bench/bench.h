@@ -10,6 +10,11 @@ void figure(const char *name, double ns);
 /* Reports `what` with errno and exits 1. */
 void die(const char *what);
 
+/* Loads the initramfs's /modules/NN.ko[.xz] in order. */
+void load_modules(void);
+
 /* dpf.c: received-packet demultiplexing by eBPF socket filters. */
 void dpf_suite(void);
+/* serve.c: nginx on eth0 at `ip`, for the host's wrk (does not return). */
+void serve_suite(const char *ip);
 #endif

@@ -846,6 +846,28 @@ fn bench_report(args: &[&str]) -> Result<(Outcome, exo::bench::Report), Failed> 
     Ok((o, report))
 }
 
+/// Each of `names` is in `report`, in `unit`, measured on QEMU on both sides.
+fn paired_on_qemu(
+    o: &Outcome,
+    report: &exo::bench::Report,
+    names: impl IntoIterator<Item = String>,
+    unit: &str,
+) -> Result<(), Failed> {
+    for name in names {
+        let Some(f) = report.figures.iter().find(|f| f.name == name) else {
+            return Err(format!("{name} missing\n{}", o.show()).into());
+        };
+        if f.unit != unit
+            || f.exo_engine != "qemu"
+            || f.linux_engine != "qemu"
+            || !(f.exo > 0.0 && f.linux > 0.0)
+        {
+            return Err(format!("{name}: {f:?}").into());
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let kvm = engine::probe_kvm();
@@ -910,6 +932,7 @@ fn main() {
         trials.push(gdb_case(name).with_ignored_flag(unavailable.is_some() || no_gdb));
         trials.push(trace_case(name).with_ignored_flag(unavailable.is_some()));
         trials.push(guest_linux_kernel::boots_case(name).with_ignored_flag(unavailable.is_some()));
+        trials.push(guest_linux_kernel::disk_case(name).with_ignored_flag(unavailable.is_some()));
         // Our VMM's network path needs a user mode guest too; on this kind
         // of host kvm_pvm::vmm_virtio_net_send_at_boot checks it instead.
         trials.push(
@@ -943,7 +966,7 @@ fn main() {
                     "/../ci/baselines/qemu-icount.json"
                 );
                 let (o, report) = bench_report(&["--icount", "--baseline", baseline])?;
-                for name in [
+                let names = [
                     "null_syscall",
                     "upcall_round_trip",
                     "reflected_syscall",
@@ -961,18 +984,8 @@ fn main() {
                     "appel2",
                     "dpf_1_filters",
                     "dpf_250_filters",
-                ] {
-                    let Some(f) = report.figures.iter().find(|f| f.name == name) else {
-                        return Err(format!("{name} missing\n{}", o.show()).into());
-                    };
-                    if f.unit != "instructions"
-                        || f.exo_engine != "qemu"
-                        || f.linux_engine != "qemu"
-                        || !(f.exo > 0.0 && f.linux > 0.0)
-                    {
-                        return Err(format!("{name}: {f:?}").into());
-                    }
-                }
+                ];
+                paired_on_qemu(&o, &report, names.map(String::from), "instructions")?;
                 if !o.stdout.contains("no regression beyond 5%") {
                     return Err(o.show().into());
                 }
@@ -981,6 +994,23 @@ fn main() {
         )
         .with_ignored_flag(qemu_missing),
     );
+    // `exo bench --suite net` under QEMU, in a namespace of its own: httpd
+    // in exo against Debian's nginx in the Linux guest, same device.
+    trials.push(
+        Trial::test(
+            "bench::net_figures_pair_with_nginx_in_the_linux_guest",
+            || {
+                let (o, report) = bench_report(&["--suite", "net", "--engine", "qemu"])?;
+                let names = ["1k", "10k", "100k"]
+                    .iter()
+                    .flat_map(|s| [format!("http_{s}"), format!("http_xio_{s}")]);
+                paired_on_qemu(&o, &report, names, "ns")
+            },
+        )
+        .with_ignored_flag(
+            qemu_missing || exo::netns::unavailable(&["ip", "wrk", "ldd"]).is_some(),
+        ),
+    );
     // `exo bench --suite xn` under QEMU: XN's figures against ext4 in the
     // Linux guest, both on the same engine.
     trials.push(
@@ -988,25 +1018,15 @@ fn main() {
             "bench::xn_figures_pair_with_ext4_in_the_linux_guest",
             || {
                 let (o, report) = bench_report(&["--suite", "xn", "--engine", "qemu"])?;
-                for name in [
+                let names = [
                     "xn_create_fsync",
                     "xn_read_cached",
                     "xn_unlink",
                     "xn_seq_read_mib",
-                ] {
-                    for name in [name.to_string(), format!("{name}_unchecked")] {
-                        let Some(f) = report.figures.iter().find(|f| f.name == name) else {
-                            return Err(format!("{name} missing\n{}", o.show()).into());
-                        };
-                        if f.exo_engine != "qemu"
-                            || f.linux_engine != "qemu"
-                            || !(f.exo > 0.0 && f.linux > 0.0)
-                        {
-                            return Err(format!("{name}: {f:?}").into());
-                        }
-                    }
-                }
-                Ok(())
+                ]
+                .iter()
+                .flat_map(|n| [n.to_string(), format!("{n}_unchecked")]);
+                paired_on_qemu(&o, &report, names, "ns")
             },
         )
         .with_ignored_flag(qemu_missing),

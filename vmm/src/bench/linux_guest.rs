@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The benchmark program's sources, built into the initramfs as /init.
-const SOURCES: [(&str, &str); 3] = [
+const SOURCES: [(&str, &str); 4] = [
     (
         "bench.h",
         include_str!("../../../images/linux-bench/bench.h"),
@@ -19,6 +19,10 @@ const SOURCES: [(&str, &str); 3] = [
         include_str!("../../../images/linux-bench/bench.c"),
     ),
     ("dpf.c", include_str!("../../../images/linux-bench/dpf.c")),
+    (
+        "serve.c",
+        include_str!("../../../images/linux-bench/serve.c"),
+    ),
 ];
 /// Guest RAM of the Linux guest (exo's default is smaller; Linux needs more
 /// to boot, and none of the figures depends on it).
@@ -66,7 +70,7 @@ fn find_vmlinuz(dir: &Path) -> Option<PathBuf> {
 }
 
 /// Downloads Debian package `pkg` into `debs` (apt-get download).
-fn download(debs: &Path, pkg: &str) -> Result<PathBuf, String> {
+pub(crate) fn download(debs: &Path, pkg: &str) -> Result<PathBuf, String> {
     std::fs::create_dir_all(debs).map_err(|e| format!("{}: {e}", debs.display()))?;
     run_tool(
         Command::new("apt-get")
@@ -253,10 +257,21 @@ const FILE_MODULES: [&str; 9] = [
     "drivers/block/virtio_blk.ko",
 ];
 
-/// The initramfs with the kernel's modules for a disk with ext4, as
-/// /modules/NN.ko[.xz] in load order; `kernel` is boot/vmlinuz-VERSION of
-/// an unpacked kernel package.
-fn initramfs_with_modules(kernel: &Path) -> Result<PathBuf, String> {
+/// The initramfs with the kernel's modules for a disk with ext4.
+pub fn initramfs_with_modules(kernel: &Path) -> Result<PathBuf, String> {
+    initramfs_with(kernel, "files", &FILE_MODULES, &[])
+}
+
+/// An initramfs named after `what` and the kernel's version: the benchmark
+/// program as /init, `extra` files (path in the archive, file), and the
+/// kernel's `modules` as /modules/NN.ko[.xz] in load order; `kernel` is
+/// boot/vmlinuz-VERSION of an unpacked kernel package.
+pub(crate) fn initramfs_with(
+    kernel: &Path,
+    what: &str,
+    modules: &[&str],
+    extra: &[(String, PathBuf)],
+) -> Result<PathBuf, String> {
     let bench = bench_program()?;
     let version = kernel
         .file_name()
@@ -271,7 +286,7 @@ fn initramfs_with_modules(kernel: &Path) -> Result<PathBuf, String> {
     })?;
     let dir = root.join("lib/modules").join(version).join("kernel");
     let mut found = Vec::new();
-    for m in FILE_MODULES {
+    for m in modules {
         // Built into this kernel, or compressed (newer Debian kernels).
         let plain = dir.join(m);
         let xz = dir.join(format!("{m}.xz"));
@@ -283,13 +298,42 @@ fn initramfs_with_modules(kernel: &Path) -> Result<PathBuf, String> {
     }
     if found.is_empty() {
         return Err(format!(
-            "the files suite loads virtio and ext4 modules from {}, which has none",
+            "the {what} suite loads modules from {}, which has none of {modules:?}",
             dir.display()
         ));
     }
     let mut files: Vec<(&str, &Path)> = vec![("init", &bench)];
     files.extend(found.iter().map(|(n, p)| (n.as_str(), p.as_path())));
-    archive(&format!("initramfs-files-{version}.cpio"), &files)
+    files.extend(extra.iter().map(|(n, p)| (n.as_str(), p.as_path())));
+    archive(&format!("initramfs-{what}-{version}.cpio"), &files)
+}
+
+/// Bytes of the Linux guest's ext4 disk (the same as exo's XN disk).
+pub const EXT4_DISK_BYTES: u64 = 64 << 20;
+
+/// A fresh copy of an empty ext4 disk image at `path`: made once by
+/// `mkfs.ext4` in the cache, initialised in full so that no lazy
+/// initialisation writes behind the figures.
+pub fn ext4_image(path: &Path) -> Result<(), String> {
+    let pristine = cache_dir().join("ext4-64m.img");
+    if !pristine.is_file() {
+        std::fs::create_dir_all(cache_dir()).map_err(|e| e.to_string())?;
+        let tmp = cache_dir().join("ext4-64m.img.tmp");
+        std::fs::File::create(&tmp)
+            .and_then(|f| f.set_len(EXT4_DISK_BYTES))
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        run_tool(
+            Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"])
+                .arg(&tmp)
+                .stdin(Stdio::null()),
+            "mkfs.ext4 (e2fsprogs)",
+        )?;
+        std::fs::rename(&tmp, &pristine).map_err(|e| e.to_string())?;
+    }
+    std::fs::copy(&pristine, path)
+        .map(|_| ())
+        .map_err(|e| format!("{} -> {}: {e}", pristine.display(), path.display()))
 }
 
 /// exo's initrd for the same jobs: the library OS's Linux runner (from the

@@ -7,6 +7,7 @@ pub mod chart;
 mod dpf;
 pub mod linux_guest;
 mod net;
+mod nginx_guest;
 mod xnfs;
 
 use crate::engine::{Engine, EngineChoice};
@@ -30,7 +31,8 @@ pub enum Suite {
     /// kernel against eBPF socket filters in the Linux guest's (and, without
     /// --icount, both classifiers timed on the host CPU for 1 to 1000).
     Dpf,
-    /// HTTP requests/s of httpd in the guest against nginx (root, wrk, nginx).
+    /// HTTP requests/s of httpd in exo against nginx in the Linux guest
+    /// (root, wrk; nginx fetched with apt-get download).
     Net,
     /// File-system operations over XN (checks on and off) and a cold read,
     /// against ext4 in the Linux guest.
@@ -482,7 +484,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     if host_suites && matches!(suite, Suite::Net | Suite::All) {
         let r = match net::unavailable() {
             Some(why) => Err(why),
-            None => net::figures(),
+            None => net::figures(opts),
         };
         match r {
             Ok((f, e)) => {
@@ -497,7 +499,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     }
     if opts.icount && suite == Suite::Net {
         return Err(
-            "--icount: the net suite's Linux side is not a guest yet, so it has no instruction count"
+            "--icount: the net suite times requests from the host's wrk, which no instruction count measures"
                 .into(),
         );
     }

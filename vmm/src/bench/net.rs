@@ -1,11 +1,13 @@
 //! `exo bench --suite net`: HTTP requests per second for 1, 10 and 100 KB
-//! documents, from `wrk` against httpd in the guest (documents on the XN
-//! disk, served over DPF and the library TCP stack) and, in the same run,
-//! against nginx on the host serving the same files in the same network
-//! namespace. Figures are ns per request (1e9 / requests per second).
+//! documents, from `wrk` in a namespace of our own against httpd in exo's
+//! guest (documents on the XN disk, served over DPF and the library TCP
+//! stack, copying or XIO) and, in the same run, against Debian's nginx in
+//! the Linux guest on the same engine with the same network device,
+//! serving the same bytes. Figures are ns per request (1e9 / requests per
+//! second).
 
 use super::Figure;
-use crate::netns::{NetNs, GUEST_IP, HOST_IP, TAP};
+use crate::netns::{NetNs, GUEST_IP, TAP};
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ const SECONDS: &str = "5s";
 
 /// Why the suite cannot run here, if it cannot.
 pub fn unavailable() -> Option<String> {
-    crate::netns::unavailable(&["ip", "wrk", "nginx"])
+    crate::netns::unavailable(&["ip", "wrk", "ldd"])
 }
 
 /// Requests per second that `wrk` reports for `url`, from inside `ns`.
@@ -61,35 +63,38 @@ fn wait_for(child: &mut Child, needle: &str, timeout: Duration) -> Result<(), St
     Err(format!("no '{needle}' within {timeout:?}"))
 }
 
-pub fn figures() -> Result<(Vec<Figure>, String), String> {
+pub fn figures(opts: &super::Options) -> Result<(Vec<Figure>, String), String> {
     let dir = crate::scratch::Scratch::new("bench-www")?;
     let www = dir.path().join("www");
     std::fs::create_dir_all(&www).map_err(|e| e.to_string())?;
-    measure(dir.path(), &www)
+    measure(dir.path(), &www, super::engine_arg(opts.engine))
 }
 
-/// Requests per second of each document from `init` (an httpd) in the
-/// guest, and the engine it ran on.
+/// Requests per second of each document from a guest started by `exo run
+/// --net TAP ARGS...` once it prints `ready`, and the engine it ran on;
+/// `marker` is an argument unique to this guest, to find its QEMU by.
 fn guest_rates(
     ns: &NetNs,
     exe_s: &str,
-    img_s: &str,
-    init: &str,
+    engine: &str,
+    args: &[&str],
+    ready: &str,
+    marker: &str,
 ) -> Result<(Vec<f64>, String), String> {
     let net = format!("tap={TAP}");
+    let mut cmd = vec![
+        exe_s,
+        "run",
+        "--net",
+        &net,
+        "--timeout",
+        "600",
+        "--engine",
+        engine,
+    ];
+    cmd.extend_from_slice(args);
     let mut guest = ns
-        .command(&[
-            exe_s,
-            "run",
-            "--net",
-            &net,
-            "--disk",
-            img_s,
-            "--init",
-            init,
-            "--timeout",
-            "600",
-        ])
+        .command(&cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -111,14 +116,14 @@ fn guest_rates(
     }
     let stop_guest = |g: &mut Child| {
         let _ = Command::new("pkill")
-            .args(["-f", &format!("qemu-system-x86_64.*{img_s}")])
+            .args(["-f", &format!("qemu-system-x86_64.*{marker}")])
             .status();
         let _ = g.kill();
         let _ = g.wait();
     };
-    if let Err(e) = wait_for(&mut guest, "httpd: serving", Duration::from_secs(120)) {
+    if let Err(e) = wait_for(&mut guest, ready, Duration::from_secs(300)) {
         stop_guest(&mut guest);
-        return Err(format!("httpd in the guest: {e}"));
+        return Err(format!("{} in the guest: {e}", args.join(" ")));
     }
     let mut exo = Vec::new();
     for (name, _) in DOCS {
@@ -134,7 +139,11 @@ fn guest_rates(
     Ok((exo, engine))
 }
 
-fn measure(dir: &std::path::Path, www: &std::path::Path) -> Result<(Vec<Figure>, String), String> {
+fn measure(
+    dir: &std::path::Path,
+    www: &std::path::Path,
+    engine: &str,
+) -> Result<(Vec<Figure>, String), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let img = dir.join("www.img");
     let img_s = img
@@ -155,46 +164,34 @@ fn measure(dir: &std::path::Path, www: &std::path::Path) -> Result<(Vec<Figure>,
             String::from_utf8_lossy(&o.stderr)
         ));
     }
+    let kernel = super::linux_guest::debian_kernel()?;
+    let initramfs = super::nginx_guest::initramfs(&kernel)?;
+    let (kernel_s, initramfs_s) = (
+        kernel.display().to_string(),
+        initramfs.display().to_string(),
+    );
     let ns = NetNs::create("net")?;
     let exe_s = exe.to_str().ok_or("exo's path is not UTF-8")?;
-    let (exo, engine) = guest_rates(&ns, exe_s, &img_s, "/bin/httpd")?;
-    let (xio, _) = guest_rates(&ns, exe_s, &img_s, "/bin/httpd --xio")?;
-    // nginx on the host side, same namespace, same files.
-    let conf = dir.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-             events {{ worker_connections 256; }}\n\
-             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
-             server {{ listen {HOST_IP}:8080; root {w}; }} }}\n",
-            d = dir.display(),
-            w = www.display()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let conf_s = conf.to_str().ok_or("temporary path is not UTF-8")?;
-    let mut nginx = ns
-        .command(&["nginx", "-c", conf_s])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start nginx: {e}"))?;
-    std::thread::sleep(Duration::from_millis(500));
-    let mut linux = Vec::new();
-    for (name, _) in DOCS {
-        let r = wrk(&ns, &format!("http://{HOST_IP}:8080/{name}"));
-        match r {
-            Ok(r) => linux.push(r),
-            Err(e) => {
-                let _ = nginx.kill();
-                return Err(format!("nginx: {e}"));
-            }
-        }
-    }
-    let _ = nginx.kill();
-    let _ = nginx.wait();
+    let exo_guest = |init: &str| {
+        let args = ["--disk", img_s.as_str(), "--init", init];
+        guest_rates(&ns, exe_s, engine, &args, "httpd: serving", &img_s)
+    };
+    let (exo, exo_engine) = exo_guest("/bin/httpd")?;
+    let (xio, _) = exo_guest("/bin/httpd --xio")?;
+    let serve = super::nginx_guest::init(GUEST_IP);
+    let args = [
+        "--kernel",
+        kernel_s.as_str(),
+        "--initrd",
+        initramfs_s.as_str(),
+        "--mem",
+        "256M",
+        "-q",
+        "--init",
+        serve.as_str(),
+    ];
+    let (linux, linux_engine) =
+        guest_rates(&ns, exe_s, engine, &args, "nginx: serving", &initramfs_s)?;
     let mut figures = Vec::new();
     for (prefix, rates, how) in [("http_", &exo, "smoltcp"), ("http_xio_", &xio, "XIO")] {
         for ((name, _), (e, l)) in DOCS.iter().zip(rates.iter().zip(linux.iter())) {
@@ -205,13 +202,13 @@ fn measure(dir: &std::path::Path, www: &std::path::Path) -> Result<(Vec<Figure>,
                 exo_ns,
                 linux_ns,
                 &format!(
-                    "nginx (1 worker), same netns; wrk -c{CONNECTIONS}, ns/request (exo: httpd on {how})"
+                    "Debian's nginx (one process) in the Linux guest, documents in its page cache; wrk -c{CONNECTIONS}, ns/request (exo: httpd on {how})"
                 ),
             );
-            // nginx still runs on this host, not in a Linux guest.
-            f.linux_engine = "host".into();
+            f.exo_engine = exo_engine.clone();
+            f.linux_engine = linux_engine.clone();
             figures.push(f);
         }
     }
-    Ok((figures, engine))
+    Ok((figures, exo_engine))
 }

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 const MIB: usize = 1;
 /// Both disks' size.
-const DISK_BYTES: u64 = 64 << 20;
+const DISK_BYTES: u64 = super::linux_guest::EXT4_DISK_BYTES;
 
 /// Boots `exo run --disk img --init "/bin/fs_bench ARGS"` (plus `cmdline`);
 /// returns the figures it printed and the engine.
@@ -76,17 +76,8 @@ fn measure(dir: &std::path::Path, opts: &Options) -> Result<(Vec<Figure>, String
         "qemu" => Engine::Qemu,
         other => return Err(format!("fs_bench ran on an unknown engine '{other}'")),
     };
-    // The Linux guest's disk: ext4, made here, initialised in full so that
-    // no lazy initialisation writes behind the figures.
     let ext4 = dir.join("ext4.img");
-    blank(&ext4)?;
-    super::linux_guest::run_tool(
-        Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"])
-            .arg(&ext4)
-            .stdin(Stdio::null()),
-        "mkfs.ext4 (e2fsprogs)",
-    )?;
+    super::linux_guest::ext4_image(&ext4)?;
     let kernel = match &opts.linux_kernel {
         Some(k) => k.clone(),
         None => super::linux_guest::debian_kernel()?,

@@ -96,13 +96,31 @@ pub fn write_gdt(mem: &GuestMemoryMmap) -> Result<(), Error> {
     Ok(())
 }
 
+/// `cmdline` with each virtio-mmio device announced as Linux's
+/// `virtio_mmio.device=SIZE@BASE:IRQ` (exo's kernel reads the same).
+fn announce(cmdline: &str, devices: &[super::acpi::MmioDevice]) -> String {
+    let mut words: Vec<String> = cmdline.split_whitespace().map(String::from).collect();
+    for d in devices {
+        words.push(format!(
+            "virtio_mmio.device={}@{:#x}:{}",
+            d.size, d.base, d.gsi
+        ));
+    }
+    words.join(" ")
+}
+
 /// Loads everything `cfg` names into `mem` (sized `cfg.mem_bytes`): a Linux
-/// bzImage by Linux's boot protocol, anything else as a PVH ELF.
-pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
+/// bzImage by Linux's boot protocol (told of `devices` by ACPI), anything
+/// else as a PVH ELF (told of them on its command line).
+pub fn load(
+    mem: &GuestMemoryMmap,
+    cfg: &RunConfig,
+    devices: &[super::acpi::MmioDevice],
+) -> Result<Entry, Error> {
     if let Ok(crate::guest_image::KernelKind::BzImage) =
         crate::guest_image::check_kernel(&cfg.kernel)
     {
-        return super::linux_boot::load(mem, cfg);
+        return super::linux_boot::load(mem, cfg, devices);
     }
     let mut file = File::open(&cfg.kernel).map_err(|e| Error::File(cfg.kernel.clone(), e))?;
     let loaded = Elf::load(mem, None, &mut file, Some(GuestAddress(HIGHMEM)))
@@ -129,9 +147,10 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
     }
 
     let mut cmdline = Cmdline::new(CMDLINE_MAX).map_err(|e| Error::Cmdline(e.to_string()))?;
-    if !cfg.cmdline.trim().is_empty() {
+    let text = announce(&cfg.cmdline, devices);
+    if !text.is_empty() {
         cmdline
-            .insert_str(&cfg.cmdline)
+            .insert_str(&text)
             .map_err(|e| Error::Cmdline(e.to_string()))?;
     }
     load_cmdline(mem, GuestAddress(CMDLINE), &cmdline)
@@ -260,6 +279,7 @@ pub(crate) mod tests {
         let entry = load(
             &mem,
             &cfg(k, Some(rd), 32 << 20, "exo.init=/bin/x exo.hz=50"),
+            &[],
         )
         .unwrap();
         assert_eq!(
@@ -307,16 +327,20 @@ pub(crate) mod tests {
                 .repeat(4)
                 .as_slice(),
         );
-        let e = load(&mem, &cfg(text, None, 16 << 20, ""))
+        let e = load(&mem, &cfg(text, None, 16 << 20, ""), &[])
             .unwrap_err()
             .to_string();
         assert!(e.contains("not an ELF"), "{e}");
-        let e = load(&mem, &cfg("/nonexistent/kernel".into(), None, 16 << 20, ""))
-            .unwrap_err()
-            .to_string();
+        let e = load(
+            &mem,
+            &cfg("/nonexistent/kernel".into(), None, 16 << 20, ""),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("/nonexistent/kernel"), "{e}");
         if std::path::Path::new("/bin/true").exists() {
-            let e = load(&mem, &cfg("/bin/true".into(), None, 16 << 20, ""))
+            let e = load(&mem, &cfg("/bin/true".into(), None, 16 << 20, ""), &[])
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -326,11 +350,11 @@ pub(crate) mod tests {
         }
         let k = temp("k2", &pvh_elf(&[0xf4]));
         let big = temp("bigrd", &vec![0u8; 17 << 20]);
-        let e = load(&mem, &cfg(k.clone(), Some(big), 16 << 20, ""))
+        let e = load(&mem, &cfg(k.clone(), Some(big), 16 << 20, ""), &[])
             .unwrap_err()
             .to_string();
         assert!(e.contains("does not fit"), "{e}");
-        let e = load(&mem, &cfg(k, None, 16 << 20, &"x".repeat(5000)))
+        let e = load(&mem, &cfg(k, None, 16 << 20, &"x".repeat(5000)), &[])
             .unwrap_err()
             .to_string();
         assert!(e.contains("command line"), "{e}");

@@ -1,7 +1,8 @@
 //! Puts a Linux bzImage in memory for the 32-bit boot protocol
 //! (Documentation/arch/x86/boot.rst), as Firecracker does: the protected-mode
 //! kernel at 1 MiB (linux-loader), the zero page with the setup header, the
-//! command line, the initrd, the e820 map and an MP table. The vCPU then starts in the
+//! command line, the initrd, the e820 map, an MP table and ACPI tables naming
+//! the virtio-mmio devices. The vCPU then starts in the
 //! same flat 32-bit state as for PVH, with %esi pointing at the zero page.
 
 use super::boot::{Entry, Protocol};
@@ -24,7 +25,11 @@ const CAN_USE_HEAP: u8 = 0x80;
 const INITRD_ADDR_MAX_DEFAULT: u64 = 0x37ff_ffff;
 
 /// Loads the bzImage, initrd and command line `cfg` names into `mem`.
-pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
+pub fn load(
+    mem: &GuestMemoryMmap,
+    cfg: &RunConfig,
+    devices: &[super::acpi::MmioDevice],
+) -> Result<Entry, Error> {
     let mut file = File::open(&cfg.kernel).map_err(|e| Error::File(cfg.kernel.clone(), e))?;
     let loaded = BzImage::load(mem, None, &mut file, Some(GuestAddress(HIGHMEM)))
         .map_err(|e| Error::Kernel(cfg.kernel.clone(), format!("cannot be loaded: {e}")))?;
@@ -85,13 +90,15 @@ pub fn load(mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<Entry, Error> {
         };
     }
     params.e820_entries = map.len() as u8;
+    // The interrupt controllers and devices: ACPI for kernels that have it
+    // (found through the zero page), the MP table for those that do not.
+    params.acpi_rsdp_addr = super::acpi::write(mem, devices)?;
     LinuxBootConfigurator::write_bootparams::<GuestMemoryMmap>(
         &BootParams::new(&params, GuestAddress(ZERO_PAGE)),
         mem,
     )
     .map_err(|e| Error::Memory(e.to_string()))?;
     super::boot::write_gdt(mem)?;
-    // The interrupt controllers, so that Linux routes through the IOAPIC.
     super::mptable::write(mem)?;
     Ok(Entry {
         rip: loaded.kernel_load.0,
@@ -141,7 +148,7 @@ mod tests {
         let k = temp("bz1", &bzimage(&[0xf4; 32]));
         let rd = temp("bzrd1", b"initramfs");
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 64 << 20)]).unwrap();
-        let entry = load(&mem, &cfg(k, Some(rd))).unwrap();
+        let entry = load(&mem, &cfg(k, Some(rd)), &[]).unwrap();
         cleanup(&["bz1", "bzrd1"]);
         assert_eq!(
             entry,
@@ -182,7 +189,7 @@ mod tests {
         image[0x238..0x23c].copy_from_slice(&16u32.to_le_bytes());
         let k = temp("bz2", &image);
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 64 << 20)]).unwrap();
-        let e = load(&mem, &cfg(k, None)).unwrap_err().to_string();
+        let e = load(&mem, &cfg(k, None), &[]).unwrap_err().to_string();
         cleanup(&["bz2"]);
         assert!(e.contains("more than this kernel's 16"), "{e}");
     }

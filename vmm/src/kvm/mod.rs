@@ -3,6 +3,7 @@
 //! untrusted: every exit it causes is answered or turned into an error,
 //! never a panic.
 
+mod acpi;
 pub(crate) mod boot;
 mod console;
 mod cpu;
@@ -79,12 +80,8 @@ pub fn run_with(cfg: &RunConfig, out: Box<dyn Write + Send>, input: bool) -> Res
         unsafe { vm.set_user_memory_region(r) }
             .map_err(|e| Error::Kvm("SET_USER_MEMORY_REGION", e))?;
     }
-    let (mut mmio, cmdline) = virtio::attach(&vm, &mem, cfg)?;
-    let boot_cfg = RunConfig {
-        cmdline,
-        ..cfg.clone()
-    };
-    let entry = boot::load(&mem, &boot_cfg)?;
+    let mut mmio = virtio::attach(&vm, &mem, cfg)?;
+    let entry = boot::load(&mem, cfg, &virtio::devices(&mmio))?;
     let mut vcpu = vm
         .create_vcpu(0)
         .map_err(|e| Error::Kvm("CREATE_VCPU", e))?;

@@ -9,9 +9,11 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 /// Where the table goes: the last KiB below 640 KiB, one of the places
 /// Linux searches, inside the e820 map's reserved range.
 pub const MPTABLE_START: u64 = super::layout::EBDA_START;
-const LAPIC_ADDR: u32 = 0xfee0_0000;
-const IOAPIC_ADDR: u32 = 0xfec0_0000;
-const IOAPIC_ID: u8 = 1;
+/// Where KVM's in-kernel local APIC and IOAPIC are, and the IOAPIC's id
+/// (the ACPI tables say the same).
+pub(super) const LAPIC_ADDR: u32 = 0xfee0_0000;
+pub(super) const IOAPIC_ADDR: u32 = 0xfec0_0000;
+pub(super) const IOAPIC_ID: u8 = 1;
 const ISA_IRQS: u8 = 16;
 
 /// Makes each byte sum of `bytes` zero by setting `bytes[at]`.

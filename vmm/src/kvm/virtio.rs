@@ -24,12 +24,8 @@ const QUEUE_NOTIFY: u64 = 0x50;
 pub type MmioBus = Vec<(u64, SharedDevice)>;
 
 /// Creates the disks and network devices of `cfg`, starts the device
-/// thread, and returns the bus and the command line announcing them.
-pub fn attach(
-    vm: &VmFd,
-    mem: &GuestMemoryMmap,
-    cfg: &RunConfig,
-) -> Result<(MmioBus, String), Error> {
+/// thread, and returns the bus (the boot code tells the guest of it).
+pub fn attach(vm: &VmFd, mem: &GuestMemoryMmap, cfg: &RunConfig) -> Result<MmioBus, Error> {
     let mut devices: Vec<SharedDevice> = Vec::new();
     for (i, d) in cfg.disks.iter().enumerate() {
         let file = std::fs::OpenOptions::new()
@@ -42,7 +38,7 @@ pub fn attach(
         devices.push(Arc::new(Mutex::new(MmioTransport::new(
             blk,
             mem.clone(),
-            irq_line(vm, FIRST_GSI + devices.len() as u32)?,
+            irq_line(vm, gsi_of(devices.len()))?,
         ))));
     }
     for (i, n) in cfg.nets.iter().enumerate() {
@@ -50,15 +46,13 @@ pub fn attach(
         devices.push(Arc::new(Mutex::new(MmioTransport::new(
             Net::new(tap, n.mac_or_default(i)),
             mem.clone(),
-            irq_line(vm, FIRST_GSI + devices.len() as u32)?,
+            irq_line(vm, gsi_of(devices.len()))?,
         ))));
     }
-    let mut cmdline = cfg.cmdline.clone();
     let mut bus = MmioBus::new();
     let mut wakes = Vec::new();
     for (i, dev) in devices.into_iter().enumerate() {
         let base = MMIO_BASE + i as u64 * MMIO_SIZE;
-        let gsi = FIRST_GSI + i as u32;
         let (queues, backend) = {
             let d = dev.lock().unwrap_or_else(|e| e.into_inner());
             (d.num_queues(), d.backend_fd())
@@ -76,14 +70,28 @@ pub fn attach(
             wakes.push((Wake::Backend(fd), dev.clone()));
         }
         bus.push((base, dev));
-        cmdline = format!("{cmdline} virtio_mmio.device={MMIO_SIZE}@{base:#x}:{gsi}")
-            .trim()
-            .to_string();
     }
     if !wakes.is_empty() {
         device_thread::spawn(wakes).map_err(|e| Error::Memory(format!("device thread: {e}")))?;
     }
-    Ok((bus, cmdline))
+    Ok(bus)
+}
+
+/// The interrupt line of the `i`th device on the bus.
+fn gsi_of(i: usize) -> u32 {
+    FIRST_GSI + i as u32
+}
+
+/// The bus's windows and interrupt lines, to tell the guest of.
+pub fn devices(bus: &MmioBus) -> Vec<super::acpi::MmioDevice> {
+    bus.iter()
+        .enumerate()
+        .map(|(i, (base, _))| super::acpi::MmioDevice {
+            base: *base,
+            size: MMIO_SIZE,
+            gsi: gsi_of(i),
+        })
+        .collect()
 }
 
 /// An eventfd that raises interrupt line `gsi`.
