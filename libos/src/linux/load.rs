@@ -1,5 +1,11 @@
 //! Maps a static Linux ELF executable's loadable segments into this address
-//! space at the addresses it was linked for.
+//! space at the addresses it was linked for. A program from the initrd
+//! (mapped read-only in every process) is paged in on demand: its segments
+//! are only recorded, and the first touch of each page (by the program, or
+//! by this library on its behalf) fills it from the initrd, so that an exec
+//! copies the pages a program uses rather than its whole image (busybox
+//! is 2 MB; `true` touches a few dozen pages of it). A program read from
+//! the disk is copied in whole.
 
 use crate::scratch;
 use crate::sys::Error;
@@ -8,6 +14,75 @@ use elf::abi::{ET_DYN, ET_EXEC, PF_W, PF_X, PT_INTERP, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
 use exo_abi::layout::pte;
+
+/// A segment still to be paged in from the initrd.
+#[derive(Clone, Copy)]
+struct Lazy {
+    va: u64,
+    end: u64,
+    data: &'static [u8],
+    writable: bool,
+    exec: bool,
+}
+
+/// Most loadable segments a demand-paged program may have.
+const MAX_LAZY: usize = 8;
+
+/// The running program's demand-paged segments (a forked child inherits
+/// them with the rest of this library's data; an exec replaces them).
+static LAZY: crate::cell::Exclusive<[Option<Lazy>; MAX_LAZY]> =
+    crate::cell::Exclusive::new([None; MAX_LAZY]);
+
+/// `image` as part of the initrd, if it is one of its files.
+fn in_initrd(image: &[u8]) -> Option<&'static [u8]> {
+    let all = crate::initrd::archive();
+    let off = (image.as_ptr() as usize).checked_sub(all.as_ptr() as usize)?;
+    all.get(off..off.checked_add(image.len())?)
+}
+
+/// Pages in the demand-paged page at `va`, if it is one and not mapped yet;
+/// whether it did. Called on a page fault and before a system call uses
+/// the program's memory.
+pub fn fault_in(va: u64) -> bool {
+    let page = va & !(PAGE_SIZE - 1);
+    if vm::ppn_of(page).is_some() {
+        return false;
+    }
+    let Some(parts) = LAZY.try_with(|l| *l) else {
+        return false;
+    };
+    let covering = || {
+        parts
+            .iter()
+            .flatten()
+            .filter(move |s| s.va < page + PAGE_SIZE && page < s.end)
+    };
+    if covering().next().is_none() {
+        return false;
+    }
+    let w = covering().any(|s| s.writable);
+    let x = covering().any(|s| s.exec);
+    let Ok(ppn) = vm::alloc_page(0) else {
+        return false;
+    };
+    let fill = |buf: &mut [u8]| {
+        buf.fill(0);
+        for s in covering() {
+            let (from, to) = (
+                page.max(s.va),
+                (page + PAGE_SIZE).min(s.va + s.data.len() as u64),
+            );
+            if from < to {
+                buf[(from - page) as usize..(to - page) as usize]
+                    .copy_from_slice(&s.data[(from - s.va) as usize..(to - s.va) as usize]);
+            }
+        }
+    };
+    // Its own window: the fault may have interrupted a fill of the main one.
+    scratch::UPCALL
+        .fill(ppn, 0, fill, Some(map_op(page, ppn, w, x, 0)))
+        .is_ok()
+}
 
 /// Where a loaded program is.
 pub struct Program {
@@ -71,6 +146,9 @@ pub fn check(image: &[u8]) -> Result<(), i64> {
 
 pub fn load(image: &[u8]) -> Result<Program, Error> {
     let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Error::Invalid)?;
+    let from_initrd = in_initrd(image);
+    let mut lazy = [None; MAX_LAZY];
+    let mut nlazy = 0;
     let bias = bias(&elf).ok_or(Error::Invalid)?;
     let segments = elf.segments().ok_or(Error::Invalid)?;
     let (mut lo, mut hi, mut phdr) = (u64::MAX, 0, 0);
@@ -86,13 +164,22 @@ pub fn load(image: &[u8]) -> Result<Program, Error> {
         let data = image
             .get(ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize)
             .ok_or(Error::Invalid)?;
-        map_segment(
-            va,
-            end,
-            data,
-            ph.p_flags & PF_W != 0,
-            ph.p_flags & PF_X != 0,
-        )?;
+        let (writable, exec) = (ph.p_flags & PF_W != 0, ph.p_flags & PF_X != 0);
+        let lazy_data = from_initrd
+            .and_then(|all| all.get(ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize));
+        match lazy_data {
+            Some(data) if nlazy < MAX_LAZY => {
+                lazy[nlazy] = Some(Lazy {
+                    va,
+                    end,
+                    data,
+                    writable,
+                    exec,
+                });
+                nlazy += 1;
+            }
+            _ => map_segment(va, end, data, writable, exec)?,
+        }
         // The headers are in the segment that holds file offset e_phoff.
         let phoff = elf.ehdr.e_phoff;
         if (ph.p_offset..ph.p_offset + ph.p_filesz).contains(&phoff) {
@@ -104,6 +191,7 @@ pub fn load(image: &[u8]) -> Result<Program, Error> {
     if hi == 0 {
         return Err(Error::Invalid);
     }
+    LAZY.try_with(|l| *l = lazy).ok_or(Error::Busy)?;
     Ok(Program {
         entry: elf.ehdr.e_entry + bias,
         phdr,

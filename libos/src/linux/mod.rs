@@ -114,6 +114,11 @@ fn exit_by_signal(sig: u8) -> ! {
 /// default, ending it as that signal does. A fault in the runner itself is
 /// the libOS's and stays fatal, reported.
 fn fault(f: &mut exo_abi::trap::UTrapFrame) -> upcall::Resume {
+    // A page of the program touched for the first time (by it or by this
+    // library on its behalf).
+    if f.vector == 14 && f.error_code & 1 == 0 && load::fault_in(f.cr2) {
+        return upcall::Resume::Continue;
+    }
     let (lo, hi) = upcall::current().syscall_range;
     if !(lo..hi).contains(&f.rip) && !(mem::regions()[1].0..mem::regions()[1].1).contains(&f.rip) {
         return upcall::Resume::Fatal;

@@ -1,6 +1,7 @@
 //! The program's memory as system-call arguments: each range is checked
 //! mapped in this address space (and writable where written) before use,
-//! or the call fails with EFAULT.
+//! pages of the program not paged in yet being paged in, or the call fails
+//! with EFAULT.
 
 use crate::vm::PAGE_SIZE;
 use alloc::string::String;
@@ -14,7 +15,10 @@ fn mapped(p: u64, len: u64, write: bool) -> bool {
     };
     let mut page = p & !(PAGE_SIZE - 1);
     while page < end {
-        let e = crate::info::pte(page);
+        let mut e = crate::info::pte(page);
+        if e & pte::PRESENT == 0 && super::load::fault_in(page) {
+            e = crate::info::pte(page);
+        }
         if e & pte::PRESENT == 0 || (write && e & (pte::WRITABLE | crate::fork::PTE_COW) == 0) {
             return false;
         }

@@ -394,6 +394,10 @@ pub fn run_with_disk(
     let busybox = suites.contains(&"busybox");
     let initramfs = if suites.contains(&"files") {
         initramfs_with_modules(kernel)?
+    } else if busybox && disk.is_some() {
+        // busybox, and the modules to mount the disk for the tar figure.
+        let extra = [("bin/busybox".to_string(), self::busybox()?)];
+        initramfs_with(kernel, "busybox", &FILE_MODULES, &extra)?
     } else {
         initramfs(busybox)?
     };

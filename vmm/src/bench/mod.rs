@@ -358,6 +358,12 @@ const PAIRS: &[(&str, &str, &str, &str)] = &[
         "busybox sh: a loop of busybox true, per iteration (same binary both sides)",
     ),
     (
+        "busybox_tar_tree",
+        "bb_tar_tree",
+        "bb_tar_tree",
+        "busybox tar cf - | wc -c of 128 files of 4 KiB in 8 directories, cached, on ext4 (exo: the library file system over XN)",
+    ),
+    (
         "busybox_sort_10mb",
         "bb_sort_10mb",
         "bb_sort_10mb",
@@ -378,22 +384,43 @@ fn guest_pairs(opts: &Options, suites: &[&str]) -> Result<(Vec<Figure>, Engine),
         exo.extend(f);
         engine = Some(e);
     }
+    // The busybox suite's tar figure works on a disk: a blank one for exo
+    // (its programs start on the file system it makes there), ext4 for Linux.
+    let scratch = crate::scratch::Scratch::new("bench-busybox")?;
+    let (exo_disk, ext4) = (
+        scratch.path().join("xn.img"),
+        scratch.path().join("ext4.img"),
+    );
     if suites.contains(&"busybox") {
         // The same static program as the Linux guest's /init runs the same
         // busybox under exo's Linux personality.
         let initrd = linux_guest::exo_initrd()?;
         let initrd = initrd.to_str().ok_or("the cache path is not UTF-8")?;
-        let extra = ["--initrd", initrd, "--mem", linux_guest::BUSYBOX_MEM, "-q"];
+        std::fs::File::create(&exo_disk)
+            .and_then(|f| f.set_len(linux_guest::EXT4_DISK_BYTES))
+            .map_err(|e| format!("{}: {e}", exo_disk.display()))?;
+        let disk = exo_disk.to_str().ok_or("the scratch path is not UTF-8")?;
+        let extra = [
+            "--initrd",
+            initrd,
+            "--mem",
+            linux_guest::BUSYBOX_MEM,
+            "-q",
+            "--disk",
+            disk,
+        ];
         let (f, e) = run_exo("/bin/bench busybox", &extra, opts)?;
         exo.extend(f);
         engine = Some(e);
+        linux_guest::ext4_image(&ext4)?;
     }
     let engine = engine.ok_or("no guest suite to run")?;
     let kernel = match &opts.linux_kernel {
         Some(k) => k.clone(),
         None => linux_guest::debian_kernel()?,
     };
-    let linux = linux_guest::run(&kernel, engine, opts.icount, suites)?;
+    let disk = suites.contains(&"busybox").then_some(ext4.as_path());
+    let linux = linux_guest::run_with_disk(&kernel, engine, opts.icount, suites, disk)?;
     let unit = if opts.icount { "instructions" } else { "ns" };
     let figures = PAIRS
         .iter()
