@@ -118,7 +118,9 @@ fn stated(measured: Clock) -> Clock {
     if off(measured.tsc_per_ms, c.tsc_per_ms)
         || off(measured.lapic_per_ms as u64, c.lapic_per_ms as u64)
     {
-        crate::kprintln!(
+        // Informational (the stated figures are used): not under -q, whose
+        // console carries only what programs print.
+        crate::kinfo!(
             "exo: clock: the PIT measured TSC {} MHz, LAPIC {}/ms; the platform states TSC {} MHz, LAPIC {}/ms (used)",
             measured.tsc_per_ms / 1000,
             measured.lapic_per_ms,

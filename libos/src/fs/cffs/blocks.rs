@@ -79,11 +79,76 @@ impl<X: XnCalls> Cffs<X> {
         Ok(u32::from_le_bytes(m))
     }
 
-    /// The types a file's or directory's pointers name: (blocks, indirect).
+    /// The types a file's or directory's pointers name: (blocks, the block
+    /// at slot `DIRECT`: a file's double-indirect, a directory's indirect).
     pub(super) fn child_types(&self, kind: Kind) -> (TypeId, TypeId) {
         match kind {
-            Kind::File => (TypeId::DB, self.types.ind),
+            Kind::File => (TypeId::DB, self.types.ind2),
             Kind::Dir => (self.types.dir, self.types.dind),
+        }
+    }
+
+    /// The pointer block at `site`, of type `ty`: cached and bound, or, if
+    /// there is none and `create`, made empty near `hint`.
+    fn pointer_block(
+        &mut self,
+        site: Site,
+        ty: TypeId,
+        hint: Db,
+        create: bool,
+    ) -> Result<Option<Db>, FsError> {
+        if site.cur != 0 {
+            self.load(site.parent, site.part, site.cur, ty)?;
+            return Ok(Some(site.cur));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let mode = self.block_mode(site.parent)?;
+        let h = header(self.x.cap(), mode, MAGIC_IND);
+        self.alloc_at(site, ty, hint, Init::Bytes(&h)).map(Some)
+    }
+
+    /// The site of pointer `j` of pointer block `db` (cached).
+    fn pointer_site(&mut self, db: Db, j: usize) -> Result<Site, FsError> {
+        let off = HEADER + 8 * j;
+        let mut p = [0u8; 8];
+        self.x.readb(db, off, &mut p)?;
+        Ok(Site {
+            parent: db,
+            part: j as u32,
+            off,
+            cur: u64::from_le_bytes(p),
+        })
+    }
+
+    /// The non-zero pointers of pointer block `db` (cached), with their sites.
+    fn pointers(&mut self, db: Db) -> Result<Vec<(usize, Site)>, FsError> {
+        let b = self.read_block(db)?;
+        Ok((0..PTRS_PER_IND)
+            .filter_map(|j| {
+                let off = HEADER + 8 * j;
+                let cur = get_u64(&b, off);
+                (cur != 0).then_some((
+                    j,
+                    Site {
+                        parent: db,
+                        part: j as u32,
+                        off,
+                        cur,
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    /// The site of the block at slot `DIRECT` of the inode at `loc`.
+    fn top_site(loc: Loc, ino: &Inode) -> Site {
+        Site {
+            parent: loc.block,
+            part: loc.slot,
+            off: entry_off(loc.slot) + OFF_IND,
+            cur: ino.ptrs[DIRECT],
         }
     }
 
@@ -147,8 +212,9 @@ impl<X: XnCalls> Cffs<X> {
     }
 
     /// The site of logical block `bi` of the inode at `loc`. Past the direct
-    /// pointers it is in the indirect block, which `create` allocates (and
-    /// records in `ino`); without it, a missing indirect block gives `None`.
+    /// pointers it is in an indirect block (for a file, one the
+    /// double-indirect block names), which `create` allocates (recording a
+    /// new top block in `ino`); without it, a missing block gives `None`.
     pub(super) fn site(
         &mut self,
         loc: Loc,
@@ -165,43 +231,33 @@ impl<X: XnCalls> Cffs<X> {
             }));
         }
         let j = bi - DIRECT;
-        if j >= PTRS_PER_IND {
+        let limit = match ino.kind {
+            Kind::File => MAX_FILE_BLOCKS,
+            Kind::Dir => MAX_DIR_BLOCKS,
+        };
+        if bi >= limit {
             return Err(FsError::TooBig);
         }
-        let (_, ind_ty) = self.child_types(ino.kind);
-        let ind_site = Site {
-            parent: loc.block,
-            part: loc.slot,
-            off: entry_off(loc.slot) + OFF_IND,
-            cur: ino.ptrs[DIRECT],
-        };
-        let ind = if ind_site.cur != 0 {
-            self.load(loc.block, loc.slot, ind_site.cur, ind_ty)?;
-            ind_site.cur
-        } else if create {
-            let mode = self.block_mode(loc.block)?;
-            let h = header(self.x.cap(), mode, MAGIC_IND);
-            let hint = ino.ptrs[..DIRECT]
-                .iter()
-                .copied()
-                .filter(|&p| p != 0)
-                .max()
-                .unwrap_or(loc.block);
-            let db = self.alloc_at(ind_site, ind_ty, hint, Init::Bytes(&h))?;
-            ino.ptrs[DIRECT] = db;
-            db
-        } else {
+        let (_, top_ty) = self.child_types(ino.kind);
+        let hint = ino.ptrs[..DIRECT]
+            .iter()
+            .copied()
+            .filter(|&p| p != 0)
+            .max()
+            .unwrap_or(loc.block);
+        let Some(top) = self.pointer_block(Self::top_site(loc, ino), top_ty, hint, create)? else {
             return Ok(None);
         };
-        let off = HEADER + 8 * j;
-        let mut p = [0u8; 8];
-        self.x.readb(ind, off, &mut p)?;
-        Ok(Some(Site {
-            parent: ind,
-            part: j as u32,
-            off,
-            cur: u64::from_le_bytes(p),
-        }))
+        ino.ptrs[DIRECT] = top;
+        if ino.kind == Kind::Dir {
+            return self.pointer_site(top, j).map(Some);
+        }
+        let mid_site = self.pointer_site(top, j / PTRS_PER_IND)?;
+        let ind = self.types.ind;
+        let Some(mid) = self.pointer_block(mid_site, ind, top, create)? else {
+            return Ok(None);
+        };
+        self.pointer_site(mid, j % PTRS_PER_IND).map(Some)
     }
 
     /// Every mapped block of an inode, by logical index, with its site.
@@ -220,36 +276,38 @@ impl<X: XnCalls> Cffs<X> {
                 ));
             }
         }
-        let ind = ino.ptrs[DIRECT];
-        if ind != 0 {
-            let (_, ind_ty) = self.child_types(ino.kind);
-            self.load(loc.block, loc.slot, ind, ind_ty)?;
-            let b = self.read_block(ind)?;
-            for j in 0..PTRS_PER_IND {
-                let p = get_u64(&b, HEADER + 8 * j);
-                if p != 0 {
-                    let site = Site {
-                        parent: ind,
-                        part: j as u32,
-                        off: HEADER + 8 * j,
-                        cur: p,
-                    };
-                    out.push((DIRECT + j, site));
-                }
-            }
+        let top = ino.ptrs[DIRECT];
+        if top == 0 {
+            return Ok(out);
+        }
+        let (_, top_ty) = self.child_types(ino.kind);
+        self.load(loc.block, loc.slot, top, top_ty)?;
+        let below = self.pointers(top)?;
+        if ino.kind == Kind::Dir {
+            out.extend(below.into_iter().map(|(j, s)| (DIRECT + j, s)));
+            return Ok(out);
+        }
+        let ind = self.types.ind;
+        for (k, mid) in below {
+            self.load(top, k as u32, mid.cur, ind)?;
+            let data = self.pointers(mid.cur)?;
+            out.extend(
+                data.into_iter()
+                    .map(|(j, s)| (DIRECT + k * PTRS_PER_IND + j, s)),
+            );
         }
         Ok(out)
     }
 
-    /// Free the blocks of logical index `from` onwards, and the indirect
-    /// block if nothing it maps is left. Directory blocks must be empty.
+    /// Free the blocks of logical index `from` onwards, and the pointer
+    /// blocks that map nothing then. Directory blocks must be empty.
     pub(super) fn free_from(
         &mut self,
         loc: Loc,
         ino: &mut Inode,
         from: usize,
     ) -> Result<(), FsError> {
-        let (ty, ind_ty) = self.child_types(ino.kind);
+        let (ty, top_ty) = self.child_types(ino.kind);
         for (bi, site) in self.mapped(loc, ino)? {
             if bi >= from {
                 self.free_at(site, ty)?;
@@ -258,15 +316,21 @@ impl<X: XnCalls> Cffs<X> {
                 }
             }
         }
-        let ind = ino.ptrs[DIRECT];
-        if ind != 0 && from <= DIRECT {
-            let site = Site {
-                parent: loc.block,
-                part: loc.slot,
-                off: entry_off(loc.slot) + OFF_IND,
-                cur: ind,
-            };
-            self.free_at(site, ind_ty)?;
+        let top = ino.ptrs[DIRECT];
+        if top == 0 {
+            return Ok(());
+        }
+        if ino.kind == Kind::File {
+            // A file's indirect blocks wholly at or past `from` are empty now.
+            let ind = self.types.ind;
+            for (k, mid) in self.pointers(top)? {
+                if DIRECT + k * PTRS_PER_IND >= from {
+                    self.free_at(mid, ind)?;
+                }
+            }
+        }
+        if from <= DIRECT {
+            self.free_at(Self::top_site(loc, ino), top_ty)?;
             ino.ptrs[DIRECT] = 0;
         }
         Ok(())

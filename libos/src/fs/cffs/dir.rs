@@ -156,7 +156,7 @@ impl<X: XnCalls> Cffs<X> {
     /// Give the directory at `dloc` one more (empty) content block.
     fn grow_dir(&mut self, dloc: Loc, dir: &mut Inode) -> Result<Loc, FsError> {
         let ty = self.types.dir;
-        for bi in 0..MAX_BLOCKS {
+        for bi in 0..MAX_DIR_BLOCKS {
             let Some(site) = self.site(dloc, dir, bi, true)? else {
                 continue;
             };

@@ -9,9 +9,10 @@
 //! indirect    0 owner cap u64 | 8 mode u32 | 12 magic u32 | 64 + 8 j: pointer j (j < 504)
 //! ```
 //!
-//! A file's pointers name data blocks and a `cffs.ind` block of data
-//! pointers; a directory's name its content blocks (`cffs.dir`) and a
-//! `cffs.dind` block of content-block pointers. The root catalogue entry is
+//! A file's pointers name data blocks and a `cffs.ind2` block (double
+//! indirect) of pointers to `cffs.ind` blocks of data pointers, so a file
+//! maps 8 + 504 * 504 blocks (almost 1 GiB); a directory's name its content
+//! blocks (`cffs.dir`) and a `cffs.dind` block of content-block pointers. The root catalogue entry is
 //! one `cffs.dir` block, the *super block*, whose entry 0 is the root
 //! directory's inode. Only the pointers, and the kind byte of an entry that
 //! has pointers, are read by the owns-udf: names, sizes, modes and headers
@@ -24,6 +25,7 @@ use exo_xn::{Db, BLOCK_SIZE};
 pub const DIR_TYPE: &str = "cffs.dir";
 pub const IND_TYPE: &str = "cffs.ind";
 pub const DIND_TYPE: &str = "cffs.dind";
+pub const IND2_TYPE: &str = "cffs.ind2";
 
 pub const HEADER: usize = 64;
 pub const MAGIC_DIR: u32 = 0xcff5_d1e0;
@@ -35,9 +37,11 @@ pub const DIRECT: usize = 8;
 /// Pointer slots per entry: the direct ones, then the indirect one.
 pub const SLOTS: usize = DIRECT + 1;
 pub const PTRS_PER_IND: usize = (BLOCK_SIZE - HEADER) / 8;
-/// Logical blocks a file or directory can map.
-pub const MAX_BLOCKS: usize = DIRECT + PTRS_PER_IND;
-pub const MAX_FILE: u64 = (MAX_BLOCKS * BLOCK_SIZE) as u64;
+/// Logical blocks a directory can map (one level of indirection).
+pub const MAX_DIR_BLOCKS: usize = DIRECT + PTRS_PER_IND;
+/// Logical blocks a file can map (two levels of indirection).
+pub const MAX_FILE_BLOCKS: usize = DIRECT + PTRS_PER_IND * PTRS_PER_IND;
+pub const MAX_FILE: u64 = (MAX_FILE_BLOCKS * BLOCK_SIZE) as u64;
 
 pub const OFF_KIND: usize = 40;
 pub const OFF_NLEN: usize = 41;

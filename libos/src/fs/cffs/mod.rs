@@ -121,7 +121,16 @@ impl<X: XnCalls> Cffs<X> {
 
     /// Mount the tree `root` made by [`Cffs::mkfs`].
     pub fn mount(mut x: X, root: &str) -> Result<Self, FsError> {
-        let ids = install::find(&mut x, &templates::NAMES)?;
+        let ids = match install::find(&mut x, &templates::NAMES) {
+            // The first three types without the fourth: an older C-FFS,
+            // whose files' slot DIRECT names a single indirect block.
+            Err(FsError::NotFound) if install::find(&mut x, &templates::NAMES[..3]).is_ok() => {
+                return Err(FsError::Corrupt(
+                    "a C-FFS made by an older exo (no double-indirect type): make the disk again",
+                ))
+            }
+            r => r?,
+        };
         let types = Types::from_ids(&ids).ok_or(FsError::Corrupt("type ids"))?;
         let e = match x.lookup(root) {
             Err(Error::NoSuchName) => return Err(FsError::NotFound),

@@ -19,11 +19,24 @@ impl<X: XnCalls> Cffs<X> {
     /// directory block and each ancestor, each after whatever new children
     /// taint it.
     pub(super) fn fsync_at(&mut self, loc: Loc, ino: &Inode) -> Result<(), FsError> {
-        for (_, s) in self.mapped(loc, ino)? {
+        let top = ino.ptrs[super::layout::DIRECT];
+        let mapped = self.mapped(loc, ino)?;
+        for (_, s) in &mapped {
             self.flush(s.cur, true, 0)?;
         }
-        if ino.ptrs[super::layout::DIRECT] != 0 {
-            self.flush(ino.ptrs[super::layout::DIRECT], true, 0)?;
+        // A file's indirect blocks (under its double-indirect one), then
+        // the block at slot DIRECT.
+        let mut mids: Vec<Db> = mapped
+            .iter()
+            .map(|(_, s)| s.parent)
+            .filter(|&p| p != loc.block && p != top)
+            .collect();
+        mids.dedup();
+        for m in mids {
+            self.flush(m, true, 0)?;
+        }
+        if top != 0 {
+            self.flush(top, true, 0)?;
         }
         let mut b = loc.block;
         for _ in 0..super::dir::MAX_DEPTH * 2 {

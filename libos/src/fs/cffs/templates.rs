@@ -19,14 +19,20 @@ pub struct Types {
     pub dir: TypeId,
     pub ind: TypeId,
     pub dind: TypeId,
+    pub ind2: TypeId,
 }
 
-pub const NAMES: [&str; 3] = [DIR_TYPE, IND_TYPE, DIND_TYPE];
+pub const NAMES: [&str; 4] = [DIR_TYPE, IND_TYPE, DIND_TYPE, IND2_TYPE];
 
 impl Types {
     pub fn from_ids(ids: &[TypeId]) -> Option<Types> {
         match ids {
-            &[dir, ind, dind] => Some(Types { dir, ind, dind }),
+            &[dir, ind, dind, ind2] => Some(Types {
+                dir,
+                ind,
+                dind,
+                ind2,
+            }),
             _ => None,
         }
     }
@@ -51,7 +57,7 @@ pub fn acl_code() -> Vec<Insn> {
 }
 
 /// Directory owns, partition p = entry p: each non-zero pointer slot, typed
-/// by the entry's kind (file: data / ind, directory: dir / dind).
+/// by the entry's kind (file: data / ind2, directory: dir / dind).
 fn dir_owns(t: Types) -> Vec<Insn> {
     let mut a = Asm::new();
     let (file, dir, file_ind, dir_ind, emit, cont) = (
@@ -81,7 +87,7 @@ fn dir_owns(t: Types) -> Vec<Insn> {
         .jmp(cont);
     a.bind(file).jeq(4, 11, file_ind);
     a.li(12, TypeId::DB.0 as u64).jmp(emit);
-    a.bind(file_ind).li(12, t.ind.0 as u64).jmp(emit);
+    a.bind(file_ind).li(12, t.ind2.0 as u64).jmp(emit);
     a.bind(dir).jeq(4, 11, dir_ind);
     a.li(12, t.dir.0 as u64).jmp(emit);
     a.bind(dir_ind).li(12, t.dind.0 as u64);
@@ -138,5 +144,6 @@ pub fn templates(t: Types) -> Vec<Template> {
         },
         ind(IND_TYPE, TypeId::DB),
         ind(DIND_TYPE, t.dir),
+        ind(IND2_TYPE, t.ind),
     ]
 }

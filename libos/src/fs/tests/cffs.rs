@@ -2,7 +2,7 @@
 //! co-location, persistence across shutdown and reconstruction.
 
 use super::*;
-use crate::fs::cffs::layout::{DIRECT, ENTRIES, MAX_FILE, NAME_MAX};
+use crate::fs::cffs::layout::{DIRECT, ENTRIES, MAX_FILE, NAME_MAX, PTRS_PER_IND};
 use crate::fs::cffs::{Cffs, Kind};
 use crate::fs::FsError;
 use alloc::format;
@@ -103,6 +103,38 @@ fn files_larger_than_the_direct_blocks() {
     let h = fs.open("/big").unwrap();
     assert_eq!(fs.write(&h, MAX_FILE, b"x"), Err(FsError::TooBig));
     assert_eq!(fs.write(&h, u64::MAX - 1, b"xy"), Err(FsError::TooBig));
+}
+
+/// A file past what one indirect block maps goes through the
+/// double-indirect block: written, read back after a remount, shrunk across
+/// indirect blocks (freeing those left empty) and unlinked, its blocks
+/// reusable after.
+#[test]
+fn files_past_one_indirect_block() {
+    let mut fs = fs(4096);
+    let blocks = DIRECT + 2 * PTRS_PER_IND + 10;
+    let big: Vec<u8> = (0..blocks * BLOCK_SIZE)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let h = fs.create("/huge").unwrap();
+    assert_eq!(fs.write(&h, 0, &big).unwrap(), big.len());
+    // Data, three indirect blocks under the double-indirect one.
+    assert_eq!(fs.blocks("/huge").unwrap().len(), blocks);
+    let mut fs = remount(fs);
+    assert_eq!(fs.read_file("/huge").unwrap(), big);
+    let h = fs.open("/huge").unwrap();
+    let keep = (DIRECT + PTRS_PER_IND + 3) * BLOCK_SIZE;
+    fs.truncate(&h, keep as u64).unwrap();
+    assert_eq!(fs.blocks("/huge").unwrap().len(), DIRECT + PTRS_PER_IND + 3);
+    let mut fs = remount(fs);
+    assert_eq!(fs.read_file("/huge").unwrap(), &big[..keep]);
+    fs.unlink("/huge").unwrap();
+    let mut fs = remount(fs);
+    // The space came back: the same file fits again.
+    let h = fs.create("/again").unwrap();
+    assert_eq!(fs.write(&h, 0, &big).unwrap(), big.len());
+    let mut fs = remount(fs);
+    assert_eq!(fs.read_file("/again").unwrap(), big);
 }
 
 #[test]

@@ -30,6 +30,7 @@ find tree | sort
 gzip -c tree/c/notes > n.gz
 gzip -dc n.gz
 seq 1 300 > nums; sort -rn nums | head -3; tail -c 8 nums
+seq 1 500000 > big; wc -c < big; tail -n 2 big; rm big
 cd tree && pwd | sed 's|.*/||' && cd ..
 rm -r tree t.tar n.gz nums log.txt both.txt
 ls
