@@ -167,6 +167,20 @@ fn dispatch(k: &mut Kernel, call: XnCall, slot: exo_abi::syscall::arg::CapSlot) 
         return Err(exo_xn::Error::NoSpace.into());
     }
     let held = super::pages::held();
+    // Calls that only read leave the registry as it is: republishing it
+    // (all of it, a copy per call) would make every read cost as much as
+    // the cache is large.
+    let changes_registry = !matches!(
+        call,
+        XnCall::Lookup { .. }
+            | XnCall::ReadB { .. }
+            | XnCall::FindFree { .. }
+            | XnCall::UdfEnum { .. }
+            | XnCall::ReadAttr { .. }
+            | XnCall::GetRefcnt { .. }
+            | XnCall::Info
+            | XnCall::ListWriteable { .. }
+    );
     let r = match call {
         XnCall::ReadAndInsert {
             db,
@@ -180,7 +194,9 @@ fn dispatch(k: &mut Kernel, call: XnCall, slot: exo_abi::syscall::arg::CapSlot) 
         Resource::Pages,
         super::pages::held().saturating_sub(held),
     );
-    super::publish_registry(xn);
+    if changes_registry {
+        super::publish_registry(xn);
+    }
     r
 }
 
