@@ -115,6 +115,13 @@ pub fn mapped(lo: u64, hi: u64) -> impl Iterator<Item = (u64, u64)> {
     })
 }
 
+/// The physical address of this environment's top-level page table (its
+/// own entry in the recursive slot), read without a call: no two live
+/// environments share it.
+pub fn page_table_root() -> u64 {
+    read(exo_abi::layout::pml4e_addr(exo_abi::layout::UVPT)) & pte::ADDR_MASK
+}
+
 /// The PTE mapping `va` in this environment (0 if none), read without a call.
 pub fn pte(va: u64) -> u64 {
     for up in [pml4e_addr(va), pdpte_addr(va), pde_addr(va)] {

@@ -10,13 +10,31 @@ use exo_abi::vm::{VmOp, MAP_EXEC, MAP_WRITE, OP_MAP, OP_PROTECT, OP_UNMAP};
 
 pub const PAGE_SIZE: u64 = 4096;
 
-/// Where the search for a free page resumes.
-static CURSOR: AtomicU64 = AtomicU64::new(0);
+/// What the copy-on-write fault handler writes, together in one page that
+/// fork keeps private (a write fault inside the handler would be fatal).
+#[repr(C, align(16))]
+struct HandlerState {
+    /// Where the search for a free page resumes.
+    cursor: AtomicU64,
+    /// This environment's id, with its page-table root (see `sys::env_id`).
+    env: AtomicU64,
+}
+
+static STATE: HandlerState = HandlerState {
+    cursor: AtomicU64::new(0),
+    env: AtomicU64::new(0),
+};
+static CURSOR: &AtomicU64 = &STATE.cursor;
+
+/// The cached (root frame << 32 | id) word `sys::env_id` keeps.
+pub(crate) fn env_cache() -> &'static AtomicU64 {
+    &STATE.env
+}
 
 /// The page holding the allocation cursor (fork keeps it private: the
 /// copy-on-write fault handler allocates pages).
 pub(crate) fn cursor_page() -> u64 {
-    core::ptr::addr_of!(CURSOR) as u64 & !(PAGE_SIZE - 1)
+    core::ptr::addr_of!(STATE) as u64 & !(PAGE_SIZE - 1)
 }
 
 /// Allocates a free physical page guarded by the capability in `guard_slot`,

@@ -95,7 +95,7 @@ fn main() -> u8 {
     })
     .unwrap();
     let null = measure(|| {
-        sys::env_id();
+        sys::env_id_call();
     });
     let upcall = measure(|| {
         // SAFETY: int3 traps to our handler, which resumes after it.

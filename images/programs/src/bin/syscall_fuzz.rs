@@ -137,7 +137,7 @@ fn tame(s: Sysnum, a: &mut [u64; 5], rng: &mut Rng, holds: u64) {
         Sysnum::Donate | Sysnum::Yield => {
             a[0] = match rng.next() % 3 {
                 0 => 0,
-                1 => sys::env_id() as u64,
+                1 => sys::env_id_call() as u64,
                 _ => 0xff_ff00 | (a[0] & 0xff),
             }
         }
