@@ -68,14 +68,7 @@ pub fn fault_in(va: u64) -> bool {
     let fill = |buf: &mut [u8]| {
         buf.fill(0);
         for s in covering() {
-            let (from, to) = (
-                page.max(s.va),
-                (page + PAGE_SIZE).min(s.va + s.data.len() as u64),
-            );
-            if from < to {
-                buf[(from - page) as usize..(to - page) as usize]
-                    .copy_from_slice(&s.data[(from - s.va) as usize..(to - s.va) as usize]);
-            }
+            copy_part(buf, page, s.va, s.data);
         }
     };
     // Its own window: the fault may have interrupted a fill of the main one.
@@ -222,14 +215,20 @@ fn map_segment(va: u64, end: u64, data: &[u8], writable: bool, exec: bool) -> Re
                 },
                 None => buf.fill(0),
             }
-            let (from, to) = (page.max(va), (page + PAGE_SIZE).min(va + data.len() as u64));
-            if from < to {
-                buf[(from - page) as usize..(to - page) as usize]
-                    .copy_from_slice(&data[(from - va) as usize..(to - va) as usize]);
-            }
+            copy_part(buf, page, va, data);
         };
         scratch::MAIN.fill(ppn, 0, fill, Some(map_op(page, ppn, w, x, 0)))?;
         page += PAGE_SIZE;
     }
     Ok(())
+}
+
+/// Copies into `buf`, the page at `page`, the part of `data` (which starts
+/// at `va`) that falls in it.
+fn copy_part(buf: &mut [u8], page: u64, va: u64, data: &[u8]) {
+    let (from, to) = (page.max(va), (page + PAGE_SIZE).min(va + data.len() as u64));
+    if from < to {
+        buf[(from - page) as usize..(to - page) as usize]
+            .copy_from_slice(&data[(from - va) as usize..(to - va) as usize]);
+    }
 }
