@@ -1,9 +1,17 @@
 //! Writer of cpio "newc" archives, the initrd format (the kernel reads them
 //! with `exo_abi::initrd`).
 
+/// Size of a page, to which exo's initrd aligns each program's bytes.
+const PAGE: usize = 4096;
+
 /// Appends one entry of `mode` (a regular file or a directory) to `out`.
-fn push_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
-    let namesize = name.len() + 1;
+/// `align` asks that its data start at a multiple of `align` bytes into the
+/// archive, done by padding its name with NULs (readers end a name at its
+/// first NUL; newc aligns data to 4 bytes only).
+fn push_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8], align: usize) {
+    const HEADER: usize = 110;
+    let bare = out.len() + HEADER + name.len() + 1;
+    let namesize = name.len() + 1 + (bare.next_multiple_of(align) - bare);
     let fields = [
         ino,
         mode,
@@ -24,7 +32,7 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
         out.extend_from_slice(format!("{f:08x}").as_bytes());
     }
     out.extend_from_slice(name.as_bytes());
-    out.push(0);
+    out.resize(out.len() + namesize - name.len(), 0);
     pad4(out);
     out.extend_from_slice(data);
     pad4(out);
@@ -50,29 +58,39 @@ pub fn archive_with_dirs(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     }
     let mut out = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
-        push_entry(&mut out, i as u32 + 1, d, 0o040755, &[]);
+        push_entry(&mut out, i as u32 + 1, d, 0o040755, &[], 4);
     }
     for (i, (name, data)) in files.iter().enumerate() {
         let ino = (dirs.len() + i) as u32 + 1;
-        push_entry(&mut out, ino, name.trim_start_matches('/'), 0o100755, data);
+        push_entry(
+            &mut out,
+            ino,
+            name.trim_start_matches('/'),
+            0o100755,
+            data,
+            4,
+        );
     }
-    push_entry(&mut out, 0, "TRAILER!!!", 0, &[]);
+    push_entry(&mut out, 0, "TRAILER!!!", 0, &[], 4);
     out
 }
 
 /// Builds an archive of `(path, contents)` files, paths without leading '/'.
+/// Each program's (ELF file's) bytes start on a page boundary, so that its
+/// pages, which the kernel makes public, can be mapped where its segments
+/// go (their file offsets and addresses agree modulo the page size).
 pub fn archive(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, (name, data)) in files.iter().enumerate() {
-        push_entry(
-            &mut out,
-            i as u32 + 1,
-            name.trim_start_matches('/'),
-            0o100755,
-            data,
-        );
+        let align = if data.starts_with(b"\x7fELF") {
+            PAGE
+        } else {
+            4
+        };
+        let name = name.trim_start_matches('/');
+        push_entry(&mut out, i as u32 + 1, name, 0o100755, data, align);
     }
-    push_entry(&mut out, 0, "TRAILER!!!", 0, &[]);
+    push_entry(&mut out, 0, "TRAILER!!!", 0, &[], 4);
     out
 }
 
@@ -94,6 +112,23 @@ mod tests {
         assert_eq!(initrd::find(&a, "etc/motd"), Some(&b"odd length!"[..]));
         assert_eq!(initrd::find(&a, "bin/none"), None);
         assert_eq!(initrd::entries(&a).count(), 3);
+    }
+
+    #[test]
+    fn programs_start_on_a_page() {
+        let files = vec![
+            ("etc/motd".to_string(), b"odd".to_vec()),
+            ("bin/a".to_string(), b"\x7fELF a".to_vec()),
+            ("bin/b".to_string(), b"\x7fELF b".to_vec()),
+        ];
+        let a = archive(&files);
+        for (path, want) in [("bin/a", &b"\x7fELF a"[..]), ("bin/b", b"\x7fELF b")] {
+            let got = initrd::find(&a, path).unwrap();
+            assert_eq!(got, want);
+            assert_eq!((got.as_ptr() as usize - a.as_ptr() as usize) % PAGE, 0);
+        }
+        let names: Vec<&str> = initrd::entries(&a).map(|e| e.0).collect();
+        assert_eq!(names, ["etc/motd", "bin/a", "bin/b"]);
     }
 
     #[test]

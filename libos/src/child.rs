@@ -10,51 +10,11 @@ use crate::info;
 use crate::layout::SLOT_SELF;
 use crate::scratch;
 use crate::sys::{self, Error};
-use crate::vm::{self, map_op};
+use crate::vm::{self, map_op, Batch};
 use exo_abi::cap::PERM_ALL;
 use exo_abi::env::Resource;
 use exo_abi::trap::UTrapFrame;
 use exo_abi::vm::VmOp;
-
-/// Operations sent to the kernel in one call.
-const BATCH: usize = 64;
-
-/// Page-table operations for one environment, sent in batches.
-struct Batch {
-    env: u32,
-    slot: usize,
-    ops: [VmOp; BATCH],
-    n: usize,
-}
-
-impl Batch {
-    fn new(env: u32, slot: usize) -> Self {
-        Batch {
-            env,
-            slot,
-            ops: [VmOp::default(); BATCH],
-            n: 0,
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.n == BATCH
-    }
-
-    /// Queues `op`; the caller flushes a full batch first.
-    fn push(&mut self, op: VmOp) {
-        self.ops[self.n] = op;
-        self.n += 1;
-    }
-
-    fn flush(&mut self) -> Result<(), Error> {
-        if self.n > 0 {
-            sys::vm_batch(self.env, self.slot, &self.ops[..self.n]).map_err(|e| e.1)?;
-            self.n = 0;
-        }
-        Ok(())
-    }
-}
 
 /// Which time slice a started child gets.
 pub enum Slice {
@@ -127,6 +87,11 @@ impl Builder {
         guard: usize,
     ) -> Result<(), Error> {
         self.push(map_op(va, ppn, writable, exec, guard), None)
+    }
+
+    /// Queues `op` for the child.
+    pub fn map_only(&mut self, op: VmOp) -> Result<(), Error> {
+        self.push(op, None)
     }
 
     /// Queues `theirs` for the child and `ours` for this environment. Ours

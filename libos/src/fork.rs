@@ -15,6 +15,7 @@ use crate::upcall::{self, Resume};
 use crate::{fd, scratch, vm};
 use core::sync::atomic::{AtomicBool, Ordering};
 use exo_abi::layout::pte;
+use exo_abi::pages::PUBLIC;
 use exo_abi::trap::UTrapFrame;
 use exo_abi::vm::{VmOp, MAP_EXEC, MAP_WRITE, OP_MAP, OP_PROTECT};
 use vm::{map_op, PAGE_SIZE};
@@ -56,7 +57,7 @@ pub(crate) fn handle_cow(f: &UTrapFrame) -> bool {
     let exec = e & pte::NO_EXECUTE == 0;
     let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
     // Sole user of a page we own: just make it writable again.
-    if info::page(ppn).is_some_and(|p| p.refs == 1)
+    if info::page(ppn).is_some_and(|p| p.refs == 1 && p.owner == sys::env_id())
         && vm::apply(&[rw_op(va, exec, SLOT_SELF)]).is_ok()
     {
         return true;
@@ -129,7 +130,10 @@ pub fn fork() -> Result<u32, Error> {
 
 /// `fork`, the child also inheriting the private memory in `extra` (ranges
 /// that must not overlap the image, heap or main stack): memory a foreign
-/// program laid out, such as a Linux program's.
+/// program laid out, such as a Linux program's. Its pages that are the
+/// initrd's own (public) are not mapped in the child: that program's pager
+/// maps them again when the child touches them, which after a fork is
+/// seldom (most children exec at once).
 #[inline(never)]
 pub fn fork_with(extra: &[(u64, u64)]) -> Result<u32, Error> {
     activate_cow()?;
@@ -181,7 +185,8 @@ pub fn fork_with(extra: &[(u64, u64)]) -> Result<u32, Error> {
 /// Gives the child our private memory: our writable pages copy-on-write,
 /// read-only pages shared, the pages the fault handler writes copied now.
 /// Pages we use but do not own (we are a forked child ourselves) cannot be
-/// handed on by our capability: a writable one is copied for the child, a
+/// handed on by our capability: a writable one is copied for the child
+/// (one of the initrd's public pages it maps copy-on-write too), a
 /// read-only one (program text and constants, public as the initrd is) is
 /// readable through the libOS's shared capability, which its owner named
 /// as the page's reader when it first shared it.
@@ -189,13 +194,18 @@ fn share_memory(b: &mut Builder, extra: &[(u64, u64)]) -> Result<(), Error> {
     let (xlo, xhi) = upcall::xstack_range();
     let me = sys::env_id();
     let shared = info::env(me).ok_or(Error::NoEnv)?.caps[SLOT_SHARED];
-    for &(lo, hi) in regions().iter().chain(extra) {
+    let own = regions().map(|(lo, hi)| (lo, hi, false));
+    let paged = extra.iter().map(|&(lo, hi)| (lo, hi, true));
+    for (lo, hi, paged) in own.into_iter().chain(paged) {
         for (va, e) in info::mapped(lo, hi) {
             let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
             let exec = e & pte::NO_EXECUTE == 0;
             let page = info::page(ppn);
             let ours = page.is_some_and(|p| p.owner == me);
-            if (xlo..xhi).contains(&va) || va == vm::cursor_page() {
+            let public = page.is_some_and(|p| p.owner == PUBLIC);
+            if paged && public {
+                continue;
+            } else if (xlo..xhi).contains(&va) || va == vm::cursor_page() {
                 // The exception stack, and the page with the allocator's
                 // cursor that the COW handler itself writes: never COW (a
                 // write fault inside the handler is fatal).
@@ -204,6 +214,10 @@ fn share_memory(b: &mut Builder, extra: &[(u64, u64)]) -> Result<(), Error> {
                 if ours {
                     let (ours, theirs) = cow_ops(va, ppn, exec, SLOT_SELF);
                     b.map_with(theirs, ours)?;
+                } else if public {
+                    // A program's data page still the initrd's: the child
+                    // copies it on its first write, as we do.
+                    b.map_only(cow_ops(va, ppn, exec, SLOT_SELF).1)?;
                 } else {
                     b.map_copy(va, exec)?;
                 }

@@ -94,6 +94,61 @@ pub fn protect_op(va: u64, writable: bool, cap_slot: usize) -> VmOp {
     }
 }
 
+/// Operations sent to the kernel in one call.
+const BATCH: usize = 64;
+
+/// Page-table operations for one environment, sent in batches.
+pub struct Batch {
+    env: u32,
+    slot: usize,
+    ops: [VmOp; BATCH],
+    n: usize,
+}
+
+impl Batch {
+    /// Operations on environment `env` under our capability in `slot`.
+    pub fn new(env: u32, slot: usize) -> Self {
+        Batch {
+            env,
+            slot,
+            ops: [VmOp::default(); BATCH],
+            n: 0,
+        }
+    }
+
+    /// Operations on this environment.
+    pub fn own() -> Self {
+        Batch::new(sys::env_id(), 0)
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.n == BATCH
+    }
+
+    /// Queues `op` without sending; the caller flushes a full batch first.
+    pub fn push(&mut self, op: VmOp) {
+        self.ops[self.n] = op;
+        self.n += 1;
+    }
+
+    /// Queues `op`, sending the batch first if it is full.
+    pub fn add(&mut self, op: VmOp) -> Result<(), Error> {
+        if self.is_full() {
+            self.flush()?;
+        }
+        self.push(op);
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if self.n > 0 {
+            let n = core::mem::take(&mut self.n);
+            sys::vm_batch(self.env, self.slot, &self.ops[..n]).map_err(|e| e.1)?;
+        }
+        Ok(())
+    }
+}
+
 /// Applies operations to this environment (slot 0 controls it).
 pub fn apply(ops: &[VmOp]) -> Result<(), (usize, Error)> {
     sys::vm_batch(sys::env_id(), 0, ops)
@@ -104,6 +159,39 @@ pub fn map_fresh(va: u64, writable: bool) -> Result<u64, Error> {
     let ppn = alloc_page(0)?;
     apply(&[map_op(va, ppn, writable, false, 0)]).map_err(|(_, e)| e)?;
     Ok(ppn)
+}
+
+/// Maps fresh zeroed pages over `[lo, hi)` (page-aligned) in this
+/// environment, in batched calls. On failure the pages mapped so far stay
+/// mapped and none is left allocated but unmapped.
+pub fn map_fresh_range(lo: u64, hi: u64, writable: bool, exec: bool) -> Result<(), Error> {
+    let mut ops = [VmOp::default(); BATCH];
+    let mut va = lo;
+    while va < hi {
+        let mut n = 0;
+        let mut failed = None;
+        while n < BATCH && va < hi {
+            match alloc_page(0) {
+                Ok(ppn) => ops[n] = map_op(va, ppn, writable, exec, 0),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            n += 1;
+            va += PAGE_SIZE;
+        }
+        if let Err((at, e)) = apply(&ops[..n]) {
+            failed = Some(e);
+            for op in &ops[at..n] {
+                let _ = sys::p_free(op.ppn, 0);
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Maps a fresh page at `va` holding `code` (at most a page), executable

@@ -37,6 +37,8 @@ fn entry(a: &[u8], off: usize) -> Option<(&str, &[u8], usize)> {
     let namesize = hex(&h[94..102])?;
     let name_start = off + HEADER;
     let name = a.get(name_start..name_start.checked_add(namesize)?.checked_sub(1)?)?;
+    // A name may be padded with NULs (to align the data after it).
+    let name = name.split(|&b| b == 0).next()?;
     let data_start = align4(name_start + namesize)?;
     let data = a.get(data_start..data_start.checked_add(filesize)?)?;
     let next = align4(data_start + filesize)?;

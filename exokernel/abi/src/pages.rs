@@ -12,6 +12,11 @@ pub const KERNEL: u32 = u32::MAX;
 pub const NOT_RAM: u32 = u32::MAX - 1;
 /// Owner value of a page whose owner ended while others still map it.
 pub const ORPHAN: u32 = u32::MAX - 2;
+/// Owner value of pages every environment may map read-only and none may
+/// change, free or grant: the initrd's, which every environment can read
+/// already, so that a library OS maps a program's text from it rather than
+/// copying it.
+pub const PUBLIC: u32 = u32::MAX - 3;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -315,7 +315,7 @@ fn expose_tables(boot: &pvh::BootInfo, ram_end: u64) {
         }
     }
     // From here on every page has a record.
-    let recs = mem::frames::build_records(ram_end, &boot.ram[..boot.ram_count])
+    let recs = mem::frames::build_records(ram_end, &boot.ram[..boot.ram_count], boot.initrd)
         .unwrap_or_else(|| fail("page records"));
     let initrd_ok = boot.initrd.is_none_or(|rd| {
         let start = rd.start & !(mem::PAGE_SIZE - 1);

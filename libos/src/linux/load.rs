@@ -4,8 +4,13 @@
 //! are only recorded, and the first touch of each page (by the program, or
 //! by this library on its behalf) fills it from the initrd, so that an exec
 //! copies the pages a program uses rather than its whole image (busybox
-//! is 2 MB; `true` touches a few dozen pages of it). A program read from
-//! the disk is copied in whole.
+//! is 2 MB; `true` touches a few dozen pages of it). Read-only pages are
+//! not even copied: the initrd's pages are public (anyone may map them
+//! read-only) and each program in it starts on a page, so such a page is
+//! the initrd's own, mapped where the program wants it. (Only the page
+//! touched: mapping its neighbours too, as Linux does around a fault, cost
+//! more than the faults it saved, busybox's fork+exec measured under
+//! icount.) A program read from the disk is copied in whole.
 
 use crate::scratch;
 use crate::sys::Error;
@@ -14,6 +19,7 @@ use elf::abi::{ET_DYN, ET_EXEC, PF_W, PF_X, PT_INTERP, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
 use exo_abi::layout::pte;
+use exo_abi::vm::{VmOp, MAP_EXEC, OP_MAP, OP_PROTECT};
 
 /// A segment still to be paged in from the initrd.
 #[derive(Clone, Copy)]
@@ -41,9 +47,12 @@ fn in_initrd(image: &[u8]) -> Option<&'static [u8]> {
 }
 
 /// Pages in the demand-paged page at `va`, if it is one and not mapped yet;
-/// whether it did. Called on a page fault and before a system call uses
-/// the program's memory.
-pub fn fault_in(va: u64) -> bool {
+/// whether it did (see `mem::fault_in`). A page read first that is wholly
+/// a segment's file bytes is the initrd's own page, mapped read-only, or
+/// copy-on-write for a writable segment (the first write copies it, as
+/// Linux's private file mappings do). Any other
+/// page, or one written first, is a fresh page filled here.
+pub fn fault_in(va: u64, write: bool) -> bool {
     let page = va & !(PAGE_SIZE - 1);
     if vm::ppn_of(page).is_some() {
         return false;
@@ -60,21 +69,73 @@ pub fn fault_in(va: u64) -> bool {
     if covering().next().is_none() {
         return false;
     }
+    if !write && map_public(page, &parts) {
+        return true;
+    }
     let w = covering().any(|s| s.writable);
     let x = covering().any(|s| s.exec);
     let Ok(ppn) = vm::alloc_page(0) else {
         return false;
     };
-    let fill = |buf: &mut [u8]| {
-        buf.fill(0);
-        for s in covering() {
-            copy_part(buf, page, s.va, s.data);
-        }
+    // Filled in place: mapped writable first, then given its own rights.
+    if vm::apply(&[map_op(page, ppn, true, x, 0)]).is_err() {
+        let _ = crate::sys::p_free(ppn, 0);
+        return false;
+    }
+    // SAFETY: `page` was just mapped writable here, to a fresh page (zeroed
+    // by the kernel) that nothing else maps or references.
+    let buf = unsafe { core::slice::from_raw_parts_mut(page as *mut u8, PAGE_SIZE as usize) };
+    for s in covering() {
+        copy_part(buf, page, s.va, s.data);
+    }
+    w || vm::apply(&[rights(page, 0, false, x, false)]).is_ok()
+}
+
+/// A page-table operation giving `va` the rights of a segment page:
+/// mapping `ppn` (`map`) or changing the rights of what is there.
+fn rights(va: u64, ppn: u64, map: bool, exec: bool, cow: bool) -> VmOp {
+    VmOp {
+        op: if map { OP_MAP } else { OP_PROTECT },
+        cap_slot: 0,
+        va,
+        ppn,
+        flags: if exec { MAP_EXEC } else { 0 } | if cow { crate::fork::PTE_COW } else { 0 },
+    }
+}
+
+/// The initrd's physical page holding the bytes of the segment that
+/// belong at `page`, if that segment alone covers the page with its file
+/// bytes and those bytes are a whole public page; with whether the page
+/// is copy-on-write (its segment writable).
+fn public_frame(page: u64, parts: &[Option<Lazy>]) -> Option<(u64, bool)> {
+    let mut covering = parts
+        .iter()
+        .flatten()
+        .filter(|s| s.va < page + PAGE_SIZE && page < s.end);
+    let s = covering.next()?;
+    if covering.next().is_some() || page < s.va || page + PAGE_SIZE > s.va + s.data.len() as u64 {
+        return None;
+    }
+    let src = s.data.as_ptr() as u64 + (page - s.va);
+    if !src.is_multiple_of(PAGE_SIZE) {
+        return None;
+    }
+    let ppn = vm::ppn_of(src)?;
+    crate::info::page(ppn)
+        .is_some_and(|p| p.owner == exo_abi::pages::PUBLIC)
+        .then_some((ppn, s.writable))
+}
+
+/// Maps the initrd's own page at `page` if it is one; whether it was.
+fn map_public(page: u64, parts: &[Option<Lazy>]) -> bool {
+    let Some((ppn, cow)) = public_frame(page, parts) else {
+        return false;
     };
-    // Its own window: the fault may have interrupted a fill of the main one.
-    scratch::UPCALL
-        .fill(ppn, 0, fill, Some(map_op(page, ppn, w, x, 0)))
-        .is_ok()
+    let exec = parts
+        .iter()
+        .flatten()
+        .any(|s| s.exec && s.va <= page && page < s.end);
+    vm::apply(&[rights(page, ppn, true, exec, cow)]).is_ok()
 }
 
 /// Where a loaded program is.

@@ -1,5 +1,7 @@
 //! The program's memory: its heap (`brk`), anonymous mappings, and what a
-//! fork copies or an exec throws away.
+//! fork copies or an exec throws away. The stack and the heap are
+//! zero-filled on first touch, as Linux does: an exec maps only what the
+//! new program's initial frame needs, and a `brk` maps nothing.
 
 use super::nr::*;
 use super::stack::{STACK_SIZE, STACK_TOP};
@@ -33,25 +35,59 @@ pub fn regions() -> [(u64, u64); 3] {
     ]
 }
 
+/// Pages the program touches for the first time: its segments' pages
+/// from the initrd (`load::fault_in`), and zeroed pages of its stack and
+/// heap. Whether `va`'s page was one and is mapped now. Called on a page
+/// fault (`write`: a write's) and before a system call uses the program's
+/// memory (`write`: to write it).
+pub fn fault_in(va: u64, write: bool) -> bool {
+    super::load::fault_in(va, write) || zero_fill(va)
+}
+
+/// Maps a zeroed page at `va` if it lies in the stack or the heap (below
+/// the break) and nothing is mapped there yet.
+fn zero_fill(va: u64) -> bool {
+    let page = va & !(PAGE_SIZE - 1);
+    let stack = STACK_TOP - STACK_SIZE..STACK_TOP;
+    let heap = BRK_START.load(Ordering::Relaxed)..BRK_NOW.load(Ordering::Relaxed);
+    (stack.contains(&page) || heap.contains(&page))
+        && vm::ppn_of(page).is_none()
+        && vm::map_fresh(page, true).is_ok()
+}
+
 /// Unmaps (and frees, if no one else maps them) all of the program's
 /// memory: an exec is about to load another.
 pub fn release_all() {
     for (lo, hi) in regions() {
-        let pages: alloc::vec::Vec<(u64, u64)> = crate::info::mapped(lo, hi).collect();
-        for (va, _) in pages {
-            free_page(va);
+        release(lo, hi);
+    }
+}
+
+/// Unmaps `[lo, hi)` in batched calls, freeing the pages that are ours.
+fn release(lo: u64, hi: u64) {
+    let me = sys::env_id();
+    let mut b = vm::Batch::own();
+    let mut ours = alloc::vec::Vec::new();
+    let pages: alloc::vec::Vec<(u64, u64)> = crate::info::mapped(lo, hi).collect();
+    for (va, e) in pages {
+        let ppn = (e & pte::ADDR_MASK) / PAGE_SIZE;
+        // A page shared copy-on-write with a parent or child stays theirs.
+        if crate::info::page(ppn).is_some_and(|p| p.owner == me) {
+            ours.push(ppn);
+        }
+        if b.add(vm::unmap_op(va)).is_err() {
+            break;
+        }
+    }
+    if b.flush().is_ok() {
+        for ppn in ours {
+            let _ = sys::p_free(ppn, 0);
         }
     }
 }
 
 fn free_page(va: u64) {
-    if let Some(ppn) = vm::ppn_of(va) {
-        // A page shared copy-on-write with a parent or child stays theirs.
-        let ours = crate::info::page(ppn).is_some_and(|p| p.owner == sys::env_id());
-        if vm::unmap(va).is_ok() && ours {
-            let _ = sys::p_free(ppn, 0);
-        }
-    }
+    release(va, va + PAGE_SIZE);
 }
 
 const MAP_FIXED: u64 = 0x10;
@@ -93,16 +129,10 @@ pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, off: u64) -> i6
     if at.checked_add(len).is_none_or(|e| e > USER_TOP) {
         return -ENOMEM;
     }
-    let mut va = at;
-    while va < at + len {
-        free_page(va); // MAP_FIXED replaces what was there
-        let r = vm::alloc_page(0).and_then(|ppn| {
-            vm::apply(&[vm::map_op(va, ppn, true, prot & PROT_EXEC != 0, 0)]).map_err(|e| e.1)
-        });
-        if r.is_err() {
-            return -ENOMEM;
-        }
-        va += PAGE_SIZE;
+    release(at, at + len); // MAP_FIXED replaces what was there
+    if vm::map_fresh_range(at, at + len, true, prot & PROT_EXEC != 0).is_err() {
+        release(at, at + len);
+        return -ENOMEM;
     }
     if file {
         return match fill_from(fd as usize, at, len, off) {
@@ -144,11 +174,7 @@ pub fn munmap(addr: u64, len: u64) -> i64 {
     if !addr.is_multiple_of(PAGE_SIZE) || addr.checked_add(len).is_none_or(|e| e > USER_TOP) {
         return -EINVAL;
     }
-    let mut va = addr;
-    while va < addr + len {
-        free_page(va);
-        va += PAGE_SIZE;
-    }
+    release(addr, addr + len);
     0
 }
 
@@ -158,12 +184,7 @@ const BATCH: usize = 64;
 
 /// Maps zeroed writable pages over `[at, at + len)`.
 fn map_zeroed(at: u64, len: u64) -> Result<(), i64> {
-    let mut va = at;
-    while va < at + len {
-        vm::map_fresh(va, true).map_err(|_| -ENOMEM)?;
-        va += PAGE_SIZE;
-    }
-    Ok(())
+    vm::map_fresh_range(at, at + len, true, false).map_err(|_| -ENOMEM)
 }
 
 /// Grows or shrinks an anonymous mapping. One that must move takes its
@@ -260,20 +281,19 @@ pub fn mremap(old: u64, old_len: u64, new_len: u64, flags: u64) -> i64 {
     at as i64
 }
 
-/// The heap after the program's data: grows by mapping zeroed pages.
+/// The heap after the program's data: its pages are zero-filled when
+/// first touched (`zero_fill`); those a shrinking heap gives up are freed.
 pub fn brk(want: u64) -> i64 {
     let now = BRK_NOW.load(Ordering::Relaxed);
     if want <= BRK_START.load(Ordering::Relaxed) || want > super::load::LOAD_LIMIT {
         return now as i64;
     }
-    let mapped_to = now.next_multiple_of(PAGE_SIZE);
-    let mut va = mapped_to;
-    while va < want {
-        // (pages of a heap that shrank are still mapped)
-        if vm::ppn_of(va).is_none() && vm::map_fresh(va, true).is_err() {
-            return now as i64;
-        }
-        va += PAGE_SIZE;
+    let (keep, had) = (
+        want.next_multiple_of(PAGE_SIZE),
+        now.next_multiple_of(PAGE_SIZE),
+    );
+    if keep < had {
+        release(keep, had);
     }
     BRK_NOW.store(want, Ordering::Relaxed);
     want as i64

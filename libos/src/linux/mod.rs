@@ -116,7 +116,7 @@ fn exit_by_signal(sig: u8) -> ! {
 fn fault(f: &mut exo_abi::trap::UTrapFrame) -> upcall::Resume {
     // A page of the program touched for the first time (by it or by this
     // library on its behalf).
-    if f.vector == 14 && f.error_code & 1 == 0 && load::fault_in(f.cr2) {
+    if f.vector == 14 && f.error_code & 1 == 0 && mem::fault_in(f.cr2, f.error_code & 2 != 0) {
         return upcall::Resume::Continue;
     }
     let (lo, hi) = upcall::current().syscall_range;

@@ -79,12 +79,15 @@ pub fn execve(f: &mut UTrapFrame, path: u64, argv: u64, envp: u64) -> i64 {
     if let Err(e) = super::load::check(&image) {
         return e;
     }
+    let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let e: Vec<&str> = envp.iter().map(String::as_str).collect();
+    if !super::stack::fits(&a, &e) {
+        return -E2BIG;
+    }
     // Past the point of no return: the old program goes.
     mem::release_all();
     io::close_on_exec();
     signal::reset_on_exec();
-    let a: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let e: Vec<&str> = envp.iter().map(String::as_str).collect();
     let started = super::start(&image, &a, &e);
     let (entry, sp) = match started {
         Ok(s) => s,

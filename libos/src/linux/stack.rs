@@ -7,9 +7,11 @@ use crate::sys::Error;
 use crate::vm::{self, PAGE_SIZE};
 use alloc::vec::Vec;
 
-/// Top of the program's stack, and how much of it is mapped.
+/// Top of the program's stack, and how far it may grow (Linux's default
+/// limit, 8 MiB). Only the pages holding the initial frame are mapped at
+/// exec; the rest are zero-filled when first touched (see `mem::fault_in`).
 pub const STACK_TOP: u64 = 0x7000_0000_0000;
-const STACK_PAGES: u64 = 256;
+const STACK_PAGES: u64 = 2048;
 pub const STACK_SIZE: u64 = STACK_PAGES * PAGE_SIZE;
 
 const AT_NULL: u64 = 0;
@@ -29,11 +31,28 @@ const AT_SECURE: u64 = 23;
 const AT_RANDOM: u64 = 25;
 const AT_EXECFN: u64 = 31;
 
-/// Maps the stack and lays out the initial frame; returns the stack pointer.
+/// Bytes the initial frame may take at most: the strings, the pointers to
+/// them, the auxiliary vector and its own strings, and alignment.
+fn frame_bytes(argv: &[&str], envp: &[&str]) -> u64 {
+    let strings: usize = argv.iter().chain(envp).map(|s| s.len() + 1).sum();
+    let pointers = (argv.len() + envp.len() + 3) * 8;
+    (strings + pointers) as u64 + 512
+}
+
+/// Whether a frame for `argv` and `envp` leaves most of the stack free
+/// (exec refuses with E2BIG otherwise, as Linux does past a quarter).
+pub fn fits(argv: &[&str], envp: &[&str]) -> bool {
+    frame_bytes(argv, envp) < STACK_SIZE / 4
+}
+
+/// Maps the top of the stack, as much as the initial frame needs, and lays
+/// out the frame; returns the stack pointer.
 pub fn build(p: &Program, argv: &[&str], envp: &[&str]) -> Result<u64, Error> {
-    for i in 1..=STACK_PAGES {
-        vm::map_fresh(STACK_TOP - i * PAGE_SIZE, true)?;
+    if !fits(argv, envp) {
+        return Err(Error::Invalid);
     }
+    let pages = frame_bytes(argv, envp).div_ceil(PAGE_SIZE) + 1;
+    vm::map_fresh_range(STACK_TOP - pages * PAGE_SIZE, STACK_TOP, true, false)?;
     // Strings and random bytes at the top, copied down as they come.
     let mut top = STACK_TOP;
     let mut put = |bytes: &[u8]| -> u64 {

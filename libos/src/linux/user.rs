@@ -16,7 +16,7 @@ fn mapped(p: u64, len: u64, write: bool) -> bool {
     let mut page = p & !(PAGE_SIZE - 1);
     while page < end {
         let mut e = crate::info::pte(page);
-        if e & pte::PRESENT == 0 && super::load::fault_in(page) {
+        if e & pte::PRESENT == 0 && super::mem::fault_in(page, write) {
             e = crate::info::pte(page);
         }
         if e & pte::PRESENT == 0 || (write && e & (pte::WRITABLE | crate::fork::PTE_COW) == 0) {

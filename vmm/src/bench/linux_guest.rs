@@ -209,6 +209,20 @@ fn bench_program() -> Result<PathBuf, String> {
 /// Writes `files` as the cpio archive `name` in the cache, unless it is
 /// newer than every source file and than this exo (which writes it).
 fn archive(name: &str, files: &[(&str, &Path)]) -> Result<PathBuf, String> {
+    archive_as(name, files, exo_images::cpio::archive_with_dirs)
+}
+
+/// Writes a cpio archive of `(path, contents)` files.
+type CpioWriter = fn(&[(String, Vec<u8>)]) -> Vec<u8>;
+
+/// `archive` written by `write`: exo's initrds are written by
+/// `cpio::archive`, which starts each program on a page (exo maps a
+/// program's pages from the initrd), and need no directory entries.
+fn archive_as(
+    name: &str,
+    files: &[(&str, &Path)],
+    write: CpioWriter,
+) -> Result<PathBuf, String> {
     let cpio = cache_dir().join(name);
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -223,8 +237,7 @@ fn archive(name: &str, files: &[(&str, &Path)]) -> Result<PathBuf, String> {
         let data = std::fs::read(src).map_err(|e| format!("{}: {e}", src.display()))?;
         contents.push((path.to_string(), data));
     }
-    std::fs::write(&cpio, exo_images::cpio::archive_with_dirs(&contents))
-        .map_err(|e| format!("{}: {e}", cpio.display()))?;
+    std::fs::write(&cpio, write(&contents)).map_err(|e| format!("{}: {e}", cpio.display()))?;
     Ok(cpio)
 }
 
@@ -351,13 +364,14 @@ pub fn exo_initrd() -> Result<PathBuf, String> {
         std::fs::write(&runner_file, runner)
             .map_err(|e| format!("{}: {e}", runner_file.display()))?;
     }
-    archive(
+    archive_as(
         "exo-busybox.cpio",
         &[
             (runner_path.trim_start_matches('/'), &runner_file),
             ("bin/bench", &bench),
             ("bin/busybox", &busybox),
         ],
+        exo_images::cpio::archive,
     )
 }
 

@@ -5,6 +5,7 @@ use super::read;
 use clap::{Args, Subcommand};
 use exo_abi::trace::{event, event_name};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -50,21 +51,36 @@ pub fn main(args: TraceArgs) -> i32 {
     }
 }
 
+/// Writes with `write` to stdout, buffered; a reader that stops reading
+/// (`exo trace show t.trc | head`) ends the output quietly.
+fn to_stdout(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), String> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+        _ => Ok(()),
+    }
+}
+
 fn run(args: TraceArgs) -> Result<(), String> {
     match args.command {
         TraceCommand::Show { file } => {
             let (h, recs) = load(&file)?;
             let first = recs.first().map_or(0, |r| r.tsc);
-            for r in &recs {
-                println!(
-                    "{:>12.1} us  env {:>2}  {:<11} {}",
-                    micros(r.tsc, first, h.tsc_per_ms),
-                    r.env,
-                    event_name(r.event),
-                    describe(r)
-                );
-            }
-            println!("{} records, {} dropped", h.records, h.dropped);
+            to_stdout(|out| {
+                for r in &recs {
+                    writeln!(
+                        out,
+                        "{:>12.1} us  env {:>2}  {:<11} {}",
+                        micros(r.tsc, first, h.tsc_per_ms),
+                        r.env,
+                        event_name(r.event),
+                        describe(r)
+                    )?;
+                }
+                writeln!(out, "{} records, {} dropped", h.records, h.dropped)
+            })?;
         }
         TraceCommand::Stats { file } => {
             let (h, recs) = load(&file)?;

@@ -7,7 +7,7 @@
 use super::{phys_to_virt, PAGE_SIZE};
 use crate::pvh::{BootInfo, Range, MAX_REGIONS};
 use exo_abi::pages::PageInfo;
-use exo_kcore::pages::Pages;
+use exo_kcore::pages::{Link, Pages};
 use spin::Mutex;
 
 struct BootRanges {
@@ -152,17 +152,24 @@ pub fn alloc_contiguous(pages: u64) -> Option<u64> {
 }
 
 /// Builds the page records for RAM up to `ram_end`: what is still in the boot
-/// ranges is free, everything else RAM is the kernel's. Returns the physical
+/// ranges is free, `public` (the initrd) is public, everything else RAM is
+/// the kernel's. Returns the physical
 /// range of the record table (to be mapped read-only for environments).
-pub fn build_records(ram_end: u64, ram: &[Range]) -> Option<Range> {
+pub fn build_records(ram_end: u64, ram: &[Range], public: Option<Range>) -> Option<Range> {
     let npages = ram_end.div_ceil(PAGE_SIZE) as usize;
     let bytes = (npages * core::mem::size_of::<PageInfo>()) as u64;
     let pa = boot_alloc(bytes.div_ceil(PAGE_SIZE))?;
-    // SAFETY: a fresh contiguous run of RAM the kernel keeps for good, mapped
-    // in the kernel region, sized for `npages` records.
-    let recs =
-        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(pa) as *mut PageInfo, npages) };
-    let mut pages = Pages::new(recs);
+    let link_bytes = (npages * core::mem::size_of::<Link>()) as u64;
+    let links_pa = boot_alloc(link_bytes.div_ceil(PAGE_SIZE))?;
+    // SAFETY: fresh contiguous runs of RAM the kernel keeps for good, mapped
+    // in the kernel region, sized for `npages` records and links.
+    let (recs, links) = unsafe {
+        (
+            core::slice::from_raw_parts_mut(phys_to_virt(pa) as *mut PageInfo, npages),
+            core::slice::from_raw_parts_mut(phys_to_virt(links_pa) as *mut Link, npages),
+        )
+    };
+    let mut pages = Pages::new(recs, links);
     // All RAM is the kernel's unless it is still in a free range.
     for r in ram {
         let (first, end) = (
@@ -181,6 +188,13 @@ pub fn build_records(ram_end: u64, ram: &[Range]) -> Option<Range> {
         );
     }
     drop(f);
+    // The initrd (every environment reads it through its window) may be
+    // mapped read-only anywhere, by anyone.
+    if let Some(r) = public {
+        for ppn in r.start / PAGE_SIZE..align_up(r.end) / PAGE_SIZE {
+            pages.make_public(ppn as usize);
+        }
+    }
     *PAGES.lock() = Some(pages);
     Some(Range {
         start: pa,

@@ -279,10 +279,49 @@ extern "C" fn mallory() -> u8 {
         sys::p_free(shared_ppn(), 2),
         Error::Denied,
     );
+    initrd_attacks(me);
     // SAFETY: one thread of control.
     let failures = unsafe { FAILURES };
     println!("caps_attack: mallory done, {failures} wrong");
     failures as u8
+}
+
+/// Where mallory maps a page of the initrd.
+const INITRD_VA: u64 = 0x5100_0000_0000;
+
+/// The initrd's pages are public: anyone maps them read-only (and reads
+/// what the initrd window shows), no one writes, frees, grants, shares or
+/// allocates them.
+fn initrd_attacks(me: u32) {
+    let rd = libos::initrd::archive();
+    let page = (rd.as_ptr() as u64).next_multiple_of(4096);
+    let ppn = vm::ppn_of(page).unwrap_or(0);
+    let public = info::page(ppn).is_some_and(|r| r.owner == exo_abi::pages::PUBLIC);
+    let mapped = libos::vm::apply(&[map_op(INITRD_VA, ppn, false, false, 0)]).map_err(|e| e.1);
+    // SAFETY: both mapped (the second just above if `mapped` is Ok), read only.
+    let same = mapped.is_ok()
+        && unsafe { (INITRD_VA as *const u64).read_volatile() == (page as *const u64).read_volatile() };
+    if public && same {
+        println!("caps_attack: initrd page mapped read-only: ok");
+    } else {
+        println!("caps_attack: initrd page mapped read-only: WRONG ({public} {mapped:?})");
+        // SAFETY: one thread of control.
+        unsafe { FAILURES += 1 };
+    }
+    expect(
+        "map an initrd page writable",
+        sys::vm_batch(me, 0, &[map_op(INITRD_VA + 0x1000, ppn, true, false, 0)]).map_err(|e| e.1),
+        Error::Denied,
+    );
+    expect(
+        "make the initrd page writable",
+        sys::vm_batch(me, 0, &[libos::vm::protect_op(INITRD_VA, true, 0)]).map_err(|e| e.1),
+        Error::Denied,
+    );
+    expect("free an initrd page", sys::p_free(ppn, 0), Error::Denied);
+    expect("grant an initrd page", sys::p_grant(ppn, 0, me), Error::Denied);
+    expect("share an initrd page", sys::p_share(ppn, 0, 0), Error::Denied);
+    expect("allocate an initrd page", sys::p_alloc(ppn, 0), Error::Taken);
 }
 
 static mut SHARED_PPN: u64 = 0;
