@@ -100,18 +100,31 @@ pub fn next_candidate(mut va: u64, end: u64) -> Option<u64> {
     None
 }
 
-/// Every page mapped in `[lo, hi)` with its PTE, in address order.
+/// Every page mapped in `[lo, hi)` with its PTE, in address order. Within
+/// a 2 MiB span whose page table exists, the entries are read in a row
+/// (fork walks every page it shares: a full walk per page cost seven
+/// reads where one does).
 pub fn mapped(lo: u64, hi: u64) -> impl Iterator<Item = (u64, u64)> {
+    const SPAN: u64 = 1 << 21;
     let mut va = lo;
-    core::iter::from_fn(move || {
-        while let Some(at) = next_candidate(va, hi) {
-            va = at + 4096;
-            let e = pte(at);
-            if e & pte::PRESENT != 0 {
-                return Some((at, e));
-            }
+    // The end of the span `va` is in, if its page table exists.
+    let mut known = 0;
+    core::iter::from_fn(move || loop {
+        if va >= known {
+            va = next_candidate(va, hi)?;
+            known = (va | (SPAN - 1)) + 1;
         }
-        None
+        if va >= hi {
+            return None;
+        }
+        let at = va;
+        va += 4096;
+        // The page table holding `at`'s entry exists (checked for its span;
+        // page tables are only ever freed with the whole address space).
+        let e = read(pte_addr(at));
+        if e & pte::PRESENT != 0 {
+            return Some((at, e));
+        }
     })
 }
 

@@ -34,6 +34,9 @@ pub const SLOT_SELF: usize = 0;
 /// Capability slot 1: the libOS's shared capability (the file system's
 /// credential).
 pub const SLOT_SHARED: usize = 1;
+/// The name the first process extends its own (the root) capability by to
+/// make the shared one: `exo xn mkfs` makes a tree this capability owns.
+pub const SHARED_CAP_EXT: &[u8] = b"P";
 /// Capability slot 2: the process table's reader (read-only: every
 /// process's entry may be read by all, written only by its owner).
 pub const SLOT_TABLE: usize = 2;

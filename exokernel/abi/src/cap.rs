@@ -67,6 +67,16 @@ impl Cap {
         &self.name[..(self.len as usize).min(CAP_NAME_LEN)]
     }
 
+    /// The value of this capability as XN sees it (what acl-ufs compare and
+    /// metadata records as an owner): a hash of its name, never 0.
+    pub fn xn_value(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in self.name() {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        h | 1 << 63
+    }
+
     /// Whether this capability names a prefix of `guard` and holds `need`.
     pub fn allows(&self, guard: &Cap, need: u8) -> bool {
         self.is_valid()

@@ -42,7 +42,7 @@ pub fn name() -> Name {
 /// table's reader, its own entry and information page (console on fds 0-2).
 #[cfg_attr(not(target_os = "none"), allow(dead_code))]
 pub(crate) fn init_first(name: &str) -> Result<(), Error> {
-    sys::cap_derive(SLOT_SELF, SLOT_SHARED, b"P", PERM_ALL)?;
+    sys::cap_derive(SLOT_SELF, SLOT_SHARED, SHARED_CAP_EXT, PERM_ALL)?;
     sys::cap_derive(SLOT_SELF, SLOT_TABLE, TABLE_CAP_EXT, PERM_READ | PERM_GRANT)?;
     let info_page = vm::alloc_page(SLOT_SELF)?;
     let me = sys::env_id();

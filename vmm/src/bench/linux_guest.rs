@@ -218,11 +218,7 @@ type CpioWriter = fn(&[(String, Vec<u8>)]) -> Vec<u8>;
 /// `archive` written by `write`: exo's initrds are written by
 /// `cpio::archive`, which starts each program on a page (exo maps a
 /// program's pages from the initrd), and need no directory entries.
-fn archive_as(
-    name: &str,
-    files: &[(&str, &Path)],
-    write: CpioWriter,
-) -> Result<PathBuf, String> {
+fn archive_as(name: &str, files: &[(&str, &Path)], write: CpioWriter) -> Result<PathBuf, String> {
     let cpio = cache_dir().join(name);
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let me = std::env::current_exe().map_err(|e| e.to_string())?;

@@ -23,6 +23,19 @@ const EXIT_VIOLATIONS: i32 = 1;
 /// the disk's administrator).
 const ADMIN: Cred = Cred { env: 0, cap: 0 };
 
+/// The credential guest programs use the file system with (the library
+/// OS's shared capability), which owns the cffs trees `mkfs` makes, so
+/// that programs may change them as they do a tree they made themselves.
+fn guest_cred() -> Cred {
+    let shared = exo_abi::cap::Cap::ROOT
+        .derive(libos::layout::SHARED_CAP_EXT, exo_abi::cap::PERM_ALL)
+        .expect("a one-byte extension of the root capability");
+    Cred {
+        env: 0,
+        cap: shared.xn_value(),
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct XnArgs {
     #[command(subcommand)]
@@ -221,7 +234,7 @@ fn mkfs(
     }
     let mut xn = Xn::format(disk, VecPageStore::new()).map_err(|e| xerr(image, e))?;
     if fs == FsKind::Cffs {
-        super::xn_cffs::mkfs(&mut xn, ADMIN, root, add)?;
+        super::xn_cffs::mkfs(&mut xn, guest_cred(), root, add)?;
         xn.shutdown().map_err(|e| xerr(image, e))?;
         println!(
             "{}: XN disk of {} blocks with a cffs tree '{root}' ({} files)",

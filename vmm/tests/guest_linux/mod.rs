@@ -360,7 +360,8 @@ pub fn enosys_traced_case(engine: &'static str) -> Trial {
 
 /// Programs and files on the XN disk: what busybox writes (a file, a copy
 /// of itself) is there after a reboot, runs from there, and `exo xn cat`
-/// reads it offline; a program `exo xn mkfs --add` put on a disk runs too.
+/// reads it offline; a program `exo xn mkfs --add` put on a disk runs too,
+/// and programs may write on that disk.
 pub fn disk_case(engine: &'static str) -> Trial {
     Trial::test(
         format!("{engine}::linux_programs_persist_on_the_disk"),
@@ -399,7 +400,7 @@ pub fn disk_case(engine: &'static str) -> Trial {
                 rd,
                 &["--disk", added],
                 "/bin/busybox sh",
-                b"/busybox echo added offline\n",
+                b"/busybox echo added offline\necho changed > new.txt && cat new.txt\n",
             );
             let _ = std::fs::remove_dir_all(&dir);
             let _ = std::fs::remove_file(rd);
@@ -407,7 +408,8 @@ pub fn disk_case(engine: &'static str) -> Trial {
                 && second.stdout == "made on exo\nrun from the disk\n"
                 && cat.stdout == "made on exo\n"
                 && mkfs.status == Some(0)
-                && third.stdout.contains("added offline\n");
+                && third.stdout.contains("added offline\nchanged\n")
+                && !third.stdout.contains("cannot make");
             if !ok {
                 return Err(format!(
                     "first run:\n{}\nsecond run:\n{}\nxn cat:\n{}\nxn mkfs:\n{}\nrun from the added disk:\n{}",

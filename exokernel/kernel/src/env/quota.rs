@@ -55,6 +55,9 @@ impl Kernel {
 
     /// Returns `n` of `r` from `slot` and its ancestors.
     pub fn uncharge(&mut self, slot: usize, r: Resource, n: u64) {
+        if n == 0 {
+            return; // most mappings need no new page table: nothing to walk
+        }
         self.adjust(slot, r, |v| v.saturating_sub(n));
     }
 

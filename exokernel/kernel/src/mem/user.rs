@@ -79,6 +79,17 @@ pub fn read<T: Copy + Default>(va: u64) -> Result<T, BadAddress> {
     Ok(v)
 }
 
+/// Reads plain-data values from user memory (current address space) into
+/// `out`, as many as it holds.
+pub fn read_slice<T: Copy + Default>(va: u64, out: &mut [T]) -> Result<(), BadAddress> {
+    // SAFETY: as for `read`: T is plain data and all of `out`'s bytes are
+    // overwritten; the byte view covers exactly `out`.
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut u8, core::mem::size_of_val(out))
+    };
+    copy_in(va, bytes)
+}
+
 /// The bytes of a plain-data value, for `copy_out`.
 pub fn bytes_of<T: Copy>(v: &T) -> &[u8] {
     // SAFETY: any initialized Copy value can be viewed as bytes.

@@ -42,15 +42,6 @@ impl From<exo_xn::Error> for CallError {
 
 type R = Result<u64, CallError>;
 
-/// The value of a capability as XN sees it: a hash of its name, never 0.
-pub fn cap_value(c: &Cap) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in c.name() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    h | 1 << 63
-}
-
 /// `xn(args, cap)`: every operation is traced with its outcome; XN's
 /// refusal goes back as Error::Xn with its code in `rdx`.
 pub fn sys_xn(cx: &mut Cx<'_>, a: args::Xn) -> SysResult {
@@ -130,7 +121,7 @@ fn dispatch(k: &mut Kernel, call: XnCall, slot: exo_abi::syscall::arg::CapSlot) 
     let cap = k.my_cap(slot)?;
     let cred = Cred {
         env: k.current_id() as u64,
-        cap: cap_value(&cap),
+        cap: cap.xn_value(),
     };
     let root = cap.allows(&Cap::ROOT, PERM_WRITE);
     let mut guard = XN.lock();
