@@ -14,6 +14,11 @@ pub const FS_LOCK_VA: u64 = 0x7e00_0000_1000;
 /// Pipe pages: pipe `i` is at `PIPE_BASE + i * 4096` in every process using it.
 pub const PIPE_BASE: u64 = 0x7e00_1000_0000;
 pub const MAX_PIPES: u64 = 256;
+/// Where the library file system maps XN's cached blocks read-only (see
+/// `xn::Sys::map_block`): `XN_MAP_SLOTS` pages, a block at the slot its
+/// number picks.
+pub const XN_MAP_BASE: u64 = 0x7e00_3000_0000;
+pub const XN_MAP_SLOTS: u64 = 256;
 /// The DPF packet ring (see `net::ring`).
 pub const NET_RING_VA: u64 = 0x7e00_2000_0000;
 /// Where pages are staged while being filled (for a child, or by fork's

@@ -31,6 +31,17 @@ pub struct Pipe {
 
 const _: () = assert!(core::mem::size_of::<Pipe>() <= 4096);
 
+/// The ring's byte ranges for `n` bytes from stream position `pos`, as
+/// (offset in the ring, length, offset in the caller's buffer): one, or two
+/// when they wrap around its end.
+fn ring_parts(pos: u64, n: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let at = (pos % DATA as u64) as usize;
+    let first = n.min(DATA - at);
+    [(at, first, 0), (0, n - first, first)]
+        .into_iter()
+        .filter(|&(_, len, _)| len > 0)
+}
+
 /// Directed yield to the other end if it sleeps on this pipe: it runs now
 /// instead of at its next time slice.
 fn hand_over(waiting: &AtomicU32) {
@@ -54,10 +65,17 @@ impl Pipe {
             );
             if h != t {
                 let n = ((h - t) as usize).min(buf.len());
-                for (i, b) in buf.iter_mut().take(n).enumerate() {
-                    // SAFETY: index within the ring; the writer does not
-                    // touch unread bytes (`head` was read with Acquire).
-                    *b = unsafe { self.data_ptr().add((t as usize + i) % DATA).read_volatile() };
+                for (at, len, done) in ring_parts(t, n) {
+                    // SAFETY: `[at, at + len)` lies within the ring and
+                    // holds unread bytes, which the writer does not touch
+                    // (`head` was read with Acquire); `buf` is ours.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            self.data_ptr().add(at),
+                            buf[done..].as_mut_ptr(),
+                            len,
+                        )
+                    };
                 }
                 self.tail.store(t + n as u64, Ordering::Release);
                 hand_over(&self.writer_waiting);
@@ -98,13 +116,16 @@ impl Pipe {
                 continue;
             }
             let n = room.min(buf.len() - done);
-            for i in 0..n {
-                // SAFETY: index within the ring, in the free part the
-                // reader does not read until `head` is published below.
+            for (at, len, from) in ring_parts(h, n) {
+                // SAFETY: `[at, at + len)` lies within the ring, in the free
+                // part the reader does not read until `head` is published
+                // below; `buf` is ours.
                 unsafe {
-                    self.data_ptr()
-                        .add((h as usize + i) % DATA)
-                        .write_volatile(buf[done + i])
+                    core::ptr::copy_nonoverlapping(
+                        buf[done + from..].as_ptr(),
+                        self.data_ptr().add(at),
+                        len,
+                    )
                 };
             }
             self.head.store(h + n as u64, Ordering::Release);

@@ -28,6 +28,61 @@ pub fn registry() -> &'static [XrAttr] {
     }
 }
 
+/// `db`'s registry entry as the window shows it, read without a call:
+/// `Some(Some(_))` cached, `Some(None)` not in the registry, `None` if the
+/// window cannot tell (it holds only part of a large registry). The kernel
+/// refreshes the window after every call that changes the registry, so it
+/// is as current as a `read_attr` call; a refresh while we read (we were
+/// preempted) is seen in the generation and the read is done again.
+fn window_attr(db: Db) -> Option<Option<XrAttr>> {
+    use core::sync::atomic::{compiler_fence, Ordering::SeqCst};
+    use exo_abi::layout::UXNREG;
+    use exo_abi::xn::RegistryHeader;
+    let header = || {
+        // SAFETY: the window's header, mapped read-only in every environment.
+        unsafe { (UXNREG as *const RegistryHeader).read_volatile() }
+    };
+    loop {
+        let h = header();
+        compiler_fence(SeqCst);
+        let entries = registry();
+        let found = entries
+            .binary_search_by_key(&db, |a| a.db)
+            .ok()
+            .map(|i| entries[i]);
+        compiler_fence(SeqCst);
+        if header().generation != h.generation {
+            continue;
+        }
+        return match found {
+            Some(a) => Some(Some(a)),
+            None if h.count >= h.total => Some(None),
+            None => None,
+        };
+    }
+}
+
+impl Sys {
+    /// Maps cached block `db`'s page read-only at `va` here, if its acl-uf
+    /// lets us read it (XN's secure binding; `map_block` keeps a window of
+    /// them).
+    pub fn bind(&mut self, db: Db, va: u64) -> Result<(), Error> {
+        invoke(XnCall::Map { db, va }, self.slot).map(drop)
+    }
+
+    /// Where `map_block` maps `db`.
+    pub fn window_va(db: Db) -> u64 {
+        use crate::layout::{XN_MAP_BASE, XN_MAP_SLOTS};
+        XN_MAP_BASE + db % XN_MAP_SLOTS * 4096
+    }
+}
+
+/// Which block each slot of the mapping window was last bound to (see
+/// `Sys::map_block`); a forked child has the table but not the mappings,
+/// and binds again.
+static MAPPED: crate::cell::Exclusive<[Db; crate::layout::XN_MAP_SLOTS as usize]> =
+    crate::cell::Exclusive::new([0; crate::layout::XN_MAP_SLOTS as usize]);
+
 /// The kernel's XN, reached with the capability in `slot`.
 pub struct Sys {
     slot: usize,
@@ -257,6 +312,28 @@ impl XnCalls for Sys {
         .map(drop)
     }
 
+    /// XN's own page of `db`, mapped read-only in the slot of the window
+    /// its number picks (a block bound there before, whose page is still
+    /// mapped, is used as it is: XN unmaps a page before it leaves the
+    /// cache, so a mapped page still holds its block).
+    fn map_block(&mut self, db: Db) -> Option<&exo_xn::Block> {
+        let slot = (db % crate::layout::XN_MAP_SLOTS) as usize;
+        let va = Sys::window_va(db);
+        let bound = MAPPED.try_with(|m| m[slot] == db)?;
+        if !bound || crate::info::pte(va) & exo_abi::layout::pte::PRESENT == 0 {
+            self.bind(db, va).ok()?;
+            if MAPPED.try_with(|m| m[slot] = db).is_none() {
+                // Not recorded: the mapping must not outlive this call.
+                let _ = crate::vm::unmap(va);
+                return None;
+            }
+        }
+        // SAFETY: `va` maps, read-only, the cache page that holds `db` (XN
+        // unmaps it before the page leaves the cache); nothing here writes
+        // it, and the kernel's writes to it are the block's new contents.
+        Some(unsafe { &*(va as *const exo_xn::Block) })
+    }
+
     fn readb(&mut self, db: Db, offset: usize, out: &mut [u8]) -> Result<(), Error> {
         self.call(XnCall::ReadB {
             db,
@@ -303,6 +380,9 @@ impl XnCalls for Sys {
     }
 
     fn read_attr(&mut self, db: Db) -> Option<XrAttr> {
+        if let Some(known) = window_attr(db) {
+            return known;
+        }
         let mut attr = XrAttr {
             db: 0,
             parent: 0,

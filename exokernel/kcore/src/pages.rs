@@ -165,13 +165,26 @@ impl<'a> Pages<'a> {
         None
     }
 
-    /// Returns a kernel page to the free list.
+    /// Returns a kernel page to the free list (one still mapped somewhere
+    /// stays the kernel's: never reused while anyone can reach it).
     pub fn free_kernel(&mut self, ppn: u64) {
         if let Ok(r) = self.rec(ppn) {
-            if r.owner == KERNEL {
+            if r.owner == KERNEL && r.refs == 0 {
                 r.owner = FREE;
             }
         }
+    }
+
+    /// Counts a mapping of a kernel page that the kernel itself grants
+    /// after its own check (XN binding a buffer-cache page); any other
+    /// page is Denied.
+    pub fn kernel_map_ref(&mut self, ppn: u64) -> Result<(), Error> {
+        let r = self.rec(ppn)?;
+        if r.owner != KERNEL {
+            return Err(Error::Denied);
+        }
+        r.refs = r.refs.checked_add(1).ok_or(Error::NoMem)?;
+        Ok(())
     }
 
     /// Makes page `i` (in range) `owner`'s with `guard`, unmapped and unshared.
@@ -495,6 +508,28 @@ mod tests {
             Err(Error::Denied),
             "free pages cannot be mapped"
         );
+    }
+
+    #[test]
+    fn a_mapped_kernel_page_is_not_freed() {
+        let mut recs = table(16);
+        let mut links = links();
+        let mut p = Pages::new(&mut recs, &mut links);
+        p.add_ram(0, 16);
+        let k = p.alloc_kernel().unwrap();
+        let a = Cap::new(b"a", PERM_ALL).unwrap();
+        p.alloc(k + 1, 1, &a).unwrap();
+        assert_eq!(
+            p.kernel_map_ref(k + 1),
+            Err(Error::Denied),
+            "not a kernel page"
+        );
+        p.kernel_map_ref(k).unwrap();
+        p.free_kernel(k);
+        assert_eq!(p.get(k).unwrap().owner, KERNEL, "still mapped");
+        p.unref(k);
+        p.free_kernel(k);
+        assert_eq!(p.get(k).unwrap().owner, FREE);
     }
 
     #[test]

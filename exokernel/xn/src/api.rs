@@ -9,7 +9,7 @@ use crate::disk::Disk;
 use crate::error::Error;
 use crate::registry::{PageStore, XrAttr};
 use crate::xn::{Cred, Init, Mod, MountKind, Update, Xn};
-use crate::{Db, TypeId};
+use crate::{Block, Db, TypeId};
 use alloc::vec::Vec;
 
 /// A root catalogue entry as a libFS sees it.
@@ -54,6 +54,14 @@ pub trait XnCalls {
         dst_mv: &[Mod],
     ) -> Result<(), Error>;
     fn readb(&mut self, db: Db, offset: usize, out: &mut [u8]) -> Result<(), Error>;
+    /// Cached block `db` mapped read-only for this caller, its acl-uf
+    /// checked when the page is bound rather than at each read; it shows
+    /// every later change to the block. None where the block cannot be
+    /// mapped (or the caller maps nothing): then `readb`.
+    fn map_block(&mut self, db: Db) -> Option<&Block> {
+        let _ = db;
+        None
+    }
     fn writeb(&mut self, db: Db, offset: usize, bytes: &[u8]) -> Result<(), Error>;
     /// Writes cached blocks `[db, db + n)` to disk in XN's safe order; returns
     /// how many were written.
@@ -142,6 +150,9 @@ impl<D: Disk, P: PageStore> XnCalls for Direct<'_, D, P> {
     }
     fn readb(&mut self, db: Db, offset: usize, out: &mut [u8]) -> Result<(), Error> {
         self.xn.readb(self.cred, db, offset, out)
+    }
+    fn map_block(&mut self, db: Db) -> Option<&Block> {
+        self.xn.map_view(self.cred, db).ok()
     }
     fn writeb(&mut self, db: Db, offset: usize, bytes: &[u8]) -> Result<(), Error> {
         self.xn.writeb(self.cred, db, offset, bytes)

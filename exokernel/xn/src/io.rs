@@ -9,7 +9,7 @@ use crate::owns::{self, OwnsSet};
 use crate::registry::{self, state, PageId, PageStore, Registry};
 use crate::udf::AclOp;
 use crate::xn::{Cred, Mod, Update, Xn};
-use crate::{Db, TypeId, BLOCK_SIZE};
+use crate::{Block, Db, TypeId, BLOCK_SIZE};
 
 impl<D: Disk, P: PageStore> Xn<D, P> {
     /// `sys_xn_read_and_insert`: read allocated blocks `[db, db + n)` into pages (the
@@ -255,6 +255,13 @@ impl<D: Disk, P: PageStore> Xn<D, P> {
 
     /// The secure binding (§4.4): may `cred` map `db`'s page, writable or not? Metadata
     /// is never mapped writable (it changes only through checked calls).
+    /// Cached block `db` as `check_map` would bind it read-only for `cred`:
+    /// for a libFS that shares XN's pages directly (the host's `Direct`).
+    pub fn map_view(&self, cred: Cred, db: Db) -> Result<&Block, Error> {
+        self.check_map(cred, db, false)?;
+        self.page_of(db)
+    }
+
     pub fn check_map(&self, cred: Cred, db: Db, writable: bool) -> Result<PageId, Error> {
         let a = *self.reg.get(db).ok_or(Error::NotInCore)?;
         let page = a.page().ok_or(Error::NotInCore)?;

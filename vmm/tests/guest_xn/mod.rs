@@ -57,6 +57,11 @@ pub fn session_case(engine: &'static str) -> Trial {
                 "xn_check: home/hello.txt written and synced",
                 "xn_check: raw disk read by the root capability: Err(Busy)",
                 "xn_check: the owner's public directory is readable: yes",
+                "xn_check: the owner's public directory mapped read-only: yes, the same bytes",
+                "map the owner's private file: refused (AccessDenied)",
+                "map a block above user space: refused (BadRange)",
+                "map a block not in the cache: refused (NotInCore)",
+                "make the mapped directory writable: refused (AccessDenied)",
                 "add an entry to the owner's directory: refused (AccessDenied)",
                 "overwrite the owner's file data: refused (AccessDenied)",
                 "unlink the owner's file: refused (AccessDenied)",
@@ -67,6 +72,7 @@ pub fn session_case(engine: &'static str) -> Trial {
                 "remove the owner's root from the catalogue: refused (AccessDenied)",
                 "take free blocks off the free map without a parent: refused (AccessDenied)",
                 "xn_check: its own empty root uninstalled: Ok(true)",
+                "xn_check: its root, mapped while cached, unmapped once evicted: yes",
                 "xn_check: attacks all refused",
                 "xn_check: XN shut down cleanly",
             ],
@@ -82,8 +88,9 @@ pub fn session_case(engine: &'static str) -> Trial {
                 .filter(|k| k.starts_with("xn_refused"))
                 .collect();
             for (name, n) in [
-                ("xn_call", 76),
-                ("xn_refused AccessDenied", 4),
+                ("xn_call", 90),
+                ("xn_refused AccessDenied", 5),
+                ("xn_refused NotInCore", 1),
                 ("xn_refused NotFree", 1),
                 ("xn_refused ProtectedBytes", 1),
                 ("xn_refused BogusUpdate", 1),
@@ -92,23 +99,23 @@ pub fn session_case(engine: &'static str) -> Trial {
                 // The kernel's own refusals: no XN before FORMAT, a page
                 // that is not the caller's, a page it still maps, db_alloc
                 // without the root capability, and one call's read or
-                // allocation over its bound.
+                // allocation over its bound, and a mapping above user space.
                 ("xn_refused kernel NoEnv", 1),
                 ("xn_refused kernel Denied", 2),
                 ("xn_refused kernel Busy", 1),
-                ("xn_refused kernel Invalid", 2),
+                ("xn_refused kernel Invalid", 3),
                 // Inside XN: the lie is caught by the UDF check itself;
-                // the session caches 9 blocks (the last an empty root that
-                // is uninstalled, so evicted) and taints/cleans 3 twice.
+                // the session caches 11 blocks (the last an empty root that
+                // is uninstalled, so evicted) and taints/cleans 4 twice.
                 ("xn_udf_refused BogusUpdate", 1),
-                ("xn_reg_insert", 9),
+                ("xn_reg_insert", 11),
                 ("xn_reg_evict", 1),
-                ("xn_taint", 6),
+                ("xn_taint", 8),
                 ("dropped", 0),
             ] {
-                if counts.get(name) != Some(&n) || refusals.len() != 10 {
+                if counts.get(name) != Some(&n) || refusals.len() != 11 {
                     return Err(format!(
-                        "trace: want {name} {n}, 10 kinds of refusal\n{}",
+                        "trace: want {name} {n}, 11 kinds of refusal\n{}",
                         stats.show()
                     )
                     .into());

@@ -143,6 +143,13 @@ pub enum XnCall {
     },
     /// Take an extent off the free map without a parent (root capability
     /// only: for reconstruction programs).
+    /// Cached block `db`'s page mapped read-only at `va` in the caller,
+    /// if its acl-uf lets the caller read it (checked now, not at each
+    /// read); the mapping goes when the block leaves the cache.
+    Map {
+        db: u64,
+        va: u64,
+    },
     DbAlloc {
         db: u64,
         n: u64,
@@ -180,10 +187,11 @@ pub mod op {
     pub const UNINSTALL_MOUNT: u32 = 22;
     pub const TYPE_MOUNT: u32 = 23;
     pub const DB_ALLOC: u32 = 24;
+    pub const MAP: u32 = 25;
 }
 
 /// Readable names of the operations, by `op` number.
-const NAMES: [&str; 25] = [
+const NAMES: [&str; 26] = [
     "format",
     "cap_value",
     "reserve_type",
@@ -209,6 +217,7 @@ const NAMES: [&str; 25] = [
     "uninstall_mount",
     "type_mount",
     "db_alloc",
+    "map",
 ];
 
 /// A readable name of an operation number.
@@ -262,6 +271,7 @@ impl XnCall {
             XnCall::UninstallMount { .. } => op::UNINSTALL_MOUNT,
             XnCall::TypeMount { .. } => op::TYPE_MOUNT,
             XnCall::DbAlloc { .. } => op::DB_ALLOC,
+            XnCall::Map { .. } => op::MAP,
         }
     }
 
@@ -356,6 +366,7 @@ impl XnCall {
                 set_buf(&mut a, b.ptr, b.len);
             }
             XnCall::Writeback { db, n } | XnCall::DbAlloc { db, n } => (a.a, a.b) = (db, n),
+            XnCall::Map { db, va } => (a.a, a.b) = (db, va),
             XnCall::FindFree { hint, n } => (a.a, a.b) = (hint, n),
             XnCall::UdfEnum {
                 db,
@@ -487,6 +498,14 @@ impl XnCall {
             op::UNINSTALL_MOUNT => XnCall::UninstallMount { name: nm()? },
             op::TYPE_MOUNT => XnCall::TypeMount { name: nm()? },
             op::DB_ALLOC => XnCall::DbAlloc { db: a.a, n: a.b },
+            op::MAP => XnCall::Map {
+                db: a.a,
+                va: Some(a.b)
+                    .filter(|va| {
+                        va.is_multiple_of(BLOCK_SIZE as u64) && *va < crate::layout::USER_TOP
+                    })
+                    .ok_or(Error::Invalid)?,
+            },
             _ => return Err(Error::NoSys),
         })
     }

@@ -203,6 +203,10 @@ mod tests {
             XnCall::UninstallMount { name },
             XnCall::TypeMount { name },
             XnCall::DbAlloc { db: 3, n: 2 },
+            XnCall::Map {
+                db: 3,
+                va: 0x5000_0000,
+            },
         ];
         for c in calls {
             assert_eq!(XnCall::decode(&c.encode()), Ok(c), "{}", c.name());

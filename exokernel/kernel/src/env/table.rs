@@ -120,6 +120,7 @@ impl Kernel {
             );
             pages.borrow_mut().release_owner(id);
         }
+        crate::xn::maps::forget_env(id);
         self.envs[slot] = Env::EMPTY;
         // Keep the id and status visible until the slot is reused.
         *self.info_mut(slot) = EnvInfo {

@@ -113,6 +113,15 @@ fn prot_of(flags: u64) -> Prot {
     }
 }
 
+/// Page `ppn` is no longer mapped at `va` in environment `slot`: one
+/// mapping fewer, and an XN binding gone if it was one.
+fn unmapped(k: &Kernel, slot: usize, va: u64, ppn: u64) {
+    records(|p| p.unref(ppn));
+    if crate::xn::maps::is_cache_page(ppn) {
+        crate::xn::maps::forget(k.info(slot).id, va, ppn);
+    }
+}
+
 /// One page-table operation of a batch on environment `slot`.
 fn vm_op(k: &mut Kernel, slot: usize, op: &VmOp) -> Result<(), Error> {
     if op.va >= USER_TOP
@@ -146,7 +155,7 @@ fn vm_op(k: &mut Kernel, slot: usize, op: &VmOp) -> Result<(), Error> {
             match mapped {
                 Ok(old) => {
                     if let Some(old) = old {
-                        records(|p| p.unref(old / PAGE_SIZE));
+                        unmapped(k, slot, op.va, old / PAGE_SIZE);
                     }
                     Ok(())
                 }
@@ -156,7 +165,7 @@ fn vm_op(k: &mut Kernel, slot: usize, op: &VmOp) -> Result<(), Error> {
         OP_UNMAP => {
             let space = k.envs[slot].space.as_mut().ok_or(Error::NoEnv)?;
             if let Some(pa) = space.unmap(op.va).map_err(|_| Error::Invalid)? {
-                records(|p| p.unref(pa / PAGE_SIZE));
+                unmapped(k, slot, op.va, pa / PAGE_SIZE);
             }
             Ok(())
         }

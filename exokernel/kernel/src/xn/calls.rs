@@ -50,6 +50,8 @@ pub fn sys_xn(cx: &mut Cx<'_>, a: args::Xn) -> SysResult {
     let r = XnCall::decode(&raw)
         .map_err(CallError::Abi)
         .and_then(|call| dispatch(cx.k, call, a.cap));
+    // Pages the call let go of that environments map: unmapped, then freed.
+    super::maps::reap(cx.k);
     // XN's refusals by their code; the kernel's own (capability, page
     // ownership, bad arguments) with bit 16 set.
     let code = match &r {
@@ -171,8 +173,13 @@ fn dispatch(k: &mut Kernel, call: XnCall, slot: exo_abi::syscall::arg::CapSlot) 
             | XnCall::GetRefcnt { .. }
             | XnCall::Info
             | XnCall::ListWriteable { .. }
+            | XnCall::Map { .. }
     );
     let r = match call {
+        XnCall::Map { db, va } => xn
+            .check_map(cred, db, false)
+            .map_err(CallError::from)
+            .and_then(|ppn| Ok(super::maps::bind(k, me, ppn, va).map(|()| 0)?)),
         XnCall::ReadAndInsert {
             db,
             n: _,
@@ -398,6 +405,8 @@ fn run(xn: &mut KernelXn, call: XnCall, cred: Cred, root: bool) -> R {
             xn.db_alloc(db, n)?;
             Ok(0)
         }
-        XnCall::CapValue | XnCall::Format { .. } => Err(Error::NoSys.into()),
+        XnCall::CapValue | XnCall::Format { .. } | XnCall::Map { .. } => {
+            Err(Error::NoSys.into())
+        }
     }
 }

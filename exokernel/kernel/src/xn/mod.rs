@@ -6,6 +6,7 @@
 
 pub mod calls;
 mod disk;
+pub mod maps;
 mod pages;
 
 pub use pages::{room as cache_room, set_limit as set_cache_limit};

@@ -64,7 +64,10 @@ impl PageStore for KernelPages {
     fn free(&mut self, p: PageId) {
         // A page a libFS supplied was never counted here: stay at zero.
         let _ = HELD.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| h.checked_sub(1));
-        frames::free(p * PAGE_SIZE);
+        // A page environments map is freed once they no longer do.
+        if !super::maps::condemn(p) {
+            frames::free(p * PAGE_SIZE);
+        }
     }
 
     fn page(&self, p: PageId) -> Option<&Block> {

@@ -47,7 +47,7 @@ fn owner() -> u8 {
         }
     }
     match setup(&mut x) {
-        Ok((root, ino, data)) => {
+        Ok((root, ino, data, secret)) => {
             println!("xn_check: home/hello.txt written and synced");
             // The registry window shows the cached inode, bound under the root.
             let reg = libos::xn::registry();
@@ -68,7 +68,7 @@ fn owner() -> u8 {
             if raw != Err(exo_abi::syscall::Error::Busy) {
                 return 1;
             }
-            let me = format!("attack {root} {ino} {data}");
+            let me = format!("attack {root} {ino} {data} {secret}");
             let argv: alloc::vec::Vec<&str> =
                 core::iter::once("xn_check").chain(me.split(' ')).collect();
             let status = process::run("/bin/xn_check", &argv).unwrap_or(99);
@@ -86,8 +86,9 @@ fn owner() -> u8 {
     }
 }
 
-/// Types, root and file; returns (root dir, inode, first data block).
-fn setup(x: &mut Sys) -> Result<(Db, Db, Db), Error> {
+/// Types, root and files; returns (root dir, inode, first data block, the
+/// first data block of a private file).
+fn setup(x: &mut Sys) -> Result<(Db, Db, Db, Db), Error> {
     let t = match sample::find_types_via(x) {
         Some(t) => t,
         None => sample::install_types_via(x)?,
@@ -131,8 +132,26 @@ fn setup(x: &mut Sys) -> Result<(Db, Db, Db), Error> {
     if x.read_attr(data).is_none() {
         load(x, ino, 0, data, TypeId::DB)?;
     }
+    let secret = match sample::list_dir_via(x, root)?
+        .into_iter()
+        .find(|e| e.name == "secret.txt")
+    {
+        Some(e) => {
+            load(x, root, e.slot, e.db, t.inode)?;
+            e.db
+        }
+        None => sample::create_via(x, t, root, "secret.txt", b"private\n", 0)?,
+    };
+    let secret_data = x
+        .udf_enum(secret, 0, 1)?
+        .first()
+        .map(|u| u.db)
+        .ok_or(Error::NotInCore)?;
+    if x.read_attr(secret_data).is_none() {
+        load(x, secret, 0, secret_data, TypeId::DB)?;
+    }
     sample::sync_via(x)?;
-    Ok((root, ino, data))
+    Ok((root, ino, data, secret_data))
 }
 
 fn load(x: &mut Sys, parent: Db, part: u32, db: Db, ty: TypeId) -> Result<(), Error> {
@@ -161,8 +180,10 @@ fn report(ok: &mut bool, what: &str, r: Result<(), Error>, want: &[Error]) {
 
 /// A process with another capability against the owner's tree.
 fn attack(mut nums: impl Iterator<Item = u64>) -> u8 {
-    let (Some(root), Some(ino), Some(data)) = (nums.next(), nums.next(), nums.next()) else {
-        println!("xn_check: attack needs ROOT INODE DATA");
+    let (Some(root), Some(ino), Some(data), Some(secret)) =
+        (nums.next(), nums.next(), nums.next(), nums.next())
+    else {
+        println!("xn_check: attack needs ROOT INODE DATA SECRET");
         return 2;
     };
     let Ok(mut x) = Sys::new(0) else {
@@ -181,6 +202,43 @@ fn attack(mut nums: impl Iterator<Item = u64>) -> u8 {
     println!(
         "xn_check: the owner's public directory is readable: {}",
         if public { "yes" } else { "NO" }
+    );
+    // Shared by mapping: the owner's public directory is XN's own page,
+    // mapped read-only here, the same bytes the call copies.
+    let shared = x.map_block(root).is_some_and(|b| b[..] == page[..]);
+    ok &= shared;
+    println!(
+        "xn_check: the owner's public directory mapped read-only: {}",
+        if shared { "yes, the same bytes" } else { "NO" }
+    );
+    report(
+        &mut ok,
+        "map the owner's private file",
+        x.bind(secret, Sys::window_va(secret)),
+        &[Error::AccessDenied],
+    );
+    report(
+        &mut ok,
+        "map a block above user space",
+        x.bind(root, exo_abi::layout::USER_TOP),
+        &[Error::BadRange],
+    );
+    report(
+        &mut ok,
+        "map a block not in the cache",
+        x.bind(1 << 40, Sys::window_va(root)),
+        &[Error::NotInCore],
+    );
+    report(
+        &mut ok,
+        "make the mapped directory writable",
+        sys::vm_batch(
+            sys::env_id(),
+            0,
+            &[libos::vm::protect_op(Sys::window_va(root), true, 0)],
+        )
+        .map_err(|_| Error::AccessDenied),
+        &[Error::AccessDenied],
     );
     report(
         &mut ok,
@@ -350,12 +408,22 @@ fn attack(mut nums: impl Iterator<Item = u64>) -> u8 {
         &[Error::AccessDenied],
     );
     // What it may do: remove an empty root of its own.
+    // Mapped while cached, unmapped when it leaves the cache.
     let gone = format!("gone{taken}");
-    let removed = sample::make_root_via(&mut x, t, &gone, true)
+    let made = sample::make_root_via(&mut x, t, &gone, true);
+    let gone_va = made.as_ref().map_or(0, |&db| Sys::window_va(db));
+    let mapped = made.as_ref().is_ok_and(|&db| x.map_block(db).is_some());
+    let removed = made
         .and_then(|_| x.uninstall_mount(&gone))
         .map(|_| x.lookup(&gone).err() == Some(Error::NoSuchName));
     ok &= removed == Ok(true);
     println!("xn_check: its own empty root uninstalled: {removed:?}");
+    let unmapped = libos::info::pte(gone_va) & exo_abi::layout::pte::PRESENT == 0;
+    ok &= mapped && unmapped;
+    println!(
+        "xn_check: its root, mapped while cached, unmapped once evicted: {}",
+        if mapped && unmapped { "yes" } else { "NO" }
+    );
     let raw = sys::blk_read(0, &mut page[..512], 0);
     let good = raw.is_err();
     ok &= good;

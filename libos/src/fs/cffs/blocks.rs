@@ -49,9 +49,25 @@ impl<X: XnCalls> Cffs<X> {
         Ok(())
     }
 
+    /// Bytes of cached block `db` from `off`: read from XN's own page where
+    /// it can be mapped here (bound once, then plain memory), else copied
+    /// by a call.
+    pub(super) fn read_bytes(&mut self, db: Db, off: usize, out: &mut [u8]) -> Result<(), FsError> {
+        if let Some(b) = self.x.map_block(db) {
+            let bytes = off
+                .checked_add(out.len())
+                .and_then(|end| b.get(off..end))
+                .ok_or(FsError::Xn(Error::BadRange))?;
+            out.copy_from_slice(bytes);
+            return Ok(());
+        }
+        self.x.readb(db, off, out)?;
+        Ok(())
+    }
+
     pub(super) fn read_block(&mut self, db: Db) -> Result<Vec<u8>, FsError> {
         let mut b = vec![0u8; BLOCK_SIZE];
-        self.x.readb(db, 0, &mut b)?;
+        self.read_bytes(db, 0, &mut b)?;
         Ok(b)
     }
 
@@ -61,7 +77,7 @@ impl<X: XnCalls> Cffs<X> {
             return Err(FsError::Corrupt("entry slot"));
         }
         let mut e = [0u8; ENTRY_SIZE];
-        self.x.readb(loc.block, entry_off(loc.slot), &mut e)?;
+        self.read_bytes(loc.block, entry_off(loc.slot), &mut e)?;
         Inode::decode(&e)
     }
 
@@ -75,7 +91,7 @@ impl<X: XnCalls> Cffs<X> {
     /// The mode in a metadata block's header (inherited by the blocks it gets).
     pub(super) fn block_mode(&mut self, db: Db) -> Result<u32, FsError> {
         let mut m = [0u8; 4];
-        self.x.readb(db, 8, &mut m)?;
+        self.read_bytes(db, 8, &mut m)?;
         Ok(u32::from_le_bytes(m))
     }
 
@@ -113,7 +129,7 @@ impl<X: XnCalls> Cffs<X> {
     fn pointer_site(&mut self, db: Db, j: usize) -> Result<Site, FsError> {
         let off = HEADER + 8 * j;
         let mut p = [0u8; 8];
-        self.x.readb(db, off, &mut p)?;
+        self.read_bytes(db, off, &mut p)?;
         Ok(Site {
             parent: db,
             part: j as u32,

@@ -35,7 +35,7 @@ impl<X: XnCalls> Cffs<X> {
             match self.site(loc, &mut ino, bi, false)? {
                 Some(s) if s.cur != 0 => {
                     self.load(s.parent, s.part, s.cur, TypeId::DB)?;
-                    self.x.readb(s.cur, boff, out)?;
+                    self.read_bytes(s.cur, boff, out)?;
                 }
                 _ => out.fill(0),
             }

@@ -148,7 +148,7 @@ impl<X: XnCalls> Cffs<X> {
             dirty: BTreeSet::new(),
         };
         let mut magic = [0u8; 4];
-        fs.x.readb(e.db, 12, &mut magic)?;
+        fs.read_bytes(e.db, 12, &mut magic)?;
         if u32::from_le_bytes(magic) != MAGIC_DIR {
             return Err(FsError::Corrupt("bad super block magic"));
         }
