@@ -117,13 +117,7 @@ fn public_frame(page: u64, parts: &[Option<Lazy>]) -> Option<(u64, bool)> {
         return None;
     }
     let src = s.data.as_ptr() as u64 + (page - s.va);
-    if !src.is_multiple_of(PAGE_SIZE) {
-        return None;
-    }
-    let ppn = vm::ppn_of(src)?;
-    crate::info::page(ppn)
-        .is_some_and(|p| p.owner == exo_abi::pages::PUBLIC)
-        .then_some((ppn, s.writable))
+    crate::initrd::public_frame(src).map(|ppn| (ppn, s.writable))
 }
 
 /// Maps the initrd's own page at `page` if it is one; whether it was.

@@ -1,10 +1,12 @@
 //! Starting a program from the initrd as a new process: its ELF segments
-//! and a fresh stack in a new environment.
+//! (read-only pages mapped from the initrd itself, the rest copied) and a
+//! fresh stack in a new environment.
 
 use super::{pid, start_child, PInfo};
 use crate::child::Builder;
 use crate::fd::{kind, Fd, MAX_FDS};
 use crate::initrd;
+use crate::layout::SLOT_SELF;
 use crate::sys::Error;
 use crate::vm::PAGE_SIZE;
 use elf::abi::{PF_W, PF_X, PT_LOAD};
@@ -69,6 +71,15 @@ fn load(b: &mut Builder, image: &[u8], segments: &SegmentTable<LittleEndian>) ->
         let (writable, exec) = (ph.p_flags & PF_W != 0, ph.p_flags & PF_X != 0);
         let mut page = va & !(PAGE_SIZE - 1);
         while page < end {
+            // A read-only page wholly of the file's bytes is the initrd's own.
+            let public = (!writable && page >= va && page + PAGE_SIZE <= va + filesz)
+                .then(|| initrd::public_frame(data.as_ptr() as u64 + (page - va)))
+                .flatten();
+            if let Some(ppn) = public {
+                b.map(page, ppn, false, exec, SLOT_SELF)?;
+                page += PAGE_SIZE;
+                continue;
+            }
             b.map_new(page, writable, exec, |buf| {
                 buf.fill(0);
                 let lo = page.max(va);
