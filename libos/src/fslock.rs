@@ -4,9 +4,11 @@
 //! could both take the same free entry. The lock is a word in a page the
 //! first process makes (guarded by the shared capability) and every child
 //! maps at `FS_LOCK_VA`; a waiter sleeps on a wakeup predicate over it.
-//! A holder that has ended, or held it past `LEASE_TICKS` (one call of the
+//! A holder that has ended, or held it past `LEASE_MS` (one call of the
 //! file system is bounded), loses it: no process can keep the others from
-//! the file system for long.
+//! the file system for long. The lease is kept in the time-stamp counter's
+//! milliseconds, read without a call (the lock is taken for every file
+//! operation; asking the kernel for its tick count cost a call each time).
 
 use crate::layout::{FS_LOCK_VA, SLOT_SHARED};
 use crate::sys::{self, Error};
@@ -14,13 +16,21 @@ use crate::{info, vm};
 use core::sync::atomic::{AtomicU64, Ordering};
 use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_GE};
 
-/// The lock word: the holder's environment id and the tick it took it.
+/// The lock word: the holder's environment id and the millisecond (of the
+/// time-stamp counter) it took it.
 #[repr(C)]
 struct Lock {
     holder: AtomicU64,
 }
 
-const LEASE_TICKS: u64 = 200;
+const LEASE_MS: u64 = 2000;
+
+/// Milliseconds of the time-stamp counter (the kernel calibrated it; one
+/// CPU, so one counter for every process), as the lock word keeps them.
+fn now_ms() -> u64 {
+    let per_ms = info::sysinfo().tsc_per_ms.max(1);
+    (crate::time::tsc() / per_ms) & 0xffff_ffff
+}
 
 /// Makes the lock page (the first process, before any child).
 pub(crate) fn create() -> Result<(), Error> {
@@ -47,13 +57,13 @@ pub(crate) fn with<R>(f: impl FnOnce() -> R) -> R {
     };
     let me = sys::env_id() as u64;
     loop {
-        let now = sys::ticks();
+        let now = now_ms();
         let cur = l.holder.load(Ordering::Acquire);
         let (holder, since) = (cur & 0xffff_ffff, cur >> 32);
         let free = cur == 0
             || holder == me // an upcall's nested call: ours already
             || info::env(holder as u32).is_none()
-            || now >= since + LEASE_TICKS;
+            || now.wrapping_sub(since) & 0xffff_ffff >= LEASE_MS;
         if free
             && l.holder
                 .compare_exchange(cur, now << 32 | me, Ordering::AcqRel, Ordering::Acquire)
@@ -71,10 +81,13 @@ pub(crate) fn with<R>(f: impl FnOnce() -> R) -> R {
             return r;
         }
         if !free {
+            // Until the lock is let go, or its lease is over (in ticks).
+            let left_ms = LEASE_MS.saturating_sub(now.wrapping_sub(since) & 0xffff_ffff);
+            let hz = info::sysinfo().hz.max(1);
             let _ = sys::wakeup(&[
                 WkTerm::mem(FS_LOCK_VA, 8, CMP_EQ, 0),
                 WkTerm::OR,
-                WkTerm::ticks(CMP_GE, since + LEASE_TICKS),
+                WkTerm::ticks(CMP_GE, sys::ticks() + (left_ms * hz).div_ceil(1000) + 1),
             ]);
         }
     }

@@ -81,18 +81,17 @@ pub fn sys_vm_batch(cx: &mut Cx<'_>, a: args::VmBatch) -> SysResult {
     // Read a few operations at a time: one translation of the caller's
     // array per chunk rather than two per operation.
     const CHUNK: usize = 16;
-    let mut chunk = [VmOp::default(); CHUNK];
+    let mut chunk = [core::mem::MaybeUninit::<VmOp>::uninit(); CHUNK];
     let mut i = 0;
     while i < a.ops.len() {
         let n = CHUNK.min(a.ops.len() - i);
         // A chunk that cannot be read whole is read one by one, so that the
         // operations before the bad one are done.
-        let whole = user::read_slice(a.ops.addr(i), &mut chunk[..n]).is_ok();
-        for (k, op) in chunk[..n].iter().enumerate() {
-            let op = if whole {
-                Ok(*op)
-            } else {
-                user::read::<VmOp>(a.ops.addr(i + k)).map_err(|_| Error::Fault)
+        let whole = user::read_slice(a.ops.addr(i), &mut chunk[..n]).ok();
+        for k in 0..n {
+            let op = match whole {
+                Some(ops) => Ok(ops[k]),
+                None => user::read::<VmOp>(a.ops.addr(i + k)).map_err(|_| Error::Fault),
             };
             if let Err(e) = op.and_then(|op| vm_op(cx.k, target, &op)) {
                 cx.f.rdx = e as u64;

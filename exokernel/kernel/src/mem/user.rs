@@ -80,14 +80,20 @@ pub fn read<T: Copy + Default>(va: u64) -> Result<T, BadAddress> {
 }
 
 /// Reads plain-data values from user memory (current address space) into
-/// `out`, as many as it holds.
-pub fn read_slice<T: Copy + Default>(va: u64, out: &mut [T]) -> Result<(), BadAddress> {
-    // SAFETY: as for `read`: T is plain data and all of `out`'s bytes are
-    // overwritten; the byte view covers exactly `out`.
+/// `out`, as many as it holds, without initializing it first; returns them.
+pub fn read_slice<'a, T: Copy + Default>(
+    va: u64,
+    out: &'a mut [core::mem::MaybeUninit<T>],
+) -> Result<&'a [T], BadAddress> {
+    // SAFETY: the byte view covers exactly `out`; T is plain data (Copy,
+    // no invariants beyond its bytes), so once every byte is copied in (an
+    // error returns before the values are used) each element is a valid T.
     let bytes = unsafe {
         core::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut u8, core::mem::size_of_val(out))
     };
-    copy_in(va, bytes)
+    copy_in(va, bytes)?;
+    // SAFETY: every element was just written whole (see above).
+    Ok(unsafe { core::slice::from_raw_parts(out.as_ptr() as *const T, out.len()) })
 }
 
 /// The bytes of a plain-data value, for `copy_out`.
