@@ -70,6 +70,23 @@ impl Sys {
         invoke(XnCall::Map { db, va }, self.slot).map(drop)
     }
 
+    /// Holds cached block `db` (which we may write) for a multi-step
+    /// update: others cannot change, write back or evict it until `unlock`
+    /// or until we end.
+    pub fn lock(&mut self, db: Db) -> Result<(), Error> {
+        invoke(XnCall::Lock { db }, self.slot).map(drop)
+    }
+
+    pub fn unlock(&mut self, db: Db) -> Result<(), Error> {
+        invoke(XnCall::Unlock { db }, self.slot).map(drop)
+    }
+
+    /// Evicts clean cached blocks `[db, db + n)` that we may write (the
+    /// application choosing what leaves the cache).
+    pub fn delete_attr(&mut self, db: Db, n: u64) -> Result<(), Error> {
+        invoke(XnCall::DeleteAttr { db, n }, self.slot).map(drop)
+    }
+
     /// Where `map_block` maps `db`.
     pub fn window_va(db: Db) -> u64 {
         use crate::layout::{XN_MAP_BASE, XN_MAP_SLOTS};

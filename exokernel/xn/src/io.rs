@@ -122,9 +122,11 @@ impl<D: Disk, P: PageStore> Xn<D, P> {
         Ok(())
     }
 
-    /// `sys_xn_delete_attr`: drop registry entries (and their pages). Refused for dirty
-    /// blocks (their changes, and the on-disk pointer accounting, would be lost) and for
-    /// blocks another environment has locked.
+    /// `sys_xn_delete_attr`: drop registry entries (and their pages): the
+    /// application evicting blocks it may write (a block not yet bound to a
+    /// parent, whose rights are not known, by anyone). Refused for dirty
+    /// blocks (their changes, and the on-disk pointer accounting, would be
+    /// lost) and for blocks another environment has locked.
     pub fn delete_attr(&mut self, cred: Cred, db: Db, n: u64) -> Result<(), Error> {
         let end = db.checked_add(n).ok_or(Error::BadBlock)?;
         for b in db..end {
@@ -133,6 +135,10 @@ impl<D: Disk, P: PageStore> Xn<D, P> {
                     return Err(Error::Dirty);
                 }
                 self.check_lock(cred, b)?;
+                match self.check_access(cred, b, AclOp::Write, b, None) {
+                    Ok(()) | Err(Error::Unbound) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         for b in db..end {
@@ -230,13 +236,21 @@ impl<D: Disk, P: PageStore> Xn<D, P> {
     }
 
     /// `lock`: hold a registry entry for a multi-step update; others cannot modify,
-    /// write back or evict it until `unlock`.
+    /// write back or evict it until `unlock` (or until the holder ends:
+    /// `unlock_all`). Only who may write the block may lock it.
     pub fn lock(&mut self, cred: Cred, db: Db) -> Result<(), Error> {
         self.check_lock(cred, db)?;
+        self.check_access(cred, db, AclOp::Write, db, None)?;
         let e = self.reg.entry_mut(db).ok_or(Error::NotInCore)?;
         e.attr.state |= state::LOCKED;
         e.attr.locked_by = cred.env;
         Ok(())
+    }
+
+    /// Lets go of every lock environment `env` holds (it has ended); how
+    /// many.
+    pub fn unlock_all(&mut self, env: u64) -> usize {
+        self.reg.unlock_all(env)
     }
 
     pub fn unlock(&mut self, cred: Cred, db: Db) -> Result<(), Error> {

@@ -165,6 +165,21 @@ impl Registry {
         n
     }
 
+    /// Drops every lock `env` holds; how many.
+    pub(crate) fn unlock_all(&mut self, env: u64) -> usize {
+        let mut n = 0;
+        for e in self
+            .entries
+            .values_mut()
+            .filter(|e| e.attr.has(state::LOCKED) && e.attr.locked_by == env)
+        {
+            e.attr.state &= !state::LOCKED;
+            e.attr.locked_by = 0;
+            n += 1;
+        }
+        n
+    }
+
     pub(crate) fn entry_mut(&mut self, db: Db) -> Option<&mut Entry> {
         self.entries.get_mut(&db)
     }

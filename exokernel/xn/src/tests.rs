@@ -447,7 +447,14 @@ fn tainted_blocks_never_reach_disk() {
     xn.writeback(ALICE, d, 1).unwrap();
     assert_eq!(xn.delete_attr(BOB, d, 1), Err(Error::Locked));
     xn.unlock(ALICE, d).unwrap();
-    xn.delete_attr(BOB, d, 1).unwrap();
+    // Only who may write a block may lock or evict it.
+    assert_eq!(xn.lock(BOB, d), Err(Error::AccessDenied));
+    assert_eq!(xn.delete_attr(BOB, d, 1), Err(Error::AccessDenied));
+    // A holder that ends lets go of its locks.
+    xn.lock(ALICE, d).unwrap();
+    xn.unlock_all(ALICE.env);
+    assert!(!xn.read_attr(d).unwrap().has(state::LOCKED));
+    xn.delete_attr(ALICE, d, 1).unwrap();
     assert!(xn.read_attr(d).is_none());
 }
 

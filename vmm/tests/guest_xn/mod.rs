@@ -61,6 +61,8 @@ pub fn session_case(engine: &'static str) -> Trial {
                 "map the owner's private file: refused (AccessDenied)",
                 "map a block above user space: refused (BadRange)",
                 "map a block not in the cache: refused (NotInCore)",
+                "lock the owner's directory: refused (AccessDenied)",
+                "evict the owner's private file: refused (AccessDenied)",
                 "make the mapped directory writable: refused (AccessDenied)",
                 "add an entry to the owner's directory: refused (AccessDenied)",
                 "overwrite the owner's file data: refused (AccessDenied)",
@@ -73,7 +75,9 @@ pub fn session_case(engine: &'static str) -> Trial {
                 "take free blocks off the free map without a parent: refused (AccessDenied)",
                 "xn_check: its own empty root uninstalled: Ok(true)",
                 "xn_check: its root, mapped while cached, unmapped once evicted: yes",
+                "xn_check: locks its own root: Ok(())",
                 "xn_check: attacks all refused",
+                "xn_check: a lock is let go when its holder ends: yes",
                 "xn_check: XN shut down cleanly",
             ],
         )?;
@@ -88,8 +92,8 @@ pub fn session_case(engine: &'static str) -> Trial {
                 .filter(|k| k.starts_with("xn_refused"))
                 .collect();
             for (name, n) in [
-                ("xn_call", 90),
-                ("xn_refused AccessDenied", 5),
+                ("xn_call", 96),
+                ("xn_refused AccessDenied", 7),
                 ("xn_refused NotInCore", 1),
                 ("xn_refused NotFree", 1),
                 ("xn_refused ProtectedBytes", 1),

@@ -150,6 +150,20 @@ pub enum XnCall {
         db: u64,
         va: u64,
     },
+    /// Hold cached block `db` for a multi-step update (who may write it
+    /// only): others cannot change, write back or evict it until `Unlock`
+    /// or the holder ends.
+    Lock {
+        db: u64,
+    },
+    Unlock {
+        db: u64,
+    },
+    /// Evict clean cached blocks `[db, db + n)` that the caller may write.
+    DeleteAttr {
+        db: u64,
+        n: u64,
+    },
     DbAlloc {
         db: u64,
         n: u64,
@@ -188,10 +202,13 @@ pub mod op {
     pub const TYPE_MOUNT: u32 = 23;
     pub const DB_ALLOC: u32 = 24;
     pub const MAP: u32 = 25;
+    pub const LOCK: u32 = 26;
+    pub const UNLOCK: u32 = 27;
+    pub const DELETE_ATTR: u32 = 28;
 }
 
 /// Readable names of the operations, by `op` number.
-const NAMES: [&str; 26] = [
+const NAMES: [&str; 29] = [
     "format",
     "cap_value",
     "reserve_type",
@@ -218,6 +235,9 @@ const NAMES: [&str; 26] = [
     "type_mount",
     "db_alloc",
     "map",
+    "lock",
+    "unlock",
+    "delete_attr",
 ];
 
 /// A readable name of an operation number.
@@ -272,6 +292,9 @@ impl XnCall {
             XnCall::TypeMount { .. } => op::TYPE_MOUNT,
             XnCall::DbAlloc { .. } => op::DB_ALLOC,
             XnCall::Map { .. } => op::MAP,
+            XnCall::Lock { .. } => op::LOCK,
+            XnCall::Unlock { .. } => op::UNLOCK,
+            XnCall::DeleteAttr { .. } => op::DELETE_ATTR,
         }
     }
 
@@ -367,6 +390,8 @@ impl XnCall {
             }
             XnCall::Writeback { db, n } | XnCall::DbAlloc { db, n } => (a.a, a.b) = (db, n),
             XnCall::Map { db, va } => (a.a, a.b) = (db, va),
+            XnCall::Lock { db } | XnCall::Unlock { db } => a.a = db,
+            XnCall::DeleteAttr { db, n } => (a.a, a.b) = (db, n),
             XnCall::FindFree { hint, n } => (a.a, a.b) = (hint, n),
             XnCall::UdfEnum {
                 db,
@@ -498,6 +523,9 @@ impl XnCall {
             op::UNINSTALL_MOUNT => XnCall::UninstallMount { name: nm()? },
             op::TYPE_MOUNT => XnCall::TypeMount { name: nm()? },
             op::DB_ALLOC => XnCall::DbAlloc { db: a.a, n: a.b },
+            op::LOCK => XnCall::Lock { db: a.a },
+            op::UNLOCK => XnCall::Unlock { db: a.a },
+            op::DELETE_ATTR => XnCall::DeleteAttr { db: a.a, n: a.b },
             op::MAP => XnCall::Map {
                 db: a.a,
                 va: Some(a.b)

@@ -207,6 +207,9 @@ mod tests {
                 db: 3,
                 va: 0x5000_0000,
             },
+            XnCall::Lock { db: 3 },
+            XnCall::Unlock { db: 3 },
+            XnCall::DeleteAttr { db: 3, n: 2 },
         ];
         for c in calls {
             assert_eq!(XnCall::decode(&c.encode()), Ok(c), "{}", c.name());

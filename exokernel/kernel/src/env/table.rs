@@ -71,6 +71,7 @@ impl Kernel {
     pub fn destroy(&mut self, slot: usize, exit_status: u8) {
         let id = self.info(slot).id;
         crate::dpf::env_gone(id);
+        crate::xn::env_gone(id);
         crate::trace::emit(
             exo_abi::trace::class::SCHED,
             exo_abi::trace::event::ENV_EXIT,

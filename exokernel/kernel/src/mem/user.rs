@@ -81,10 +81,10 @@ pub fn read<T: Copy + Default>(va: u64) -> Result<T, BadAddress> {
 
 /// Reads plain-data values from user memory (current address space) into
 /// `out`, as many as it holds, without initializing it first; returns them.
-pub fn read_slice<'a, T: Copy + Default>(
+pub fn read_slice<T: Copy + Default>(
     va: u64,
-    out: &'a mut [core::mem::MaybeUninit<T>],
-) -> Result<&'a [T], BadAddress> {
+    out: &mut [core::mem::MaybeUninit<T>],
+) -> Result<&[T], BadAddress> {
     // SAFETY: the byte view covers exactly `out`; T is plain data (Copy,
     // no invariants beyond its bytes), so once every byte is copied in (an
     // error returns before the values are used) each element is a valid T.

@@ -398,6 +398,18 @@ fn run(xn: &mut KernelXn, call: XnCall, cred: Cred, root: bool) -> R {
             xn.type_mount(&name_in(name)?)?;
             Ok(0)
         }
+        XnCall::Lock { db } => {
+            xn.lock(cred, db)?;
+            Ok(0)
+        }
+        XnCall::Unlock { db } => {
+            xn.unlock(cred, db)?;
+            Ok(0)
+        }
+        XnCall::DeleteAttr { db, n } => {
+            xn.delete_attr(cred, db, n)?;
+            Ok(0)
+        }
         XnCall::DbAlloc { db, n } => {
             if !root {
                 return Err(Error::Denied.into());

@@ -57,6 +57,16 @@ pub fn publish_registry(xn: &KernelXn) {
     }
 }
 
+/// Environment `id` ended: the registry locks it held are let go (and the
+/// window shows it).
+pub fn env_gone(id: u32) {
+    if let Some(xn) = XN.lock().as_mut() {
+        if xn.unlock_all(id as u64) > 0 {
+            publish_registry(xn);
+        }
+    }
+}
+
 /// Whether XN holds the disk (raw block calls are then refused).
 pub fn attached() -> bool {
     XN.lock().is_some()

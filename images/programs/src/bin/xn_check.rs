@@ -72,6 +72,18 @@ fn owner() -> u8 {
             let argv: alloc::vec::Vec<&str> =
                 core::iter::once("xn_check").chain(me.split(' ')).collect();
             let status = process::run("/bin/xn_check", &argv).unwrap_or(99);
+            // The attacker ended holding a lock on its own root.
+            let freed = x.lookup("evil").is_ok_and(|e| {
+                libos::xn::registry()
+                    .iter()
+                    .find(|a| a.db == e.db)
+                    .is_some_and(|a| a.state & exo_xn::registry::state::LOCKED == 0)
+            });
+            println!(
+                "xn_check: a lock is let go when its holder ends: {}",
+                if freed { "yes" } else { "NO" }
+            );
+            let status = if freed { status } else { 1 };
             if let Err(e) = x.shutdown() {
                 println!("xn_check: shutdown failed: {e}");
                 return 1;
@@ -228,6 +240,18 @@ fn attack(mut nums: impl Iterator<Item = u64>) -> u8 {
         "map a block not in the cache",
         x.bind(1 << 40, Sys::window_va(root)),
         &[Error::NotInCore],
+    );
+    report(
+        &mut ok,
+        "lock the owner's directory",
+        x.lock(root),
+        &[Error::AccessDenied],
+    );
+    report(
+        &mut ok,
+        "evict the owner's private file",
+        x.delete_attr(secret, 1),
+        &[Error::AccessDenied],
     );
     report(
         &mut ok,
@@ -436,6 +460,11 @@ fn attack(mut nums: impl Iterator<Item = u64>) -> u8 {
     );
     let _ = sample::sync_via(&mut x);
     let _ = x.writeback(evil, 1);
+    // Its own root it may lock and let go; it ends holding the lock, which
+    // the owner sees let go.
+    let locks = x.lock(evil).and_then(|()| x.unlock(evil)).and_then(|()| x.lock(evil));
+    ok &= locks.is_ok();
+    println!("xn_check: locks its own root: {locks:?}");
     let _: Types = t;
     println!(
         "xn_check: attacks {}",
