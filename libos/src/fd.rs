@@ -6,7 +6,7 @@
 //! transfer finds it busy: the calls here then fail with `Error::Busy`.
 
 use crate::cell::Exclusive;
-use crate::layout::{MAX_PIPES, PIPE_BASE};
+use crate::layout::{MAX_PIPES, PIPE_BASE, PIPE_BYTES};
 use crate::pipe::Pipe;
 use crate::sys::{self, Error};
 
@@ -50,10 +50,10 @@ impl Fd {
         pos: 0,
     };
 
-    /// The address of the pipe page this descriptor uses.
+    /// The address of the pipe this descriptor uses.
     pub fn pipe_va(&self) -> Option<u64> {
         matches!(self.kind, kind::PIPE_READ | kind::PIPE_WRITE)
-            .then_some(PIPE_BASE + self.idx as u64 % MAX_PIPES * 4096)
+            .then_some(PIPE_BASE + self.idx as u64 % MAX_PIPES * PIPE_BYTES)
     }
 
     pub fn pipe(&self) -> Option<&'static Pipe> {

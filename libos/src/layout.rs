@@ -11,9 +11,13 @@ pub const PINFO_VA: u64 = 0x7e00_0000_0000;
 pub const PROCTAB_VA: u64 = 0x7e00_0001_0000;
 /// The library file system's lock, shared by all processes (see `fslock`).
 pub const FS_LOCK_VA: u64 = 0x7e00_0000_1000;
-/// Pipe pages: pipe `i` is at `PIPE_BASE + i * 4096` in every process using it.
+/// Pipes: pipe `i` is `PIPE_PAGES` pages at `PIPE_BASE + i * PIPE_BYTES`
+/// in every process using it (64 KiB, as Linux's: a writer fills it before
+/// the reader must run).
 pub const PIPE_BASE: u64 = 0x7e00_1000_0000;
 pub const MAX_PIPES: u64 = 256;
+pub const PIPE_PAGES: u64 = 16;
+pub const PIPE_BYTES: u64 = PIPE_PAGES * 4096;
 /// Where the library file system maps XN's cached blocks read-only (see
 /// `xn::Sys::map_block`): `XN_MAP_SLOTS` pages, a block at the slot its
 /// number picks.

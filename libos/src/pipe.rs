@@ -1,10 +1,12 @@
-//! Pipes on shared pages: a single-producer, single-consumer ring in one
-//! page that both ends map; a blocked end sleeps on a wakeup predicate over
+//! Pipes on shared pages: a single-producer, single-consumer ring in
+//! `PIPE_PAGES` pages that both ends map; a blocked end sleeps on a wakeup predicate over
 //! the ring's counters, so it costs nothing until the other end moves.
 
 use crate::fd::{kind, Fd};
 use crate::info;
-use crate::layout::{MAX_PIPES, PIPE_BASE, PIPE_CAP_TAG, SLOT_CHILDREN, SLOT_SELF};
+use crate::layout::{
+    MAX_PIPES, PIPE_BASE, PIPE_BYTES, PIPE_CAP_TAG, PIPE_PAGES, SLOT_CHILDREN, SLOT_SELF,
+};
 use crate::sys::{self, Error};
 use crate::vm::{self, map_op};
 use core::cell::UnsafeCell;
@@ -12,7 +14,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use exo_abi::cap::PERM_ALL;
 use exo_abi::wakeup::{WkTerm, CMP_EQ, CMP_NE};
 
-const DATA: usize = 4096 - 32;
+const DATA: usize = PIPE_BYTES as usize - 32;
 
 #[repr(C)]
 pub struct Pipe {
@@ -29,7 +31,7 @@ pub struct Pipe {
     data: UnsafeCell<[u8; DATA]>,
 }
 
-const _: () = assert!(core::mem::size_of::<Pipe>() <= 4096);
+const _: () = assert!(core::mem::size_of::<Pipe>() <= PIPE_BYTES as usize);
 
 /// The ring's byte ranges for `n` bytes from stream position `pos`, as
 /// (offset in the ring, length, offset in the caller's buffer): one, or two
@@ -167,7 +169,7 @@ impl Pipe {
 static HELD: [AtomicU32; MAX_PIPES as usize] = [const { AtomicU32::new(0) }; MAX_PIPES as usize];
 
 fn held(va: u64) -> Option<&'static AtomicU32> {
-    HELD.get(((va.checked_sub(PIPE_BASE)?) / 4096) as usize)
+    HELD.get(((va.checked_sub(PIPE_BASE)?) / PIPE_BYTES) as usize)
 }
 
 /// Counts one more end of the pipe at `va` held here.
@@ -184,21 +186,66 @@ pub(crate) fn let_go(va: u64) -> bool {
     })
 }
 
-/// Lets go of the pipe page at `va` once this process has no end of it
-/// left: unmapped, its capability dropped, and freed if it was ours and
-/// no one else maps it.
+/// Lets go of the pipe at `va` once this process has no end of it left:
+/// its pages unmapped, its capability dropped, and the pages freed if they
+/// were ours and no one else maps them.
 pub(crate) fn release(va: u64) {
-    let Some(ppn) = vm::ppn_of(va) else {
+    let Some(first) = vm::ppn_of(va) else {
         return;
     };
-    let slot = cap_slot(ppn);
-    if vm::unmap(va).is_err() {
+    let slot = cap_slot(first);
+    let mut ppns = [0u64; PIPE_PAGES as usize];
+    let mut ops = [exo_abi::vm::VmOp::default(); PIPE_PAGES as usize];
+    let mut n = 0;
+    for (page, e) in info::mapped(va, va + PIPE_BYTES) {
+        ppns[n] = (e & exo_abi::layout::pte::ADDR_MASK) / 4096;
+        ops[n] = vm::unmap_op(page);
+        n += 1;
+    }
+    if vm::apply(&ops[..n]).is_err() {
         return;
     }
     if let Some(s) = slot {
-        let _ = sys::p_free(ppn, s);
+        for &ppn in &ppns[..n] {
+            let _ = sys::p_free(ppn, s);
+        }
         let _ = sys::cap_drop(s);
     }
+}
+
+/// Takes `PIPE_PAGES` fresh pages guarded by the capability in `slot` and
+/// maps them at `va`; on failure none is left taken or mapped.
+fn map_pages(va: u64, slot: usize) -> Result<(), Error> {
+    let mut ops = [exo_abi::vm::VmOp::default(); PIPE_PAGES as usize];
+    let mut got = 0;
+    let mut r = Ok(());
+    for (k, op) in ops.iter_mut().enumerate() {
+        match vm::alloc_page(slot) {
+            Ok(ppn) => *op = map_op(va + k as u64 * 4096, ppn, true, false, slot),
+            Err(e) => {
+                r = Err(e);
+                break;
+            }
+        }
+        got += 1;
+    }
+    let mapped = match r {
+        Ok(()) => match vm::apply(&ops) {
+            Ok(()) => return Ok(()),
+            Err((n, e)) => {
+                r = Err(e);
+                n
+            }
+        },
+        Err(_) => 0,
+    };
+    let undo: [exo_abi::vm::VmOp; PIPE_PAGES as usize] =
+        core::array::from_fn(|k| vm::unmap_op(ops[k].va));
+    let _ = vm::apply(&undo[..mapped]);
+    for op in &ops[..got] {
+        let _ = sys::p_free(op.ppn, slot);
+    }
+    r
 }
 
 /// Our slot holding the capability of the pipe on page `ppn` (its guard,
@@ -210,25 +257,21 @@ pub(crate) fn cap_slot(ppn: u64) -> Option<usize> {
 }
 
 /// Creates a pipe; returns its read and write ends (not yet installed).
-/// Its page is guarded by a capability of its own, which only the
+/// Its pages are guarded by a capability of its own, which only the
 /// processes given one of its ends receive.
 pub fn pipe() -> Result<(Fd, Fd), Error> {
     let idx = (0..MAX_PIPES)
-        .find(|i| vm::ppn_of(PIPE_BASE + i * 4096).is_none())
+        .find(|i| vm::ppn_of(PIPE_BASE + i * PIPE_BYTES).is_none())
         .ok_or(Error::NoMem)?;
-    let va = PIPE_BASE + idx * 4096;
+    let va = PIPE_BASE + idx * PIPE_BYTES;
     let slot = crate::child::free_slot()?;
     sys::cap_derive(SLOT_SELF, slot, &[PIPE_CAP_TAG, idx as u8], PERM_ALL)?;
-    let page = vm::alloc_page(slot).and_then(|ppn| {
-        vm::apply(&[map_op(va, ppn, true, false, slot)]).map_err(|e| e.1)?;
-        Ok(ppn)
-    });
-    if let Err(e) = page {
+    if let Err(e) = map_pages(va, slot) {
         let _ = sys::cap_drop(slot);
         return Err(e);
     }
-    // SAFETY: just mapped, never unmapped; a fresh page is zero (an empty
-    // ring without ends) and a Pipe fits in it.
+    // SAFETY: just mapped, never unmapped; fresh pages are zero (an empty
+    // ring without ends) and a Pipe fits in them.
     let p = unsafe { &*(va as *const Pipe) };
     p.add_end(false);
     p.add_end(true);

@@ -103,12 +103,15 @@ pub(crate) fn start_child(
     b.map_new(PINFO_VA, false, false, |p| info.write_to(p))?;
     for (i, f) in info.fds.iter().enumerate() {
         match f.pipe_va() {
-            // Both ends of one pipe use one page: mapped once, and the
-            // pipe's capability goes with it (in the same slot as ours).
+            // Both ends of one pipe use its pages: mapped once, and the
+            // pipe's capability goes with them (in the same slot as ours).
             Some(va) if !info.fds[..i].iter().any(|g| g.pipe_va() == Some(va)) => {
-                let ppn = vm::ppn_of(va).ok_or(Error::Invalid)?;
-                let cap = crate::pipe::cap_slot(ppn).ok_or(Error::Denied)?;
-                b.map(va, ppn, true, false, cap)?;
+                let first = vm::ppn_of(va).ok_or(Error::Invalid)?;
+                let cap = crate::pipe::cap_slot(first).ok_or(Error::Denied)?;
+                for page in (va..va + PIPE_BYTES).step_by(4096) {
+                    let ppn = vm::ppn_of(page).ok_or(Error::Invalid)?;
+                    b.map(page, ppn, true, false, cap)?;
+                }
                 b.grant(cap, cap)?;
             }
             _ => {}
