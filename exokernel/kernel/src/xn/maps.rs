@@ -19,8 +19,10 @@ use exo_abi::pages::KERNEL;
 use exo_abi::syscall::Error;
 use spin::Mutex;
 
-/// Bindings in all.
-const MAPS: usize = 2048;
+/// Entries of the table (a power of two), and bindings in all (at most
+/// half full, so that probes stay short).
+const SLOTS: usize = 4096;
+const MAPS: usize = SLOTS / 2;
 /// Bindings one environment may hold.
 pub const PER_ENV: u16 = 512;
 
@@ -34,10 +36,15 @@ struct Binding {
     condemned: bool,
 }
 
+/// Bindings in an open-addressing hash table on (environment, address):
+/// binding, replacing and forgetting one cost a probe or two, not a scan.
 struct Table {
-    b: [Binding; MAPS],
+    b: [Binding; SLOTS],
+    count: usize,
     /// Bindings held, by environment slot.
     held: [u16; NENV],
+    /// Condemned bindings (`reap` has work).
+    condemned: usize,
 }
 
 const FREE: Binding = Binding {
@@ -48,17 +55,75 @@ const FREE: Binding = Binding {
 };
 
 static TABLE: Mutex<Table> = Mutex::new(Table {
-    b: [FREE; MAPS],
+    b: [FREE; SLOTS],
+    count: 0,
     held: [0; NENV],
+    condemned: 0,
 });
 
+/// Where the binding of `va` in `env` is looked for first.
+fn home(env: u32, va: u64) -> usize {
+    let h = (va >> 12).wrapping_add((env as u64) << 40);
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize & (SLOTS - 1)
+}
+
 impl Table {
-    fn remove(&mut self, i: usize) {
-        let slot = env_slot(self.b[i].env);
-        if let Some(h) = self.held.get_mut(slot) {
+    fn find(&self, env: u32, va: u64) -> Option<usize> {
+        let mut i = home(env, va);
+        loop {
+            let b = &self.b[i];
+            if b.env == 0 {
+                return None;
+            }
+            if b.env == env && b.va == va {
+                return Some(i);
+            }
+            i = (i + 1) & (SLOTS - 1);
+        }
+    }
+
+    fn insert(&mut self, b: Binding) {
+        let mut i = home(b.env, b.va);
+        while self.b[i].env != 0 {
+            i = (i + 1) & (SLOTS - 1);
+        }
+        self.b[i] = b;
+        self.count += 1;
+        self.held[env_slot(b.env)] += 1;
+    }
+
+    /// Removes entry `i`, moving later entries of its probe run back so
+    /// that every binding stays reachable from its home.
+    fn remove(&mut self, mut i: usize) {
+        let gone = self.b[i];
+        if let Some(h) = self.held.get_mut(env_slot(gone.env)) {
             *h = h.saturating_sub(1);
         }
+        self.count -= 1;
+        if gone.condemned {
+            self.condemned -= 1;
+        }
         self.b[i] = FREE;
+        let mut j = i;
+        loop {
+            j = (j + 1) & (SLOTS - 1);
+            let b = self.b[j];
+            if b.env == 0 {
+                return;
+            }
+            // Leave it if its home lies cyclically in (i, j].
+            let k = home(b.env, b.va);
+            let stays = if i <= j {
+                i < k && k <= j
+            } else {
+                i < k || k <= j
+            };
+            if !stays {
+                self.b[i] = b;
+                self.b[j] = FREE;
+                i = j;
+            }
+        }
     }
 }
 
@@ -78,10 +143,14 @@ pub fn is_cache_page(ppn: u64) -> bool {
 pub fn bind(k: &mut Kernel, slot: usize, ppn: u64, va: u64) -> Result<(), Error> {
     let id = k.info(slot).id;
     let mut t = TABLE.lock();
-    if t.held[slot] >= PER_ENV {
+    // A binding at `va` already is replaced, so it does not count.
+    let replaced = t.find(id, va);
+    if replaced.is_none() && t.held[slot] >= PER_ENV {
         return Err(Error::Quota);
     }
-    let free = t.b.iter().position(|b| b.env == 0).ok_or(Error::NoMem)?;
+    if replaced.is_none() && t.count >= MAPS {
+        return Err(Error::NoMem);
+    }
     let space = k.envs[slot].space.as_ref().ok_or(Error::NoEnv)?;
     let (tables, needed) = (space.tables(), space.tables_needed(va));
     k.charge(slot, Pages, needed)?;
@@ -106,35 +175,25 @@ pub fn bind(k: &mut Kernel, slot: usize, ppn: u64, va: u64) -> Result<(), Error>
     });
     let made = k.envs[slot].space.as_ref().map_or(0, |s| s.tables() - tables);
     k.uncharge(slot, Pages, needed.saturating_sub(made));
-    let old = mapped?;
-    if let Some(old) = old.map(|pa| pa / PAGE_SIZE) {
+    if let Some(old) = mapped?.map(|pa| pa / PAGE_SIZE) {
         records(&mut |p| p.unref(old));
-        if let Some(i) = t
-            .b
-            .iter()
-            .position(|b| b.env == id && b.va == va && b.ppn == old)
-        {
-            t.remove(i);
-        }
     }
-    t.b[free] = Binding {
+    if let Some(i) = t.find(id, va) {
+        t.remove(i);
+    }
+    t.insert(Binding {
         ppn,
         va,
         env: id,
         condemned: false,
-    };
-    t.held[slot] += 1;
+    });
     Ok(())
 }
 
 /// Environment `id` unmapped (or replaced) cache page `ppn` at `va`.
 pub fn forget(id: u32, va: u64, ppn: u64) {
     let mut t = TABLE.lock();
-    if let Some(i) = t
-        .b
-        .iter()
-        .position(|b| b.env == id && b.va == va && b.ppn == ppn)
-    {
+    if let Some(i) = t.find(id, va).filter(|&i| t.b[i].ppn == ppn) {
         t.remove(i);
     }
 }
@@ -145,9 +204,12 @@ pub fn forget_env(id: u32) {
     if t.held.get(env_slot(id)).is_none_or(|&h| h == 0) {
         return;
     }
-    for i in 0..MAPS {
+    let mut i = 0;
+    while i < SLOTS {
         if t.b[i].env == id {
-            t.remove(i);
+            t.remove(i); // an entry moved back into `i` is looked at next
+        } else {
+            i += 1;
         }
     }
 }
@@ -156,12 +218,13 @@ pub fn forget_env(id: u32) {
 /// its bindings are condemned and `reap` frees it (not the caller).
 pub fn condemn(ppn: u64) -> bool {
     let mut t = TABLE.lock();
-    let mut any = false;
-    for b in t.b.iter_mut().filter(|b| b.env != 0 && b.ppn == ppn) {
+    let mut n = 0;
+    for b in t.b.iter_mut().filter(|b| b.env != 0 && b.ppn == ppn && !b.condemned) {
         b.condemned = true;
-        any = true;
+        n += 1;
     }
-    any
+    t.condemned += n;
+    n > 0 || t.b.iter().any(|b| b.env != 0 && b.ppn == ppn)
 }
 
 /// Unmaps every condemned binding, and frees each condemned page once no
@@ -169,9 +232,14 @@ pub fn condemn(ppn: u64) -> bool {
 /// pages go).
 pub fn reap(k: &mut Kernel) {
     let mut t = TABLE.lock();
-    for i in 0..MAPS {
+    if t.condemned == 0 {
+        return;
+    }
+    let mut i = 0;
+    while i < SLOTS {
         let b = t.b[i];
         if b.env == 0 || !b.condemned {
+            i += 1;
             continue;
         }
         if let Ok(slot) = k.slot_of(b.env) {
@@ -183,7 +251,7 @@ pub fn reap(k: &mut Kernel) {
                 }
             }
         }
-        t.remove(i);
+        t.remove(i); // an entry moved back into `i` is looked at next
         if !t.b.iter().any(|o| o.env != 0 && o.ppn == b.ppn) {
             frames::free(b.ppn * PAGE_SIZE);
         }
