@@ -417,8 +417,6 @@ fn run(xn: &mut KernelXn, call: XnCall, cred: Cred, root: bool) -> R {
             xn.db_alloc(db, n)?;
             Ok(0)
         }
-        XnCall::CapValue | XnCall::Format { .. } | XnCall::Map { .. } => {
-            Err(Error::NoSys.into())
-        }
+        XnCall::CapValue | XnCall::Format { .. } | XnCall::Map { .. } => Err(Error::NoSys.into()),
     }
 }

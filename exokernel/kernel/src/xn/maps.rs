@@ -173,7 +173,10 @@ pub fn bind(k: &mut Kernel, slot: usize, ppn: u64, va: u64) -> Result<(), Error>
             Error::NoMem
         })
     });
-    let made = k.envs[slot].space.as_ref().map_or(0, |s| s.tables() - tables);
+    let made = k.envs[slot]
+        .space
+        .as_ref()
+        .map_or(0, |s| s.tables() - tables);
     k.uncharge(slot, Pages, needed.saturating_sub(made));
     if let Some(old) = mapped?.map(|pa| pa / PAGE_SIZE) {
         records(&mut |p| p.unref(old));
@@ -219,7 +222,10 @@ pub fn forget_env(id: u32) {
 pub fn condemn(ppn: u64) -> bool {
     let mut t = TABLE.lock();
     let mut n = 0;
-    for b in t.b.iter_mut().filter(|b| b.env != 0 && b.ppn == ppn && !b.condemned) {
+    for b in
+        t.b.iter_mut()
+            .filter(|b| b.env != 0 && b.ppn == ppn && !b.condemned)
+    {
         b.condemned = true;
         n += 1;
     }

@@ -300,7 +300,9 @@ fn initrd_attacks(me: u32) {
     let mapped = libos::vm::apply(&[map_op(INITRD_VA, ppn, false, false, 0)]).map_err(|e| e.1);
     // SAFETY: both mapped (the second just above if `mapped` is Ok), read only.
     let same = mapped.is_ok()
-        && unsafe { (INITRD_VA as *const u64).read_volatile() == (page as *const u64).read_volatile() };
+        && unsafe {
+            (INITRD_VA as *const u64).read_volatile() == (page as *const u64).read_volatile()
+        };
     if public && same {
         println!("caps_attack: initrd page mapped read-only: ok");
     } else {
@@ -319,9 +321,21 @@ fn initrd_attacks(me: u32) {
         Error::Denied,
     );
     expect("free an initrd page", sys::p_free(ppn, 0), Error::Denied);
-    expect("grant an initrd page", sys::p_grant(ppn, 0, me), Error::Denied);
-    expect("share an initrd page", sys::p_share(ppn, 0, 0), Error::Denied);
-    expect("allocate an initrd page", sys::p_alloc(ppn, 0), Error::Taken);
+    expect(
+        "grant an initrd page",
+        sys::p_grant(ppn, 0, me),
+        Error::Denied,
+    );
+    expect(
+        "share an initrd page",
+        sys::p_share(ppn, 0, 0),
+        Error::Denied,
+    );
+    expect(
+        "allocate an initrd page",
+        sys::p_alloc(ppn, 0),
+        Error::Taken,
+    );
 }
 
 static mut SHARED_PPN: u64 = 0;

@@ -462,7 +462,10 @@ fn attack(mut nums: impl Iterator<Item = u64>) -> u8 {
     let _ = x.writeback(evil, 1);
     // Its own root it may lock and let go; it ends holding the lock, which
     // the owner sees let go.
-    let locks = x.lock(evil).and_then(|()| x.unlock(evil)).and_then(|()| x.lock(evil));
+    let locks = x
+        .lock(evil)
+        .and_then(|()| x.unlock(evil))
+        .and_then(|()| x.lock(evil));
     ok &= locks.is_ok();
     println!("xn_check: locks its own root: {locks:?}");
     let _: Types = t;
