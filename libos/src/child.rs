@@ -133,6 +133,13 @@ impl Builder {
         self.map(va, ppn, writable, exec, self.slot)
     }
 
+    /// Maps a fresh page (the kernel hands them out zeroed), writable, at
+    /// `va` in the child.
+    pub fn map_zeroed(&mut self, va: u64) -> Result<(), Error> {
+        let ppn = vm::alloc_page(self.slot)?;
+        self.map(va, ppn, true, false, self.slot)
+    }
+
     /// Maps a writable copy of our page at `va` at the same place in the child.
     pub fn map_copy(&mut self, va: u64, exec: bool) -> Result<(), Error> {
         let ppn = vm::alloc_page(self.slot)?;

@@ -194,6 +194,19 @@ fn share_memory(b: &mut Builder, extra: &[(u64, u64)]) -> Result<(), Error> {
     let (xlo, xhi) = upcall::xstack_range();
     let me = sys::env_id();
     let shared = info::env(me).ok_or(Error::NoEnv)?.caps[SLOT_SHARED];
+    // The lowest exception-stack address in use: ours if fork runs in an
+    // upcall (a Linux program's fork does), else none of it.
+    let sp: u64;
+    // SAFETY: only reads the stack pointer.
+    unsafe { core::arch::asm!("mov {}, rsp", out(reg) sp) };
+    let (own_lo, own_hi) = upcall::xstack_bytes();
+    let in_use = if (xlo..xhi).contains(&sp) {
+        sp & !(PAGE_SIZE - 1)
+    } else {
+        own_hi
+    };
+    // Pages wholly of the exception stack and below what is in use.
+    let unused = |va: u64| va >= own_lo && va + PAGE_SIZE <= in_use.min(own_hi);
     let own = regions().map(|(lo, hi)| (lo, hi, false));
     let paged = extra.iter().map(|&(lo, hi)| (lo, hi, true));
     for (lo, hi, paged) in own.into_iter().chain(paged) {
@@ -205,6 +218,10 @@ fn share_memory(b: &mut Builder, extra: &[(u64, u64)]) -> Result<(), Error> {
             let public = page.is_some_and(|p| p.owner == PUBLIC);
             if paged && public {
                 continue;
+            } else if unused(va) {
+                // Exception stack below what a running upcall uses: the
+                // child's next upcall starts from the top, so a fresh page.
+                b.map_zeroed(va)?;
             } else if (xlo..xhi).contains(&va) || va == vm::cursor_page() {
                 // The exception stack, and the page with the allocator's
                 // cursor that the COW handler itself writes: never COW (a

@@ -130,10 +130,17 @@ extern "C" {
     fn exo_upcall_entry();
 }
 
-/// The exception stack's address range (copied, never shared, by fork).
+/// The exception stack's address range (copied, never shared, by fork),
+/// rounded out to pages (which may hold other data beside it).
 pub fn xstack_range() -> (u64, u64) {
+    let (lo, hi) = xstack_bytes();
+    (lo & !0xfff, hi.div_ceil(4096) * 4096)
+}
+
+/// The exception stack's own bytes.
+pub fn xstack_bytes() -> (u64, u64) {
     let lo = XSTACK.0.get() as u64;
-    (lo & !0xfff, (lo + XSTACK_SIZE as u64).div_ceil(4096) * 4096)
+    (lo, lo + XSTACK_SIZE as u64)
 }
 
 /// The kernel entries for `h`: the stub for each registered handler.
