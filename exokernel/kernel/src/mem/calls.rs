@@ -115,8 +115,14 @@ fn prot_of(flags: u64) -> Prot {
 /// Page `ppn` is no longer mapped at `va` in environment `slot`: one
 /// mapping fewer, and an XN binding gone if it was one.
 fn unmapped(k: &Kernel, slot: usize, va: u64, ppn: u64) {
-    records(|p| p.unref(ppn));
-    if crate::xn::maps::is_cache_page(ppn) {
+    // A kernel page mapped in user space is one of XN's cache pages: the
+    // only pages environments map that they do not own.
+    let cache_page = records(|p| {
+        p.unref(ppn);
+        p.get(ppn)
+            .is_some_and(|r| r.owner == exo_abi::pages::KERNEL)
+    });
+    if cache_page {
         crate::xn::maps::forget(k.info(slot).id, va, ppn);
     }
 }

@@ -15,7 +15,6 @@ use crate::mem::frames::{self, PAGES};
 use crate::mem::paging::Prot;
 use crate::mem::PAGE_SIZE;
 use exo_abi::env::{env_slot, Resource::Pages, NENV};
-use exo_abi::pages::KERNEL;
 use exo_abi::syscall::Error;
 use spin::Mutex;
 
@@ -127,16 +126,6 @@ impl Table {
     }
 }
 
-/// Whether `ppn` is a kernel page, as XN's cache pages are: the only ones
-/// environments map that they do not own.
-pub fn is_cache_page(ppn: u64) -> bool {
-    PAGES
-        .lock()
-        .as_ref()
-        .and_then(|p| p.get(ppn))
-        .is_some_and(|r| r.owner == KERNEL)
-}
-
 /// Maps cache page `ppn` read-only at `va` in environment `slot` (XN has
 /// checked the block's acl-uf), recording the binding; the page tables it
 /// needs are charged to the environment.
@@ -154,13 +143,15 @@ pub fn bind(k: &mut Kernel, slot: usize, ppn: u64, va: u64) -> Result<(), Error>
     let space = k.envs[slot].space.as_ref().ok_or(Error::NoEnv)?;
     let (tables, needed) = (space.tables(), space.tables_needed(va));
     k.charge(slot, Pages, needed)?;
-    let records = |f: &mut dyn FnMut(&mut exo_kcore::pages::Pages<'static>)| {
+    let unref = |ppn| {
         if let Some(p) = PAGES.lock().as_mut() {
-            f(p)
+            p.unref(ppn)
         }
     };
-    let mut counted = Err(Error::Denied);
-    records(&mut |p| counted = p.kernel_map_ref(ppn));
+    let counted = PAGES
+        .lock()
+        .as_mut()
+        .map_or(Err(Error::Denied), |p| p.kernel_map_ref(ppn));
     let mapped = counted.and_then(|()| {
         let prot = Prot {
             writable: false,
@@ -169,7 +160,7 @@ pub fn bind(k: &mut Kernel, slot: usize, ppn: u64, va: u64) -> Result<(), Error>
         };
         let space = k.envs[slot].space.as_mut().ok_or(Error::NoEnv)?;
         space.map(va, ppn * PAGE_SIZE, prot).map_err(|_| {
-            records(&mut |p| p.unref(ppn));
+            unref(ppn);
             Error::NoMem
         })
     });
@@ -179,7 +170,7 @@ pub fn bind(k: &mut Kernel, slot: usize, ppn: u64, va: u64) -> Result<(), Error>
         .map_or(0, |s| s.tables() - tables);
     k.uncharge(slot, Pages, needed.saturating_sub(made));
     if let Some(old) = mapped?.map(|pa| pa / PAGE_SIZE) {
-        records(&mut |p| p.unref(old));
+        unref(old);
     }
     if let Some(i) = t.find(id, va) {
         t.remove(i);
