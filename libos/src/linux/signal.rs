@@ -8,7 +8,7 @@
 
 use super::nr::*;
 use super::user::{input, output, put};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use exo_abi::trap::UTrapFrame;
 
 pub const SIGINT: u32 = 2;
@@ -170,10 +170,10 @@ pub fn fault(f: &mut UTrapFrame, sig: u32) {
 /// was not told of this child already.
 pub fn child_reaped(pid: u32) {
     let h = ACTIONS[SIGCHLD as usize].handler.load(Ordering::Relaxed);
-    let seen = &ANNOUNCED[exo_abi::env::env_slot(pid) % exo_abi::env::NENV];
-    if h != SIG_DFL && h != SIG_IGN && seen.swap(pid, Ordering::Relaxed) != pid {
+    if h != SIG_DFL && h != SIG_IGN && announce(pid) {
         arrived(SIGCHLD);
     }
+    forget(pid);
 }
 
 /// A write to a pipe no one reads: SIGPIPE, then EPIPE if it returns.
@@ -191,10 +191,46 @@ pub fn interrupted() -> bool {
     PENDING.load(Ordering::Acquire) & !BLOCKED.load(Ordering::Relaxed) != 0
 }
 
-/// The child whose end was last announced with SIGCHLD, by environment
-/// slot (slots are reused: a pid tells one child from the next).
-static ANNOUNCED: [core::sync::atomic::AtomicU32; exo_abi::env::NENV] =
-    [const { core::sync::atomic::AtomicU32::new(0) }; exo_abi::env::NENV];
+/// Children whose end was announced with SIGCHLD and who are not reaped
+/// yet, by pid (0: a free cell). A child that ended unreaped keeps its pid
+/// while its environment slot goes to a new child, so two unreaped children
+/// may share a slot: keyed by slot, each would make the other look new, and
+/// SIGCHLD would never stop coming. Room for a child in every slot and one
+/// parked from every slot.
+static ANNOUNCED: [AtomicU32; 2 * exo_abi::env::NENV] =
+    [const { AtomicU32::new(0) }; 2 * exo_abi::env::NENV];
+
+/// Records that `pid`'s end was announced; true if it was not before.
+fn announce(pid: u32) -> bool {
+    if ANNOUNCED.iter().any(|a| a.load(Ordering::Relaxed) == pid) {
+        return false;
+    }
+    let free = || ANNOUNCED.iter().find(|a| a.load(Ordering::Relaxed) == 0);
+    if free().is_none() {
+        // Only children not reaped by wait4 (ended some other way) can
+        // fill it: those no longer our children go.
+        for a in &ANNOUNCED {
+            let p = a.load(Ordering::Relaxed);
+            if !crate::process::children().any(|c| c == p) {
+                a.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+    if let Some(a) = free() {
+        a.store(pid, Ordering::Relaxed);
+    }
+    true
+}
+
+/// Forgets `pid`'s announcement once it is reaped (pids come back).
+fn forget(pid: u32) {
+    for a in ANNOUNCED
+        .iter()
+        .filter(|a| a.load(Ordering::Relaxed) == pid)
+    {
+        a.store(0, Ordering::Relaxed);
+    }
+}
 
 /// SIGCHLD, made pending when a child has ended since we last looked (the
 /// libOS sends no message when a process ends; a parent that catches
@@ -206,8 +242,7 @@ fn children_ended() {
     }
     let mut new = false;
     for c in crate::process::children() {
-        let seen = &ANNOUNCED[exo_abi::env::env_slot(c) % exo_abi::env::NENV];
-        if crate::process::has_ended(c) && seen.swap(c, Ordering::Relaxed) != c {
+        if crate::process::has_ended(c) && announce(c) {
             new = true;
         }
     }

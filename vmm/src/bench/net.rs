@@ -34,6 +34,25 @@ fn wrk(ns: &NetNs, url: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("wrk printed no rate for {url}:\n{out}"))
 }
 
+/// How long a guest that printed its ready line may take to answer on the
+/// network: on a loaded host a TCG guest can miss the first ARP requests.
+const REACHABLE: Duration = Duration::from_secs(60);
+
+/// Waits until a one-connection `wrk` of one second gets answers from
+/// `url`, so that a guest still slow to answer ARP costs time, not the run.
+fn wait_reachable(ns: &NetNs, url: &str) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        match ns.run(&["wrk", "-t1", "-c1", "-d1s", url]) {
+            Ok(out) if out.contains("Requests/sec:") => return Ok(()),
+            Ok(out) | Err(out) if start.elapsed() > REACHABLE => {
+                return Err(format!("{url} not reachable within {REACHABLE:?}: {out}"))
+            }
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
 /// Waits until `child`'s stdout shows `needle`.
 fn wait_for(child: &mut Child, needle: &str, timeout: Duration) -> Result<(), String> {
     let mut out = child.stdout.take().ok_or("no stdout")?;
@@ -124,6 +143,10 @@ fn guest_rates(
     if let Err(e) = wait_for(&mut guest, ready, Duration::from_secs(300)) {
         stop_guest(&mut guest);
         return Err(format!("{} in the guest: {e}", args.join(" ")));
+    }
+    if let Err(e) = wait_reachable(ns, &format!("http://{GUEST_IP}/{}", DOCS[0].0)) {
+        stop_guest(&mut guest);
+        return Err(e);
     }
     let mut exo = Vec::new();
     for (name, _) in DOCS {

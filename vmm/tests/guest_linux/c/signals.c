@@ -40,6 +40,18 @@ int main(void) {
     waitpid(c, &st, 0);
     printf("SIGCHLD seen: %d\n", chld > 0);
     fflush(stdout);
+    /* Two children ended and not reaped, the second in the environment
+       slot the first left: SIGCHLD comes, and stops coming. */
+    pid_t first = fork();
+    if (first == 0) _exit(1);
+    while (sleep(1)) {}
+    pid_t second = fork();
+    if (second == 0) _exit(2);
+    while (sleep(1)) {}
+    int st1, st2;
+    waitpid(first, &st1, 0);
+    waitpid(second, &st2, 0);
+    printf("two unreaped children: %d %d\n", WEXITSTATUS(st1), WEXITSTATUS(st2));
     c = fork();
     if (c == 0) { int *p = 0; return *p; }
     waitpid(c, &st, 0);
