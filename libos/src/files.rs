@@ -31,6 +31,9 @@ pub mod o {
     pub const CREATE: u32 = 4;
     pub const TRUNC: u32 = 8;
     pub const APPEND: u32 = 16;
+    /// Files only: a directory is refused (`IsDir`), so one open call tells
+    /// which it is.
+    pub const FILE: u32 = 32;
 }
 
 /// An open file: what it is, how it was opened, the descriptors naming it
@@ -138,18 +141,18 @@ pub fn prepare_disk() -> Result<DiskState, FsError> {
 pub fn open(path: &str, flags: u32) -> Result<usize, FsError> {
     with_state(|st| {
         let fs = mounted(&mut st.fs)?;
-        let h = match fs.open(path) {
-            Ok(h) if flags & o::TRUNC != 0 => {
+        let h = match fs.open_kind(path) {
+            Ok((_, Kind::Dir)) if flags & (o::WRITE | o::APPEND | o::FILE) != 0 => {
+                return Err(FsError::IsDir)
+            }
+            Ok((h, _)) if flags & o::TRUNC != 0 => {
                 fs.truncate(&h, 0)?;
                 h
             }
-            Ok(h) => h,
+            Ok((h, _)) => h,
             Err(FsError::NotFound) if flags & o::CREATE != 0 => fs.create(path)?,
             Err(e) => return Err(e),
         };
-        if flags & (o::WRITE | o::APPEND) != 0 && fs.fstat(&h)?.kind == Kind::Dir {
-            return Err(FsError::IsDir);
-        }
         let i = st
             .open
             .iter()

@@ -143,22 +143,22 @@ pub fn open(path: u64, flags: u64) -> i64 {
         },
         Node::Initrd(..) => return -ENOTDIR,
         Node::Synthetic => return super::dirs::open_dir(name),
-        Node::Fs(p) if p == "/" || crate::files::stat(&p).is_ok_and(|s| s.kind == Kind::Dir) => {
+        Node::Fs(p) if p == "/" => {
             if write {
                 return -EISDIR;
             }
             return super::dirs::open_dir(name);
         }
-        Node::Fs(_) if flags & O_DIRECTORY != 0 && flags & O_CREAT == 0 => return -ENOTDIR,
         Node::Fs(p) => {
             if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL && crate::files::stat(&p).is_ok() {
                 return -EEXIST;
             }
-            let mut of = match flags & O_ACCMODE {
-                O_WRONLY => o::WRITE,
-                O_RDWR => o::READ | o::WRITE,
-                _ => o::READ,
-            };
+            let mut of = o::FILE
+                | match flags & O_ACCMODE {
+                    O_WRONLY => o::WRITE,
+                    O_RDWR => o::READ | o::WRITE,
+                    _ => o::READ,
+                };
             for (bit, f) in [
                 (O_CREAT, o::CREATE),
                 (O_TRUNC, o::TRUNC),
@@ -169,11 +169,16 @@ pub fn open(path: u64, flags: u64) -> i64 {
                 }
             }
             match crate::files::open(&p, of) {
+                Ok(i) if flags & (O_DIRECTORY | O_CREAT) == O_DIRECTORY => {
+                    crate::files::close(i);
+                    return -ENOTDIR;
+                }
                 Ok(i) => Fd {
                     kind: kind::FS_FILE,
                     idx: i as u32,
                     pos: 0,
                 },
+                Err(crate::fs::FsError::IsDir) if !write => return super::dirs::open_dir(name),
                 Err(e) => return fs_errno(e),
             }
         }

@@ -42,7 +42,7 @@ impl<X: XnCalls> Cffs<X> {
                 return Err(FsError::NotDir);
             }
             check_name(c)?;
-            (loc, ino) = self.lookup(loc, c)?.ok_or(FsError::NotFound)?;
+            (loc, ino) = self.lookup_in(loc, &ino, c)?.ok_or(FsError::NotFound)?;
         }
         Ok((loc, ino))
     }
@@ -59,7 +59,7 @@ impl<X: XnCalls> Cffs<X> {
                 return Err(FsError::NotDir);
             }
             check_name(c)?;
-            (loc, ino) = self.lookup(loc, c)?.ok_or(FsError::NotFound)?;
+            (loc, ino) = self.lookup_in(loc, &ino, c)?.ok_or(FsError::NotFound)?;
         }
         if ino.kind != Kind::Dir {
             return Err(FsError::NotDir);
@@ -100,13 +100,33 @@ impl<X: XnCalls> Cffs<X> {
         name: &str,
     ) -> Result<Option<(Loc, Inode)>, FsError> {
         let dir = self.entry(dloc)?.ok_or(FsError::NotFound)?;
+        self.lookup_in(dloc, &dir, name)
+    }
+
+    /// `name` in the directory `dir` at `dloc`: its blocks are cached one
+    /// at a time, up to the one holding the name, and searched where they
+    /// lie (names compared in place, only the match decoded).
+    pub(super) fn lookup_in(
+        &mut self,
+        dloc: Loc,
+        dir: &Inode,
+        name: &str,
+    ) -> Result<Option<(Loc, Inode)>, FsError> {
         if dir.kind != Kind::Dir {
             return Err(FsError::NotDir);
         }
-        Ok(self
-            .entries(dloc, &dir)?
-            .into_iter()
-            .find(|(_, i)| i.name == name))
+        let ty = self.types.dir;
+        for (_, s) in self.mapped(dloc, dir)? {
+            self.load(s.parent, s.part, s.cur, ty)?;
+            let found = match self.x.map_block(s.cur) {
+                Some(b) => find_name(b, name)?,
+                None => find_name(&self.read_block(s.cur)?, name)?,
+            };
+            if let Some((slot, ino)) = found {
+                return Ok(Some((Loc { block: s.cur, slot }, ino)));
+            }
+        }
+        Ok(None)
     }
 
     /// Add an empty file or directory `name` to the directory at `dloc`:

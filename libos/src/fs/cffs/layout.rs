@@ -61,6 +61,24 @@ pub fn entry_off(slot: u32) -> usize {
     HEADER + ENTRY_SIZE * slot as usize
 }
 
+/// The entry named `name` in directory block `b`, and its slot: names are
+/// compared where they lie, and only the match is decoded.
+pub fn find_name(b: &[u8], name: &str) -> Result<Option<(u32, Inode)>, FsError> {
+    for slot in 0..ENTRIES {
+        let off = entry_off(slot);
+        let e = b
+            .get(off..off + ENTRY_SIZE)
+            .ok_or(FsError::Corrupt("short directory block"))?;
+        if e[OFF_KIND] != 0
+            && e[OFF_NLEN] as usize == name.len()
+            && &e[..name.len()] == name.as_bytes()
+        {
+            return Ok(Inode::decode(e)?.map(|i| (slot, i)));
+        }
+    }
+    Ok(None)
+}
+
 /// A block header: owner capability, mode, magic.
 pub fn header(owner: u64, mode: u32, magic: u32) -> [u8; 16] {
     let mut h = [0u8; 16];

@@ -188,8 +188,13 @@ impl<X: XnCalls> Cffs<X> {
 
     /// Open an existing file or directory.
     pub fn open(&mut self, path: &str) -> Result<Handle, FsError> {
+        self.open_kind(path).map(|(h, _)| h)
+    }
+
+    /// Open an existing file or directory, saying which it is.
+    pub fn open_kind(&mut self, path: &str) -> Result<(Handle, Kind), FsError> {
         let (loc, ino) = self.resolve(path)?;
-        Ok(Handle { loc, gen: ino.gen })
+        Ok((Handle { loc, gen: ino.gen }, ino.kind))
     }
 
     /// Create an empty file; fails with [`FsError::Exists`] if the name is taken.
