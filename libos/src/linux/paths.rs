@@ -149,6 +149,15 @@ pub fn open(path: u64, flags: u64) -> i64 {
             }
             return super::dirs::open_dir(name);
         }
+        // Asked for a directory: nothing is opened (or truncated) unless it is one.
+        Node::Fs(p) if flags & (O_DIRECTORY | O_CREAT) == O_DIRECTORY => {
+            return match crate::files::stat(&p) {
+                Ok(s) if s.kind == Kind::Dir && write => -EISDIR,
+                Ok(s) if s.kind == Kind::Dir => super::dirs::open_dir(name),
+                Ok(_) => -ENOTDIR,
+                Err(e) => fs_errno(e),
+            };
+        }
         Node::Fs(p) => {
             if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL && crate::files::stat(&p).is_ok() {
                 return -EEXIST;
@@ -169,10 +178,6 @@ pub fn open(path: u64, flags: u64) -> i64 {
                 }
             }
             match crate::files::open(&p, of) {
-                Ok(i) if flags & (O_DIRECTORY | O_CREAT) == O_DIRECTORY => {
-                    crate::files::close(i);
-                    return -ENOTDIR;
-                }
                 Ok(i) => Fd {
                     kind: kind::FS_FILE,
                     idx: i as u32,

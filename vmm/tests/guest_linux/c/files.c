@@ -1,6 +1,7 @@
 /* File I/O and directory walks: create, write, read back, seek, stat,
  * rename, unlink, mkdir, and a recursive listing with opendir/readdir. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,11 @@ int main(void) {
     struct stat st;
     stat("data.txt", &st);
     printf("size %lld regular %d\n", (long long)st.st_size, S_ISREG(st.st_mode));
+    /* Asking for a directory refuses a file without truncating it. */
+    int notdir = open("data.txt", O_WRONLY | O_TRUNC | O_DIRECTORY);
+    printf("O_DIRECTORY on a file: %d %d", notdir < 0, errno == ENOTDIR);
+    stat("data.txt", &st);
+    printf(", size still %lld\n", (long long)st.st_size);
     mkdir("d", 0755); mkdir("d/sub", 0755);
     rename("data.txt", "d/sub/moved.txt");
     fd = open("d/empty", O_CREAT | O_WRONLY, 0644); close(fd);
